@@ -1,0 +1,32 @@
+#!/usr/bin/env python
+"""Django's command-line utility for the Subscription Sandbox."""
+
+import os
+import sys
+
+
+def segment_settings_flag(argv: list[str]) -> list[str]:
+    """`sendevent --settings JSON` carries Segment's custom settings; Django would
+    otherwise take --settings as its settings module on any command line."""
+    if len(argv) < 2 or argv[1] != "sendevent":
+        return argv
+    renamed = []
+    for arg in argv:
+        if arg == "--settings":
+            arg = "--custom-settings"
+        elif arg.startswith("--settings="):
+            arg = "--custom-settings=" + arg.removeprefix("--settings=")
+        renamed.append(arg)
+    return renamed
+
+
+def main() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sandbox.settings")
+    sys.argv = segment_settings_flag(sys.argv)
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(sys.argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,20 @@
+"""ASGI entry point: HTTP through Django, websockets through Channels."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sandbox.settings")
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter  # noqa: E402
+
+from sandbox.delivery import runtime  # noqa: E402
+from sandbox.routing import websocket_application  # noqa: E402
+
+application = runtime.StartLive(
+    ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_application})
+)
+
+# Resume due deliveries as soon as the server process starts.
+runtime.start_engine()

@@ -1,0 +1,52 @@
+"""Forms for browsing deliveries."""
+
+from django import forms
+
+from sandbox.delivery.models import Outcome
+from sandbox.delivery.selectors import HistoryFilters
+from sandbox.spec import EVENT_TYPES
+from sandbox.subscriptions.models import Subscription
+
+
+class HistoryFilterForm(forms.Form):
+    subscription = forms.ModelChoiceField(
+        queryset=Subscription.objects.all(), required=False, empty_label="Any"
+    )
+    type = forms.ChoiceField(
+        choices=[("", "Any"), *((t, t) for t in EVENT_TYPES)], required=False
+    )
+    event = forms.CharField(required=False, label="Event name")
+    outcome = forms.ChoiceField(choices=[("", "Any"), *Outcome.choices], required=False)
+    status = forms.IntegerField(
+        required=False, min_value=100, max_value=599, label="Status code"
+    )
+    since = forms.DateTimeField(
+        required=False,
+        label="From",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    until = forms.DateTimeField(
+        required=False,
+        label="To",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    q = forms.CharField(
+        required=False,
+        label="messageId, userId or anonymousId",
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "exact id"}),
+    )
+    before = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    def filters(self) -> HistoryFilters:
+        data = self.cleaned_data
+        subscription = data.get("subscription")
+        return HistoryFilters(
+            subscription_id=subscription.pk if subscription else None,
+            event_type=data.get("type") or "",
+            event_name=(data.get("event") or "").strip(),
+            outcome=data.get("outcome") or "",
+            status=data.get("status"),
+            since=data.get("since"),
+            until=data.get("until"),
+            search=(data.get("q") or "").strip(),
+        )

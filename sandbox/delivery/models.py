@@ -1,0 +1,145 @@
+"""Deliveries of one event to one subscription, and each attempt made to deliver it."""
+
+from django.db import models
+
+
+class Door(models.TextChoices):
+    """Where a delivery came from; every door feeds the same pipeline."""
+
+    COMPOSER = "composer", "Composer"
+    RESEND = "resend", "Resend"
+    CLI = "cli", "Command line"
+
+
+class State(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RETRYING = "retrying", "Retrying"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed"
+    DISCARDED = "discarded", "Discarded"
+    UNSUPPORTED = "unsupported", "Unsupported"
+
+
+class Outcome(models.TextChoices):
+    """The Dev Center Test Suite's colours."""
+
+    GREEN = "green", "Green"
+    YELLOW = "yellow", "Yellow"
+    RED = "red", "Red"
+
+
+OPEN_STATES = (State.PENDING, State.RETRYING)
+
+
+class Delivery(models.Model):
+    subscription = models.ForeignKey(
+        "subscriptions.Subscription",
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="deliveries",
+    )
+    # The target as it was when the event was sent: history still reads well after the
+    # subscription is edited or deleted, and the command line can send ad hoc.
+    subscription_name = models.CharField(max_length=120)
+    endpoint_url = models.CharField(max_length=2000)
+    api_key = models.CharField(max_length=500, blank=True)
+    custom_settings = models.JSONField(default=dict, blank=True)
+    timeout_seconds = models.FloatField(default=5.0)
+    retry_policy = models.CharField(max_length=16, default="segment")
+    time_scale = models.FloatField(default=1.0)
+    door = models.CharField(max_length=16, choices=Door.choices)
+    resend_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="resends"
+    )
+    message_id = models.CharField(max_length=200, blank=True, db_index=True)
+    event_type = models.CharField(max_length=32, blank=True, db_index=True)
+    event_name = models.CharField(max_length=200, blank=True, db_index=True)
+    user_id = models.CharField(max_length=200, blank=True, db_index=True)
+    anonymous_id = models.CharField(max_length=200, blank=True, db_index=True)
+    payload = models.JSONField()
+    # Spec problems the user chose to send anyway.
+    spec_problems = models.JSONField(default=list, blank=True)
+
+    state = models.CharField(
+        max_length=16, choices=State.choices, default=State.PENDING, db_index=True
+    )
+    outcome = models.CharField(
+        max_length=8, choices=Outcome.choices, blank=True, db_index=True
+    )
+    response_status = models.PositiveSmallIntegerField(null=True, db_index=True)
+    latency_ms = models.PositiveIntegerField(null=True)
+    reason = models.CharField(max_length=500, blank=True)
+    attempt_count = models.PositiveSmallIntegerField(default=0)
+
+    # Durable scheduling: the engine claims due rows, so a restart loses nothing and
+    # several processes can share the table.
+    next_attempt_at = models.DateTimeField(null=True)
+    claimed_by = models.CharField(max_length=64, blank=True)
+    claimed_until = models.DateTimeField(null=True)
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["state", "next_attempt_at"], name="delivery_due"),
+            models.Index(fields=["-created_at", "-id"], name="delivery_newest"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.message_id} → {self.subscription_name}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_STATES
+
+    @property
+    def label(self) -> str:
+        """What a person calls this event: the track name, else its type."""
+        return self.event_name or self.event_type or "(no type)"
+
+
+class Attempt(models.Model):
+    class ErrorKind(models.TextChoices):
+        TIMEOUT = "timeout", "Timeout"
+        REFUSED = "refused", "Connection refused"
+        DNS = "dns", "DNS failure"
+        TLS = "tls", "TLS error"
+        RESET = "reset", "Connection reset"
+        INVALID_URL = "invalid_url", "Invalid URL"
+        NO_SUBSCRIPTION = "no_subscription", "Subscription deleted"
+        OTHER = "other", "Transport error"
+
+    delivery = models.ForeignKey(
+        Delivery, on_delete=models.CASCADE, related_name="attempts"
+    )
+    number = models.PositiveSmallIntegerField()
+    started_at = models.DateTimeField()
+    request_method = models.CharField(max_length=8, default="POST")
+    request_url = models.CharField(max_length=2000)
+    request_headers = models.JSONField(default=list)  # [[name, value], ...] in order
+    request_body = models.TextField(blank=True)
+
+    response_status = models.PositiveSmallIntegerField(null=True)
+    response_headers = models.JSONField(default=list)
+    response_body = models.TextField(blank=True)
+    response_truncated = models.BooleanField(default=False)
+    latency_ms = models.PositiveIntegerField(null=True)
+    error_kind = models.CharField(max_length=16, choices=ErrorKind.choices, blank=True)
+    error_message = models.CharField(max_length=1000, blank=True)
+
+    outcome = models.CharField(max_length=8, choices=Outcome.choices)
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["delivery", "number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["delivery", "number"], name="attempt_number_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of delivery {self.delivery_id}"

@@ -1,0 +1,93 @@
+"""What the request and response panes show of an attempt: decoded, masked, copyable."""
+
+import json
+import shlex
+from dataclasses import dataclass
+
+from sandbox.delivery.models import Attempt
+from sandbox.delivery.webhook import decode_basic, decode_settings
+from sandbox.subscriptions.models import mask_secret
+
+
+def pretty_json(text: str) -> tuple[str, bool]:
+    """Indented JSON and True, or the text as it came and False."""
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False), True
+    except ValueError:
+        return text, False
+
+
+def indent_json(value: object) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class RequestPane:
+    headers: list[tuple[str, str]]
+    api_key_masked: str
+    colon_present: bool
+    settings_pretty: str
+    body_pretty: str
+
+
+@dataclass(frozen=True)
+class ResponsePane:
+    headers: list[tuple[str, str]]
+    body_pretty: str
+    is_json: bool
+
+
+def request_pane(attempt: Attempt) -> RequestPane:
+    headers = []
+    api_key_masked = ""
+    colon_present = False
+    settings_pretty = ""
+    for name, value in attempt.request_headers:
+        if name.lower() == "authorization":
+            credentials = decode_basic(value)
+            if credentials is not None:
+                colon_present = credentials.endswith(":")
+                key = credentials[:-1] if colon_present else credentials
+                api_key_masked = mask_secret(key) or "(empty)"
+            # The header is the key in base64: masked like the key itself.
+            value = f"{value.split(' ', 1)[0]} ••••••••"
+        elif name.lower() == "x-segment-settings":
+            decoded = decode_settings(value)
+            if decoded is not None:
+                settings_pretty = json.dumps(decoded, indent=2, ensure_ascii=False)
+        headers.append((name, value))
+    body, _ = pretty_json(attempt.request_body)
+    return RequestPane(headers, api_key_masked, colon_present, settings_pretty, body)
+
+
+def response_pane(attempt: Attempt) -> ResponsePane:
+    body, is_json = pretty_json(attempt.response_body)
+    return ResponsePane([tuple(h) for h in attempt.response_headers], body, is_json)
+
+
+def curl_command(attempt: Attempt) -> str:
+    """The attempt as a cURL command, real headers included (the user asked to copy)."""
+    lines = [f"curl -X {attempt.request_method} {shlex.quote(attempt.request_url)}"]
+    lines += [
+        f"-H {shlex.quote(f'{name}: {value}')}"
+        for name, value in attempt.request_headers
+    ]
+    lines.append(f"--data-raw {shlex.quote(attempt.request_body)}")
+    return " \\\n  ".join(lines)
+
+
+def detail_context(delivery) -> dict:
+    """Everything the delivery-detail partial shows, newest attempt first."""
+    attempts = [
+        {
+            "attempt": attempt,
+            "request": request_pane(attempt),
+            "response": response_pane(attempt),
+        }
+        for attempt in reversed(delivery.attempts.all())
+    ]
+    return {
+        "delivery": delivery,
+        "attempts": attempts,
+        "payload_pretty": indent_json(delivery.payload),
+    }

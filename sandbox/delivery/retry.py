@@ -1,0 +1,66 @@
+"""Segment's retry schedule (pure): whether, and when, to try a delivery again."""
+
+import random
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+
+SEGMENT = "segment"
+NONE = "none"
+POLICIES = (SEGMENT, NONE)
+
+# segment-reference.md section 9: the first attempt plus up to nine retries, base 28 s
+# doubling, each delay multiplied by a random factor in [0.8, 1.2]: about four hours.
+MAX_RETRIES = 9
+BASE_DELAY_SECONDS = 28.0
+JITTER = (0.8, 1.2)
+RETRY_AFTER_STATUSES = frozenset({429, 503})
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str = SEGMENT
+    time_scale: float = 1.0
+
+    @property
+    def max_attempts(self) -> int:
+        return 1 + (MAX_RETRIES if self.name == SEGMENT else 0)
+
+
+def backoff_seconds(retry_number: int, *, rng: random.Random | None = None) -> float:
+    """Unscaled delay before retry `retry_number` (1 for the first retry)."""
+    factor = (rng or random).uniform(*JITTER)
+    return BASE_DELAY_SECONDS * 2 ** (retry_number - 1) * factor
+
+
+def parse_retry_after(value: str, *, now: datetime) -> float | None:
+    """Seconds to wait from a Retry-After header: a number or an HTTP date."""
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            moment = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = (moment - now).total_seconds()
+    return max(seconds, 0.0)
+
+
+def next_delay(
+    *,
+    policy: Policy,
+    attempts_made: int,
+    status: int | None = None,
+    retry_after: float | None = None,
+    rng: random.Random | None = None,
+) -> float | None:
+    """Seconds until the next attempt after a retryable failure, or None when done."""
+    if attempts_made >= policy.max_attempts:
+        return None
+    delay = backoff_seconds(attempts_made, rng=rng)
+    if retry_after is not None and status in RETRY_AFTER_STATUSES:
+        delay = max(delay, retry_after)
+    return delay / max(policy.time_scale, 1e-9)

@@ -1,0 +1,96 @@
+"""The server process's background work: the engine and the live watcher.
+
+The engine runs in a daemon thread with its own asyncio loop, started when the
+ASGI application is built (so `runserver` and Daphne resume due deliveries at
+once, while management commands and tests start an engine only when they ask).
+
+The watcher runs on the server's own loop, started by the first request, because
+the in-memory channel layer's queues belong to that loop and must not be touched
+from another thread.
+"""
+
+import asyncio
+import logging
+import threading
+
+from django.conf import settings
+
+logger = logging.getLogger("sandbox.runtime")
+
+_lock = threading.Lock()
+_engine_loop: asyncio.AbstractEventLoop | None = None
+_engine = None
+_engine_stop: asyncio.Event | None = None
+_engine_thread: threading.Thread | None = None
+_watcher_task: asyncio.Task | None = None
+
+
+def start_engine() -> None:
+    """Start this process's engine once, unless SANDBOX_ENGINE=off."""
+    global _engine_thread
+    if not settings.ENGINE_ENABLED:
+        return
+    with _lock:
+        if _engine_thread is not None:
+            return
+        ready = threading.Event()
+        _engine_thread = threading.Thread(
+            target=_run_engine, args=(ready,), name="sandbox-engine", daemon=True
+        )
+        _engine_thread.start()
+        ready.wait(timeout=10)
+
+
+def _run_engine(ready: threading.Event) -> None:
+    global _engine_loop, _engine, _engine_stop
+    from sandbox.delivery.engine import Engine
+
+    _engine_loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(_engine_loop)
+    _engine_stop = asyncio.Event()
+    _engine = Engine()
+    logger.info("engine %s started", _engine.name)
+    ready.set()
+    _engine_loop.run_until_complete(_engine.run_forever(_engine_stop))
+
+
+def wake() -> None:
+    """Tell this process's engine a delivery was enqueued; safe from any thread."""
+    loop, engine = _engine_loop, _engine
+    if loop is not None and engine is not None and not loop.is_closed():
+        loop.call_soon_threadsafe(engine.wake)
+
+
+def stop_engine() -> None:
+    global _engine_thread
+    with _lock:
+        loop, stop = _engine_loop, _engine_stop
+        if loop is not None and stop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(stop.set)
+        if _engine_thread is not None:
+            _engine_thread.join(timeout=10)
+        _engine_thread = None
+
+
+def ensure_watcher() -> None:
+    """Start the live watcher on the running (server) loop, once."""
+    global _watcher_task
+    if _watcher_task is not None and not _watcher_task.done():
+        return
+    from sandbox.delivery.broadcast import Watcher
+
+    _watcher_task = asyncio.get_running_loop().create_task(
+        Watcher().run_forever(asyncio.Event())
+    )
+
+
+class StartLive:
+    """ASGI wrapper that starts the watcher on the server loop at the first request."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] in {"http", "websocket"}:
+            ensure_watcher()
+        return await self.app(scope, receive, send)

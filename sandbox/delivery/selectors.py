@@ -1,0 +1,81 @@
+"""Reads for deliveries: the live feed, history with filters, one delivery."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Q, QuerySet
+
+from sandbox.delivery.models import Delivery
+
+FEED_SIZE = 30
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class HistoryFilters:
+    subscription_id: int | None = None
+    event_type: str = ""
+    event_name: str = ""
+    outcome: str = ""
+    status: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    search: str = ""
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    deliveries: list[Delivery]
+    next_before: int | None
+
+
+def delivery_feed(*, limit: int = FEED_SIZE) -> list[Delivery]:
+    return list(Delivery.objects.order_by("-id")[:limit])
+
+
+def _filtered(filters: HistoryFilters) -> QuerySet[Delivery]:
+    qs = Delivery.objects.all()
+    if filters.subscription_id is not None:
+        qs = qs.filter(subscription_id=filters.subscription_id)
+    if filters.event_type:
+        qs = qs.filter(event_type=filters.event_type)
+    if filters.event_name:
+        qs = qs.filter(event_name=filters.event_name)
+    if filters.outcome:
+        qs = qs.filter(outcome=filters.outcome)
+    if filters.status is not None:
+        qs = qs.filter(response_status=filters.status)
+    if filters.since is not None:
+        qs = qs.filter(created_at__gte=filters.since)
+    if filters.until is not None:
+        qs = qs.filter(created_at__lt=filters.until)
+    if filters.search:
+        term = filters.search
+        qs = qs.filter(Q(message_id=term) | Q(user_id=term) | Q(anonymous_id=term))
+    return qs
+
+
+def delivery_history(
+    *, filters: HistoryFilters, before: int | None = None, limit: int = PAGE_SIZE
+) -> HistoryPage:
+    """Newest first, keyset-paginated on the id (ids grow with creation time)."""
+    qs = _filtered(filters)
+    if before is not None:
+        qs = qs.filter(pk__lt=before)
+    rows = list(qs.order_by("-id")[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return HistoryPage(deliveries=rows, next_before=rows[-1].pk if more else None)
+
+
+def delivery_get(*, pk: int) -> Delivery:
+    return Delivery.objects.prefetch_related("attempts").get(pk=pk)
+
+
+def event_names() -> list[str]:
+    return list(
+        Delivery.objects.exclude(event_name="")
+        .order_by("event_name")
+        .values_list("event_name", flat=True)
+        .distinct()[:500]
+    )

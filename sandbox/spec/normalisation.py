@@ -1,0 +1,133 @@
+"""What Segment does to an event on arrival: a messageId and its four timestamps."""
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sandbox.spec.timestamps import (
+    as_utc,
+    format_go_time,
+    format_timestamp,
+    is_go_time,
+    parse_go_time,
+    parse_timestamp,
+)
+
+
+def normalise(
+    event: dict,
+    *,
+    now: datetime,
+    fresh: bool = False,
+    new_message_id: Callable[[], str] | None = None,
+) -> dict:
+    """Return a new event as Segment would deliver it had it arrived at now.
+
+    Only messageId and the four timestamps change, applying
+    timestamp = receivedAt - (sentAt - originalTimestamp). fresh=True makes it a new
+    event (new messageId, times re-based on now) for "resend as new". Values that
+    don't parse are left alone: the user may be sending an invalid event on purpose.
+    The copy is shallow; nested objects are shared with the input and not modified.
+    """
+    if not isinstance(event, dict):
+        return event
+    received = as_utc(now)
+    is_delete = event.get("type") == "delete"
+    result = dict(event)
+    if fresh or not isinstance(event.get("messageId"), str):
+        make_id = new_message_id or (_delete_message_id if is_delete else _message_id)
+        result["messageId"] = make_id()
+    result["receivedAt"] = format_timestamp(received)
+    if is_delete:
+        result.update(_delete_times(event, received, fresh))
+    else:
+        result.update(_times(event, received, fresh))
+    return result
+
+
+def _message_id() -> str:
+    return str(uuid.uuid4())
+
+
+def _delete_message_id() -> str:
+    # Segment's delete messageIds all start with "delete-".
+    return f"delete-{uuid.uuid4()}"
+
+
+def _client_time(event: dict) -> object:
+    # A manually set timestamp is the client time when there is no originalTimestamp.
+    original = event.get("originalTimestamp")
+    return event.get("timestamp") if original is None else original
+
+
+def _times(event: dict, received: datetime, fresh: bool) -> dict[str, object]:
+    original_value = _client_time(event)
+    original = parse_timestamp(original_value)
+    sent = parse_timestamp(event.get("sentAt"))
+    if fresh:
+        return _rebased(event, received, original_value, original, sent)
+    if original_value is None:
+        # No client time at all: Segment's own clock is the event time, so no skew.
+        now_text = format_timestamp(received)
+        return {"originalTimestamp": now_text, "timestamp": now_text}
+    times: dict[str, object] = {"originalTimestamp": original_value}
+    if original is not None and sent is not None:
+        times["timestamp"] = format_timestamp(received - (sent - original))
+    elif event.get("timestamp") is None:
+        # Without sentAt there is no skew to correct, so the client time stands.
+        times["timestamp"] = original_value
+    return times
+
+
+def _rebased(
+    event: dict,
+    received: datetime,
+    original_value: object,
+    original: datetime | None,
+    sent: datetime | None,
+) -> dict[str, object]:
+    # Keep the event's send delay, so a resent event tells the same story today.
+    delay = (
+        sent - original if original is not None and sent is not None else timedelta(0)
+    )
+    times: dict[str, object] = {}
+    if sent is not None:
+        times["sentAt"] = format_timestamp(received)
+    if original_value is not None and original is None:
+        # A deliberately broken originalTimestamp stays broken on a resend.
+        if event.get("timestamp") is None:
+            times["timestamp"] = format_timestamp(received)
+        return times
+    new_original = format_timestamp(received - delay)
+    times.update(originalTimestamp=new_original, timestamp=new_original)
+    return times
+
+
+def _parse_any(value: object) -> datetime | None:
+    return parse_timestamp(value) or parse_go_time(value)
+
+
+def _delete_times(event: dict, received: datetime, fresh: bool) -> dict[str, object]:
+    # Segment's delete messages skip the skew correction: both documented examples
+    # have timestamp == receivedAt, while sentAt (when the deletion was requested) is
+    # hours earlier. Applying the formula would put the deletion in the future.
+    times: dict[str, object] = {"timestamp": format_timestamp(received)}
+    original_value = _client_time(event)
+    if not fresh:
+        times["originalTimestamp"] = (
+            format_timestamp(received) if original_value is None else original_value
+        )
+        return times
+    original = _parse_any(original_value)
+    sent = _parse_any(event.get("sentAt"))
+    if original_value is None or original is not None:
+        # Keep Go's time.String() form when that is what the event had.
+        times["originalTimestamp"] = (
+            format_go_time(received)
+            if is_go_time(original_value)
+            else format_timestamp(received)
+        )
+    if sent is not None:
+        lead = original - sent if original is not None else timedelta(0)
+        times["sentAt"] = format_timestamp(received - lead)
+    return times

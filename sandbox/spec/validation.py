@@ -1,0 +1,249 @@
+"""Checking an event against Segment's Spec, with specific, human problem messages."""
+
+import json
+from dataclasses import dataclass
+
+from sandbox.spec.constants import EVENT_TYPES, MAX_EVENT_BYTES, MAX_MESSAGE_ID_LENGTH
+from sandbox.spec.timestamps import parse_go_time, parse_timestamp
+
+NOT_AN_OBJECT = "An event must be a JSON object, not {kind}."
+MISSING_TYPE = "The event has no type. Use one of " + ", ".join(EVENT_TYPES) + "."
+UNKNOWN_TYPE = "Unknown type {value!r}. Use one of " + ", ".join(EVENT_TYPES) + "."
+MISSING_IDENTITY = (
+    "The event has neither a userId nor an anonymousId. Segment needs at least one "
+    "to know who the event is about."
+)
+MISSING_EVENT_NAME = (
+    "A track needs an event: a non-empty string naming the action, "
+    'such as "Order Completed".'
+)
+MISSING_PREVIOUS_ID = (
+    "An alias needs a previousId: the old id being merged into userId."
+)
+MISSING_ALIAS_USER_ID = "An alias needs a userId: the new id that previousId becomes."
+MISSING_GROUP_ID = "A group needs a groupId: the id of the account the user belongs to."
+MISSING_DELETE_USER_ID = "A delete needs the userId whose data must be deleted."
+TOO_LARGE = (
+    "The event is {size_kb:.1f} KB ({size:,} bytes); Segment accepts at most "
+    "{limit_kb} KB ({limit:,} bytes) per event."
+)
+MESSAGE_ID_TOO_LONG = (
+    "messageId is {length} characters long; Segment accepts at most {limit}."
+)
+WRONG_TYPE = "{path} must be {expected}, not {kind}."
+BAD_TIMESTAMP = (
+    "{path} is not an ISO-8601 date: {value}. Use a form like 2025-01-31T12:00:00.000Z."
+)
+
+AN_OBJECT = "an object"
+A_STRING = "a string"
+A_NUMBER = "a number"
+NUMBER_OR_STRING = "a number or a string"
+OBJECT_ARRAY_OR_NULL = "an object, an empty array or null"
+A_DATE_STRING = "an ISO-8601 date string"
+
+TIMESTAMP_FIELDS = ("timestamp", "originalTimestamp", "sentAt", "receivedAt")
+# Which optional top-level fields each call carries, and the JSON type they must have.
+_TYPED_FIELDS = {
+    "identify": {"traits": AN_OBJECT},
+    "track": {"event": A_STRING, "properties": AN_OBJECT},
+    "page": {"name": A_STRING, "category": A_STRING, "properties": AN_OBJECT},
+    "screen": {"name": A_STRING, "category": A_STRING, "properties": AN_OBJECT},
+    "group": {"groupId": A_STRING, "traits": AN_OBJECT},
+    "alias": {"previousId": A_STRING},
+    "delete": {},
+}
+_COMMON_FIELDS = {
+    "userId": A_STRING,
+    "anonymousId": A_STRING,
+    "messageId": A_STRING,
+    "channel": A_STRING,
+    "context": AN_OBJECT,
+    "integrations": AN_OBJECT,
+}
+# The Spec's reserved track properties; destinations count on these types.
+_RESERVED_PROPERTIES = {"revenue": A_NUMBER, "value": A_NUMBER, "currency": A_STRING}
+
+
+@dataclass(frozen=True)
+class Problem:
+    code: str  # stable and machine-readable, e.g. "no_identity"
+    message: str  # one of this module's message constants, filled in
+    path: str = ""  # where in the event, e.g. "properties.revenue"; "" for all of it
+
+
+def validate_event(payload: object) -> list[Problem]:
+    """List what stops payload from being a Spec-valid event; [] when it is one.
+
+    Lenient where real SDKs are: nulls, "+00:00" offsets, a string version, a
+    top-level channel and unknown extra fields are all fine.
+    """
+    if not isinstance(payload, dict):
+        return [Problem("not_an_object", NOT_AN_OBJECT.format(kind=json_kind(payload)))]
+    problems: list[Problem] = []
+    event_type = payload.get("type")
+    if event_type is None:
+        problems.append(Problem("no_type", MISSING_TYPE, "type"))
+    elif not isinstance(event_type, str):
+        problems.append(_wrong_type("type", A_STRING, event_type))
+    elif event_type not in EVENT_TYPES:
+        problems.append(
+            Problem("unknown_type", UNKNOWN_TYPE.format(value=event_type), "type")
+        )
+    known_type = event_type if event_type in EVENT_TYPES else None
+    problems += _field_types(payload, known_type)
+    problems += _required_fields(payload, known_type)
+    problems += _timestamps(payload, known_type)
+    problems += _message_id(payload)
+    problems += _size(payload)
+    return problems
+
+
+def json_kind(value: object) -> str:
+    """Name a value's JSON type the way a message reads: "an array", "a number"."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return A_NUMBER
+    if isinstance(value, str):
+        return A_STRING
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return AN_OBJECT
+    return f"a {type(value).__name__}"
+
+
+def _wrong_type(path: str, expected: str, value: object) -> Problem:
+    message = WRONG_TYPE.format(path=path, expected=expected, kind=json_kind(value))
+    return Problem("wrong_type", message, path)
+
+
+def _has_type(value: object, expected: str) -> bool:
+    if expected == AN_OBJECT:
+        return isinstance(value, dict)
+    if expected == A_STRING:
+        return isinstance(value, str)
+    if expected == A_NUMBER:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if expected == NUMBER_OR_STRING:
+        return isinstance(value, str) or _has_type(value, A_NUMBER)
+    if expected == OBJECT_ARRAY_OR_NULL:
+        return value is None or value == [] or isinstance(value, dict)
+    raise AssertionError(expected)
+
+
+def _field_types(payload: dict, event_type: str | None) -> list[Problem]:
+    expected_types = dict(_COMMON_FIELDS)
+    expected_types["version"] = NUMBER_OR_STRING
+    if event_type == "delete":
+        # Segment's delete messages carry context and integrations as [] or null.
+        expected_types.update(
+            context=OBJECT_ARRAY_OR_NULL, integrations=OBJECT_ARRAY_OR_NULL
+        )
+    if event_type is not None:
+        expected_types.update(_TYPED_FIELDS[event_type])
+    problems = [
+        _wrong_type(name, expected, payload[name])
+        for name, expected in expected_types.items()
+        # null is accepted anywhere: analytics-python sends the fields it lacks as null.
+        if payload.get(name) is not None and not _has_type(payload[name], expected)
+    ]
+    properties = payload.get("properties")
+    if event_type == "track" and isinstance(properties, dict):
+        problems += [
+            _wrong_type(f"properties.{name}", expected, properties[name])
+            for name, expected in _RESERVED_PROPERTIES.items()
+            if properties.get(name) is not None
+            and not _has_type(properties[name], expected)
+        ]
+    return problems
+
+
+def _present(payload: dict, name: str) -> bool:
+    # A wrongly typed value is reported as a wrong type, not as missing.
+    value = payload.get(name)
+    return value is not None and not (isinstance(value, str) and not value.strip())
+
+
+def _required_fields(payload: dict, event_type: str | None) -> list[Problem]:
+    if event_type == "alias":
+        problems = []
+        if not _present(payload, "previousId"):
+            problems.append(
+                Problem("no_previous_id", MISSING_PREVIOUS_ID, "previousId")
+            )
+        if not _present(payload, "userId"):
+            problems.append(Problem("no_user_id", MISSING_ALIAS_USER_ID, "userId"))
+        return problems
+    if event_type == "delete":
+        if _present(payload, "userId"):
+            return []
+        return [Problem("no_user_id", MISSING_DELETE_USER_ID, "userId")]
+    problems = []
+    if not (_present(payload, "userId") or _present(payload, "anonymousId")):
+        problems.append(Problem("no_identity", MISSING_IDENTITY))
+    if event_type == "track" and not _present(payload, "event"):
+        problems.append(Problem("no_event", MISSING_EVENT_NAME, "event"))
+    if event_type == "group" and not _present(payload, "groupId"):
+        problems.append(Problem("no_group_id", MISSING_GROUP_ID, "groupId"))
+    return problems
+
+
+def _timestamps(payload: dict, event_type: str | None) -> list[Problem]:
+    problems = []
+    for name in TIMESTAMP_FIELDS:
+        value = payload.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            problems.append(_wrong_type(name, A_DATE_STRING, value))
+            continue
+        if parse_timestamp(value) is not None:
+            continue
+        # Segment itself sends Go's time.String() as a delete's originalTimestamp.
+        if (
+            event_type == "delete"
+            and name == "originalTimestamp"
+            and parse_go_time(value)
+        ):
+            continue
+        shown = json.dumps(value if len(value) <= 60 else value[:57] + "...")
+        problems.append(
+            Problem("bad_timestamp", BAD_TIMESTAMP.format(path=name, value=shown), name)
+        )
+    return problems
+
+
+def _message_id(payload: dict) -> list[Problem]:
+    message_id = payload.get("messageId")
+    if isinstance(message_id, str) and len(message_id) > MAX_MESSAGE_ID_LENGTH:
+        message = MESSAGE_ID_TOO_LONG.format(
+            length=len(message_id), limit=MAX_MESSAGE_ID_LENGTH
+        )
+        return [Problem("message_id_too_long", message, "messageId")]
+    return []
+
+
+def event_size(payload: object) -> int:
+    """Bytes of the event as compact UTF-8 JSON, the form the 32 KB limit applies to."""
+    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, default=str)
+    return len(text.encode("utf-8"))
+
+
+def _size(payload: dict) -> list[Problem]:
+    try:
+        size = event_size(payload)
+    except (ValueError, RecursionError):
+        return []
+    if size <= MAX_EVENT_BYTES:
+        return []
+    message = TOO_LARGE.format(
+        size_kb=size / 1024,
+        size=size,
+        limit_kb=MAX_EVENT_BYTES // 1024,
+        limit=MAX_EVENT_BYTES,
+    )
+    return [Problem("too_large", message)]

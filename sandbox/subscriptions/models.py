@@ -1,0 +1,124 @@
+"""Subscriptions: the partner webhook endpoints the sandbox delivers events to."""
+
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+DEFAULT_TIMEOUT_SECONDS = 5.0
+MIN_TIMEOUT_SECONDS = 0.1
+MAX_TIMEOUT_SECONDS = 60.0
+# Segment sends the API key itself as `apiKey`; a custom setting may not shadow it.
+RESERVED_SETTINGS_KEY = "apiKey"
+
+NAME_TAKEN_ERROR = "A subscription with this name already exists."
+ENDPOINT_URL_SCHEME_ERROR = "The endpoint URL must start with http:// or https://"
+ENDPOINT_URL_HOST_ERROR = (
+    "The endpoint URL needs a host, for example http://localhost:3000/segment"
+)
+ENDPOINT_URL_PORT_ERROR = "The endpoint URL's port must be a number from 1 to 65535."
+ENDPOINT_URL_WHITESPACE_ERROR = "The endpoint URL must not contain spaces."
+TIMEOUT_RANGE_ERROR = "The timeout must be between 0.1 and 60 seconds."
+CUSTOM_SETTINGS_NOT_OBJECT_ERROR = (
+    "Custom settings must be a JSON object of key → value pairs"
+)
+CUSTOM_SETTINGS_API_KEY_ERROR = (
+    "apiKey is set by the API key field; Segment keeps it out of X-Segment-Settings"
+)
+
+
+def validate_endpoint_url(value: str) -> None:
+    """Accept any http(s) URL with a host, including localhost and bare hostnames.
+
+    Django's URLValidator is not used because it rejects single-label hosts such as
+    a docker-compose service name (http://receiver:3000), which is normal local work.
+    """
+    if not value.lower().startswith(("http://", "https://")):
+        raise ValidationError(ENDPOINT_URL_SCHEME_ERROR, code="scheme")
+    if any(character.isspace() for character in value):
+        raise ValidationError(ENDPOINT_URL_WHITESPACE_ERROR, code="whitespace")
+    try:
+        parts = urlsplit(value)
+        hostname = parts.hostname
+    except ValueError:
+        # urlsplit refuses malformed IPv6 brackets; the host is what is wrong.
+        raise ValidationError(ENDPOINT_URL_HOST_ERROR, code="host") from None
+    if not hostname:
+        raise ValidationError(ENDPOINT_URL_HOST_ERROR, code="host")
+    try:
+        port_is_valid = parts.port != 0
+    except ValueError:
+        port_is_valid = False
+    if not port_is_valid:
+        raise ValidationError(ENDPOINT_URL_PORT_ERROR, code="port")
+
+
+def validate_timeout_seconds(value: float) -> None:
+    # Written as "not inside" so NaN, which fails every comparison, is refused too.
+    if not MIN_TIMEOUT_SECONDS <= value <= MAX_TIMEOUT_SECONDS:
+        raise ValidationError(TIMEOUT_RANGE_ERROR, code="range")
+
+
+def validate_custom_settings(value: object) -> None:
+    if not isinstance(value, dict):
+        raise ValidationError(CUSTOM_SETTINGS_NOT_OBJECT_ERROR, code="not_object")
+    if RESERVED_SETTINGS_KEY in value:
+        raise ValidationError(CUSTOM_SETTINGS_API_KEY_ERROR, code="reserved_key")
+
+
+class Subscription(models.Model):
+    class Kind(models.TextChoices):
+        WEBHOOK = "webhook", "Webhook"
+
+    name = models.CharField(
+        max_length=120, unique=True, error_messages={"unique": NAME_TAKEN_ERROR}
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.WEBHOOK)
+    # A CharField, not a URLField, so validate_endpoint_url is the only URL check.
+    endpoint_url = models.CharField(
+        "endpoint URL", max_length=2000, validators=[validate_endpoint_url]
+    )
+    api_key = models.CharField("API key", max_length=500, blank=True)
+    custom_settings = models.JSONField(default=dict, blank=True)
+    timeout_seconds = models.FloatField(
+        "timeout (seconds)",
+        default=DEFAULT_TIMEOUT_SECONDS,
+        validators=[validate_timeout_seconds],
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [
+            models.Index(fields=["enabled", "name"], name="subscription_enabled_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        # Checked here rather than as a field validator: Django skips field validators
+        # for "empty" values, which would let [] through as custom settings.
+        try:
+            validate_custom_settings(self.custom_settings)
+        except ValidationError as error:
+            raise ValidationError({"custom_settings": error}) from None
+
+    @property
+    def masked_api_key(self) -> str:
+        return mask_secret(self.api_key)
+
+    @property
+    def timeout_label(self) -> str:
+        return f"{self.timeout_seconds:g} s"
+
+
+def mask_secret(secret: str) -> str:
+    """Show only the last four characters, so users can tell keys apart."""
+    if not secret:
+        return ""
+    if len(secret) <= 4:
+        return "•" * len(secret)
+    return "•" * 8 + secret[-4:]

@@ -1,0 +1,20 @@
+"""Reads for subscriptions."""
+
+from django.db.models import QuerySet
+
+from sandbox.subscriptions.models import Subscription
+
+
+def subscription_list(*, enabled_only: bool = False) -> QuerySet[Subscription]:
+    subscriptions = Subscription.objects.all()
+    if enabled_only:
+        subscriptions = subscriptions.filter(enabled=True)
+    return subscriptions
+
+
+def subscription_get(*, pk: int) -> Subscription:
+    return Subscription.objects.get(pk=pk)
+
+
+def subscription_get_by_name(*, name: str) -> Subscription:
+    return Subscription.objects.get(name=name)

@@ -1,0 +1,61 @@
+"""Writes for subscriptions: create, update, delete and demo seeding, all validated."""
+
+from typing import Any
+
+from django.db import transaction
+
+from sandbox.subscriptions.models import DEFAULT_TIMEOUT_SECONDS, Subscription
+
+EDITABLE_FIELDS = frozenset(
+    {"name", "endpoint_url", "api_key", "custom_settings", "timeout_seconds", "enabled"}
+)
+
+
+@transaction.atomic
+def subscription_create(
+    *,
+    name: str,
+    endpoint_url: str,
+    api_key: str = "",
+    custom_settings: dict[str, Any] | None = None,
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    enabled: bool = True,
+) -> Subscription:
+    subscription = Subscription(
+        name=name,
+        endpoint_url=endpoint_url,
+        api_key=api_key,
+        custom_settings={} if custom_settings is None else custom_settings,
+        timeout_seconds=timeout_seconds,
+        enabled=enabled,
+    )
+    subscription.full_clean()
+    subscription.save()
+    return subscription
+
+
+@transaction.atomic
+def subscription_update(*, subscription: Subscription, **fields: Any) -> Subscription:
+    unknown = fields.keys() - EDITABLE_FIELDS
+    if unknown:
+        raise TypeError(f"Not editable on a subscription: {', '.join(sorted(unknown))}")
+    for field_name, value in fields.items():
+        setattr(subscription, field_name, value)
+    subscription.full_clean()
+    subscription.save()
+    return subscription
+
+
+@transaction.atomic
+def subscription_delete(*, subscription: Subscription) -> None:
+    subscription.delete()
+
+
+@transaction.atomic
+def subscription_ensure(*, name: str, endpoint_url: str, api_key: str) -> Subscription:
+    """Create the named subscription unless it exists; an existing one is left as the
+    user edited it, so seeding again never undoes their changes."""
+    existing = Subscription.objects.filter(name=name).first()
+    if existing is not None:
+        return existing
+    return subscription_create(name=name, endpoint_url=endpoint_url, api_key=api_key)

@@ -1,0 +1,15 @@
+"""URLs for the subscription pages."""
+
+from django.urls import path
+
+from sandbox.subscriptions import views
+
+app_name = "subscriptions"
+
+urlpatterns = [
+    path("", views.list_page, name="list"),
+    path("new/", views.create_page, name="create"),
+    path("<int:pk>/edit/", views.edit_page, name="edit"),
+    path("<int:pk>/delete/", views.delete, name="delete"),
+    path("<int:pk>/key/", views.reveal_key, name="reveal-key"),
+]

@@ -1,0 +1,74 @@
+"""Pages to list, create, edit and delete subscriptions, and to reveal an API key."""
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from sandbox.subscriptions import selectors, services
+from sandbox.subscriptions.forms import SubscriptionForm
+from sandbox.subscriptions.models import Subscription
+
+LIST_TEMPLATE = "subscriptions/subscription_list.html"
+FORM_TEMPLATE = "subscriptions/subscription_form.html"
+
+
+def _subscription_or_404(pk: int) -> Subscription:
+    try:
+        return selectors.subscription_get(pk=pk)
+    except Subscription.DoesNotExist:
+        raise Http404("No such subscription") from None
+
+
+@require_GET
+def list_page(request: HttpRequest) -> HttpResponse:
+    subscriptions = selectors.subscription_list()
+    return render(request, LIST_TEMPLATE, {"subscriptions": subscriptions})
+
+
+@require_http_methods(["GET", "POST"])
+def create_page(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        form = SubscriptionForm(request.POST)
+        if form.is_valid():
+            subscription = services.subscription_create(**form.cleaned_data)
+            messages.success(request, f"Created subscription “{subscription}”.")
+            return redirect("subscriptions:list")
+    else:
+        form = SubscriptionForm()
+    return render(request, FORM_TEMPLATE, {"form": form})
+
+
+@require_http_methods(["GET", "POST"])
+def edit_page(request: HttpRequest, pk: int) -> HttpResponse:
+    subscription = _subscription_or_404(pk)
+    if request.method == "POST":
+        form = SubscriptionForm(request.POST, instance=subscription)
+        if form.is_valid():
+            services.subscription_update(subscription=subscription, **form.cleaned_data)
+            messages.success(request, f"Saved subscription “{subscription}”.")
+            return redirect("subscriptions:list")
+    else:
+        form = SubscriptionForm(instance=subscription)
+    return render(request, FORM_TEMPLATE, {"form": form, "subscription": subscription})
+
+
+@require_POST
+def delete(request: HttpRequest, pk: int) -> HttpResponse:
+    subscription = _subscription_or_404(pk)
+    services.subscription_delete(subscription=subscription)
+    messages.success(request, f"Deleted subscription “{subscription}”.")
+    return redirect("subscriptions:list")
+
+
+# Never cached, so the full key is not left behind in the browser's cache.
+@never_cache
+@require_GET
+def reveal_key(request: HttpRequest, pk: int) -> HttpResponse:
+    subscription = _subscription_or_404(pk)
+    return render(
+        request,
+        f"{LIST_TEMPLATE}#api-key",
+        {"subscription": subscription, "revealed": True},
+    )

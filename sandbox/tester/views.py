@@ -1,0 +1,78 @@
+"""Event Tester views: compose, generate, validate and send."""
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from sandbox import spec
+from sandbox.delivery import panes, services
+from sandbox.delivery import selectors as delivery_selectors
+from sandbox.delivery.models import Door
+from sandbox.tester.composer import check_text, editor_text
+from sandbox.tester.forms import ComposerForm, SampleForm
+from sandbox.tester.selectors import composer_initial
+
+PAGE = "tester/home.html"
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    form = ComposerForm(initial=composer_initial(from_delivery=request.GET.get("from")))
+    context = {"form": form, "deliveries": delivery_selectors.delivery_feed()}
+    return render(request, PAGE, context)
+
+
+@require_GET
+def sample(request: HttpRequest) -> HttpResponse:
+    sample_form = SampleForm(request.GET)
+    if not sample_form.is_valid():
+        return HttpResponse("Choose a valid type, source and template.", status=400)
+    data = sample_form.cleaned_data
+    event = spec.sample_event(
+        data["event_type"], source=data["source"], template=data["template"] or None
+    )
+    form = ComposerForm(
+        initial={
+            **data,
+            "subscription": request.GET.get("subscription"),
+            "payload": editor_text(event),
+        }
+    )
+    return render(request, f"{PAGE}#composer-fields", {"form": form})
+
+
+@require_POST
+def validate(request: HttpRequest) -> HttpResponse:
+    check = check_text(request.POST.get("payload", ""))
+    return render(request, f"{PAGE}#event-problems", {"check": check})
+
+
+@require_POST
+def send(request: HttpRequest) -> HttpResponse:
+    form = ComposerForm(request.POST)
+    context = {"form": form}
+    if form.is_valid():
+        target = services.Target.of(form.cleaned_data["subscription"])
+        try:
+            delivery = services.delivery_enqueue(
+                target=target,
+                event=form.event,
+                door=Door.COMPOSER,
+                allow_problems=form.cleaned_data["confirm"],
+            )
+        except services.SpecRejected as rejected:
+            context["rejected"] = rejected.problems
+        except services.DeliveryRefused as refusal:
+            context["refusal"] = str(refusal)
+        else:
+            if not request.htmx:
+                return redirect(f"{reverse('tester:home')}?sent={delivery.pk}")
+            delivery = delivery_selectors.delivery_get(pk=delivery.pk)
+            return render(
+                request, f"{PAGE}#send-result", panes.detail_context(delivery)
+            )
+    if request.htmx:
+        return render(request, f"{PAGE}#composer-result", context)
+    context["deliveries"] = delivery_selectors.delivery_feed()
+    return render(request, PAGE, context, status=400)

@@ -1,0 +1,10 @@
+"""URL wiring: each app owns its own urls.py and namespace."""
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("sandbox.tester.urls")),
+    path("", include("sandbox.delivery.urls")),
+    path("subscriptions/", include("sandbox.subscriptions.urls")),
+    path("", include("sandbox.mock.urls")),
+]

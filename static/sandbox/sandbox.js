@@ -1,0 +1,81 @@
+// Small behaviours htmx does not cover: live-row de-duplication, copying, shortcuts.
+"use strict";
+
+const FEED_WINDOW = 60;
+
+// A pushed "new" row may already be on the page (this tab sent it, or the page was
+// rendered just after it was made): keep one copy, the freshest.
+document.addEventListener("htmx:oobBeforeSwap", (event) => {
+  const { fragment, target } = event.detail;
+  if (!target || target.id !== "delivery-feed") return;
+  for (const row of fragment.querySelectorAll(":scope > [id]")) {
+    document.getElementById(row.id)?.remove();
+  }
+  document.getElementById("delivery-feed-empty")?.remove();
+});
+
+document.addEventListener("htmx:oobAfterSwap", () => {
+  const feed = document.getElementById("delivery-feed");
+  while (feed && feed.children.length > FEED_WINDOW) feed.lastElementChild.remove();
+});
+
+// The live indicator follows the websocket's state.
+function setLive(on) {
+  const dot = document.getElementById("live-dot");
+  if (!dot) return;
+  dot.classList.toggle("on", on);
+  dot.title = on ? "Live: updates arrive as they happen" : "Reconnecting…";
+}
+document.addEventListener("htmx:wsOpen", () => setLive(true));
+document.addEventListener("htmx:wsClose", () => setLive(false));
+document.addEventListener("htmx:wsError", () => setLive(false));
+
+// "Copy as cURL": fetched on demand so the API key is never sitting in the page.
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("[data-copy-url]");
+  if (!button) return;
+  const response = await fetch(button.dataset.copyUrl, { credentials: "same-origin" });
+  const text = await response.text();
+  const label = button.textContent;
+  try {
+    await navigator.clipboard.writeText(text);
+    button.textContent = "Copied";
+  } catch {
+    window.prompt("Copy the command:", text);
+  }
+  setTimeout(() => { button.textContent = label; }, 1500);
+});
+
+// Show/hide toggles for masked inputs.
+document.addEventListener("click", (event) => {
+  const toggle = event.target.closest("[data-toggle-secret]");
+  if (!toggle) return;
+  const input = document.getElementById(toggle.dataset.toggleSecret);
+  if (!input) return;
+  const hidden = input.type === "password";
+  input.type = hidden ? "text" : "password";
+  toggle.textContent = hidden ? "Hide" : "Show";
+  toggle.setAttribute("aria-pressed", String(hidden));
+});
+
+// Ctrl/Cmd+Enter sends from anywhere in the composer.
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Enter" || !(event.ctrlKey || event.metaKey)) return;
+  const form = event.target.closest("form[data-submit-shortcut]");
+  if (!form) return;
+  event.preventDefault();
+  form.requestSubmit();
+});
+
+// Tab in the JSON editor indents instead of leaving the field; Esc then Tab leaves.
+document.addEventListener("keydown", (event) => {
+  const editor = event.target;
+  if (!(editor instanceof HTMLTextAreaElement) || !editor.dataset.jsonEditor) return;
+  if (event.key === "Escape") { editor.dataset.tabOut = "1"; return; }
+  if (event.key !== "Tab" || event.shiftKey || editor.dataset.tabOut) {
+    delete editor.dataset.tabOut;
+    return;
+  }
+  event.preventDefault();
+  editor.setRangeText("  ", editor.selectionStart, editor.selectionEnd, "end");
+});

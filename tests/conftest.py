@@ -1,0 +1,32 @@
+"""Shared fixtures: a real local endpoint, and running the engine for real."""
+
+import asyncio
+
+import pytest
+
+from sandbox.delivery.engine import Engine
+from tests.receiver import Receiver
+
+
+@pytest.fixture
+def receiver():
+    server = Receiver().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def deliver_due():
+    """Run one engine pass over everything due, as the server's engine would."""
+
+    def deliver_due(only_ids: list[int] | None = None) -> int:
+        async def run() -> int:
+            engine = Engine(concurrency=10)
+            try:
+                return await engine.run_due(only_ids=only_ids)
+            finally:
+                await engine.close()
+
+        return asyncio.run(run())
+
+    return deliver_due

@@ -1,0 +1,41 @@
+"""Factories that build test data through the project's own services."""
+
+from sandbox import spec
+from sandbox.delivery import services
+from sandbox.delivery.models import Delivery, Door
+from sandbox.subscriptions.models import Subscription
+from sandbox.subscriptions.services import subscription_create
+
+
+def make_subscription(
+    *,
+    name: str = "Partner webhook",
+    endpoint_url: str = "http://127.0.0.1:9/hook",
+    api_key: str = "segment",
+    custom_settings: dict | None = None,
+    timeout_seconds: float = 5.0,
+    enabled: bool = True,
+) -> Subscription:
+    return subscription_create(
+        name=name,
+        endpoint_url=endpoint_url,
+        api_key=api_key,
+        custom_settings=custom_settings or {},
+        timeout_seconds=timeout_seconds,
+        enabled=enabled,
+    )
+
+
+def make_delivery(
+    *,
+    subscription: Subscription,
+    event: object | None = None,
+    door: str = Door.COMPOSER,
+    allow_problems: bool = False,
+) -> Delivery:
+    return services.delivery_enqueue(
+        target=services.Target.of(subscription),
+        event=event if event is not None else spec.sample_event("track"),
+        door=door,
+        allow_problems=allow_problems,
+    )

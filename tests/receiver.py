@@ -1,0 +1,122 @@
+"""A real local HTTP endpoint for tests: an aiohttp server in its own thread.
+
+It plays a partner's webhook with every behaviour the tests need (answers,
+hangs, resets, huge and hostile bodies) and records what it received.
+"""
+
+import asyncio
+import json
+import threading
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+
+@dataclass
+class Received:
+    path: str
+    raw_headers: list[tuple[str, str]]
+    body: bytes
+
+    @property
+    def json(self) -> object:
+        return json.loads(self.body)
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.raw_headers if k.lower() == name.lower()), None)
+
+
+@dataclass
+class Receiver:
+    host: str = "127.0.0.1"
+    port: int = 0
+    received: list[Received] = field(default_factory=list)
+    _loop: asyncio.AbstractEventLoop | None = None
+    _thread: threading.Thread | None = None
+    _runner: web.AppRunner | None = None
+
+    def url(self, path: str = "/ok") -> str:
+        return f"http://{self.host}:{self.port}{path}"
+
+    async def _record(self, request: web.Request) -> None:
+        self.received.append(
+            Received(
+                path=request.path,
+                raw_headers=[
+                    (k.decode("latin-1"), v.decode("latin-1"))
+                    for k, v in request.raw_headers
+                ],
+                body=await request.read(),
+            )
+        )
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        await self._record(request)
+        path = request.path
+        if path == "/ok":
+            return web.json_response({"success": True})
+        if path.startswith("/status/"):
+            code = int(path.rsplit("/", 1)[1])
+            headers = {"Retry-After": "1"} if code in {429, 503} else None
+            return web.json_response(
+                {"message": f"answered {code} on purpose"}, status=code, headers=headers
+            )
+        if path == "/hang":
+            await asyncio.sleep(30)
+            return web.json_response({"late": True})
+        if path == "/reset":
+            response = web.StreamResponse(status=200)
+            response.content_length = 1000
+            await response.prepare(request)
+            await response.write(b'{"partial": ')
+            request.transport.close()
+            return response
+        if path == "/huge":
+            return web.Response(
+                body=b"x" * (5 * 1024 * 1024), content_type="text/plain"
+            )
+        if path == "/html":
+            return web.Response(
+                text="<html><script>alert(1)</script><b>hi</b></html>",
+                status=500,
+                content_type="text/html",
+            )
+        if path == "/redirect":
+            raise web.HTTPFound(location="https://elsewhere.example/hook")
+        return web.json_response({"message": "no such path"}, status=404)
+
+    def start(self) -> "Receiver":
+        ready = threading.Event()
+
+        def serve() -> None:
+            self._loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self._loop)
+            app = web.Application()
+            app.router.add_route("*", "/{tail:.*}", self._handle)
+            self._runner = web.AppRunner(
+                app, shutdown_timeout=0.5, handler_cancellation=True, access_log=None
+            )
+            self._loop.run_until_complete(self._runner.setup())
+            site = web.TCPSite(self._runner, self.host, 0)
+            self._loop.run_until_complete(site.start())
+            self.port = site._server.sockets[0].getsockname()[1]
+            ready.set()
+            self._loop.run_forever()
+            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+            self._loop.close()
+
+        self._thread = threading.Thread(target=serve, daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        if self._loop is None:
+            return
+
+        async def shutdown() -> None:
+            await self._runner.cleanup()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)

@@ -1,0 +1,43 @@
+"""Tests for parsing typed or pasted event JSON."""
+
+from sandbox.spec import JsonError, parse_event_json
+from sandbox.spec.json_text import EMPTY_DOCUMENT
+
+
+def test_parse_event_json_returns_the_value():
+    assert parse_event_json('{"type": "track"}') == ({"type": "track"}, None)
+
+
+def test_parse_event_json_returns_non_objects_too():
+    # Whether it is an object is validate_event's business, with its own message.
+    assert parse_event_json("[1, 2]") == ([1, 2], None)
+
+
+def test_parse_event_json_points_at_the_line_and_column():
+    text = '{\n  "type": "track",\n  "event": "Signed Up"\n  "userId": "42"\n}'
+    value, error = parse_event_json(text)
+    assert value is None
+    assert error == JsonError(
+        "Invalid JSON at line 4, column 3: Expecting ',' delimiter", 4, 3
+    )
+
+
+def test_parse_event_json_reports_a_trailing_comma():
+    value, error = parse_event_json('{"type": "track",\n}')
+    assert value is None
+    assert (error.line, error.column) == (2, 1)
+    assert error.message.startswith("Invalid JSON at line 2, column 1: ")
+
+
+def test_parse_event_json_says_so_when_empty():
+    for text in ("", "   \n\t"):
+        assert parse_event_json(text) == (None, JsonError(EMPTY_DOCUMENT, 1, 1))
+    assert EMPTY_DOCUMENT == (
+        'The event is empty. Write or paste a JSON object, such as {"type": "track"}.'
+    )
+
+
+def test_parse_event_json_survives_a_number_too_long_for_python():
+    value, error = parse_event_json('{"n": ' + "9" * 5000 + "}")
+    assert value is None
+    assert error.message.startswith("Invalid JSON: ")

@@ -1,0 +1,101 @@
+"""Tests for the subscription form: custom settings JSON, timeout and API key."""
+
+import pytest
+
+from sandbox.subscriptions.forms import (
+    CUSTOM_SETTINGS_INVALID_JSON_ERROR,
+    SubscriptionForm,
+)
+from sandbox.subscriptions.models import (
+    CUSTOM_SETTINGS_API_KEY_ERROR,
+    CUSTOM_SETTINGS_NOT_OBJECT_ERROR,
+    TIMEOUT_RANGE_ERROR,
+)
+
+
+def bound_form(**data) -> SubscriptionForm:
+    data = {
+        "name": "Hook",
+        "endpoint_url": "http://localhost:3000/segment",
+        "api_key": "key-1234",
+        "custom_settings": "{}",
+        "timeout_seconds": "5",
+        "enabled": "on",
+        **data,
+    }
+    return SubscriptionForm(data)
+
+
+@pytest.mark.django_db
+def test_subscription_form_parses_settings_object():
+    form = bound_form(custom_settings='{\n  "region": "eu",\n  "retries": 3\n}')
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["custom_settings"] == {"region": "eu", "retries": 3}
+
+
+@pytest.mark.django_db
+def test_subscription_form_treats_empty_settings_as_empty_object():
+    form = bound_form(custom_settings="  ")
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["custom_settings"] == {}
+
+
+@pytest.mark.django_db
+def test_subscription_form_reports_invalid_json_line_and_column():
+    form = bound_form(custom_settings='{\n  "region": "eu",\n  "retries": \n}')
+    assert not form.is_valid()
+    expected = CUSTOM_SETTINGS_INVALID_JSON_ERROR.format(
+        problem="Expecting value", line=4, column=1
+    )
+    assert (
+        expected
+        == "Custom settings are not valid JSON: Expecting value (line 4, column 1)"
+    )
+    assert form.errors["custom_settings"] == [expected]
+
+
+@pytest.mark.django_db
+def test_subscription_form_keeps_invalid_json_as_typed():
+    form = bound_form(custom_settings='{"region": eu}')
+    assert not form.is_valid()
+    assert "{&quot;region&quot;: eu}</textarea>" in str(form["custom_settings"])
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("custom_settings", ["[]", '["region"]', '"eu"', "3", "null"])
+def test_subscription_form_refuses_non_object_settings(custom_settings):
+    form = bound_form(custom_settings=custom_settings)
+    assert not form.is_valid()
+    assert form.errors["custom_settings"] == [CUSTOM_SETTINGS_NOT_OBJECT_ERROR]
+
+
+@pytest.mark.django_db
+def test_subscription_form_refuses_api_key_setting():
+    form = bound_form(custom_settings='{"apiKey": "abc"}')
+    assert not form.is_valid()
+    assert form.errors["custom_settings"] == [CUSTOM_SETTINGS_API_KEY_ERROR]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("timeout_seconds", "valid"),
+    [("0.1", True), ("60", True), ("0.05", False), ("60.5", False), ("0", False)],
+)
+def test_subscription_form_bounds_timeout(timeout_seconds, valid):
+    form = bound_form(timeout_seconds=timeout_seconds)
+    assert form.is_valid() is valid
+    if not valid:
+        assert form.errors["timeout_seconds"] == [TIMEOUT_RANGE_ERROR]
+
+
+def test_subscription_form_defaults_timeout_to_five_seconds():
+    form = SubscriptionForm()
+    assert form["timeout_seconds"].value() == 5.0
+    assert (
+        "Segment's webhook timeout is 5 s" in form.fields["timeout_seconds"].help_text
+    )
+
+
+def test_subscription_form_hides_api_key_input():
+    html = str(SubscriptionForm()["api_key"])
+    assert 'type="password"' in html

@@ -1,0 +1,183 @@
+"""Tests for the subscription pages, through the Django test client."""
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from sandbox.subscriptions.models import ENDPOINT_URL_SCHEME_ERROR, Subscription
+from sandbox.subscriptions.services import subscription_create
+
+
+def form_data(**data) -> dict[str, str]:
+    return {
+        "name": "Partner hook",
+        "endpoint_url": "http://localhost:3000/segment",
+        "api_key": "partner-key-9876",
+        "custom_settings": '{"region": "eu"}',
+        "timeout_seconds": "5",
+        "enabled": "on",
+        **data,
+    }
+
+
+@pytest.mark.django_db
+def test_list_page_shows_empty_state(client):
+    response = client.get(reverse("subscriptions:list"))
+    assert response.status_code == 200
+    assert "No subscriptions yet" in response.text
+    assert reverse("subscriptions:create") in response.text
+
+
+@pytest.mark.django_db
+def test_list_page_shows_subscription(client, subscription):
+    subscription_create(name="Paused", endpoint_url="http://localhost", enabled=False)
+    response = client.get(reverse("subscriptions:list"))
+    text = response.text
+    assert "Acme webhook" in text
+    assert "http://localhost:3000/segment" in text
+    assert "2.5 s" in text
+    assert "badge-green" in text
+    assert "badge-grey" in text
+    assert reverse("subscriptions:edit", args=[subscription.pk]) in text
+    assert reverse("subscriptions:delete", args=[subscription.pk]) in text
+
+
+@pytest.mark.django_db
+def test_list_page_masks_api_key(client, subscription, api_key):
+    response = client.get(reverse("subscriptions:list"))
+    assert api_key not in response.text
+    assert subscription.masked_api_key in response.text
+    assert api_key[-4:] in response.text
+    assert reverse("subscriptions:reveal-key", args=[subscription.pk]) in response.text
+
+
+@pytest.mark.django_db
+def test_reveal_key_returns_full_key(client, subscription, api_key):
+    response = client.get(
+        reverse("subscriptions:reveal-key", args=[subscription.pk]),
+        headers={"HX-Request": "true"},
+    )
+    assert response.status_code == 200
+    assert api_key in response.text
+    assert f'id="api-key-{subscription.pk}"' in response.text
+    assert "<html" not in response.text
+    assert "no-store" in response["Cache-Control"]
+
+
+@pytest.mark.django_db
+def test_reveal_key_escapes_key(client):
+    subscription = subscription_create(
+        name="Odd", endpoint_url="http://localhost", api_key="<b>&'key"
+    )
+    response = client.get(reverse("subscriptions:reveal-key", args=[subscription.pk]))
+    assert "&lt;b&gt;&amp;&#x27;key" in response.text
+    assert "<b>" not in response.text
+
+
+@pytest.mark.django_db
+def test_reveal_key_is_404_for_missing_subscription(client):
+    response = client.get(reverse("subscriptions:reveal-key", args=[999]))
+    assert response.status_code == 404
+
+
+@pytest.mark.django_db
+def test_create_page_renders_form(client):
+    response = client.get(reverse("subscriptions:create"))
+    assert response.status_code == 200
+    assert 'type="password"' in response.text
+    assert "data-toggle-secret" in response.text
+    assert "csrfmiddlewaretoken" in response.text
+
+
+@pytest.mark.django_db
+def test_create_page_creates_subscription(client):
+    response = client.post(reverse("subscriptions:create"), form_data(), follow=True)
+    assert response.redirect_chain == [(reverse("subscriptions:list"), 302)]
+    assert "Created subscription “Partner hook”." in response.text
+    subscription = Subscription.objects.get()
+    assert subscription.endpoint_url == "http://localhost:3000/segment"
+    assert subscription.api_key == "partner-key-9876"
+    assert subscription.custom_settings == {"region": "eu"}
+    assert subscription.timeout_seconds == 5.0
+    assert subscription.enabled is True
+
+
+@pytest.mark.django_db
+def test_create_page_shows_scheme_error(client):
+    data = form_data(endpoint_url="ftp://localhost/segment")
+    response = client.post(reverse("subscriptions:create"), data)
+    assert response.status_code == 200
+    assert ENDPOINT_URL_SCHEME_ERROR in response.text
+    assert not Subscription.objects.exists()
+
+
+@pytest.mark.django_db
+def test_create_page_shows_json_error_with_position(client):
+    data = form_data(custom_settings='{"region": "eu",}')
+    response = client.post(reverse("subscriptions:create"), data)
+    assert "line 1, column 17" in response.text
+    assert not Subscription.objects.exists()
+
+
+@pytest.mark.django_db
+def test_create_page_enforces_csrf():
+    client = Client(enforce_csrf_checks=True)
+    response = client.post(reverse("subscriptions:create"), form_data())
+    assert response.status_code == 403
+    assert not Subscription.objects.exists()
+
+
+@pytest.mark.django_db
+def test_edit_page_renders_current_values(client, subscription, api_key):
+    response = client.get(reverse("subscriptions:edit", args=[subscription.pk]))
+    assert response.status_code == 200
+    assert "Edit “Acme webhook”" in response.text
+    # The key rides in the password input so that saving untouched keeps it.
+    assert f'value="{api_key}"' in response.text
+    assert "&quot;region&quot;: &quot;eu&quot;" in response.text
+
+
+@pytest.mark.django_db
+def test_edit_page_updates_subscription(client, subscription, api_key):
+    data = form_data(name="Acme v2", api_key=api_key, custom_settings="")
+    del data["enabled"]
+    url = reverse("subscriptions:edit", args=[subscription.pk])
+    response = client.post(url, data, follow=True)
+    assert "Saved subscription “Acme v2”." in response.text
+    subscription.refresh_from_db()
+    assert subscription.name == "Acme v2"
+    assert subscription.api_key == api_key
+    assert subscription.custom_settings == {}
+    assert subscription.enabled is False
+
+
+@pytest.mark.django_db
+def test_edit_page_keeps_heading_on_invalid_post(client, subscription):
+    data = form_data(name="Renamed", timeout_seconds="61")
+    url = reverse("subscriptions:edit", args=[subscription.pk])
+    response = client.post(url, data)
+    assert "Edit “Acme webhook”" in response.text
+    subscription.refresh_from_db()
+    assert subscription.name == "Acme webhook"
+
+
+@pytest.mark.django_db
+def test_edit_page_is_404_for_missing_subscription(client):
+    response = client.get(reverse("subscriptions:edit", args=[999]))
+    assert response.status_code == 404
+
+
+@pytest.mark.django_db
+def test_delete_removes_subscription(client, subscription):
+    url = reverse("subscriptions:delete", args=[subscription.pk])
+    response = client.post(url, follow=True)
+    assert response.redirect_chain == [(reverse("subscriptions:list"), 302)]
+    assert "Deleted subscription “Acme webhook”." in response.text
+    assert not Subscription.objects.exists()
+
+
+@pytest.mark.django_db
+def test_delete_refuses_get(client, subscription):
+    response = client.get(reverse("subscriptions:delete", args=[subscription.pk]))
+    assert response.status_code == 405
+    assert Subscription.objects.filter(pk=subscription.pk).exists()
