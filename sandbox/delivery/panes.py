@@ -6,15 +6,7 @@ from dataclasses import dataclass
 
 from sandbox.delivery.models import Attempt
 from sandbox.delivery.webhook import decode_basic, decode_settings
-from sandbox.subscriptions.models import mask_secret
-
-
-def pretty_json(text: str) -> tuple[str, bool]:
-    """Indented JSON and True, or the text as it came and False."""
-    try:
-        return json.dumps(json.loads(text), indent=2, ensure_ascii=False), True
-    except ValueError:
-        return text, False
+from sandbox.display import mask_authorization, mask_secret, pretty_json
 
 
 def indent_json(value: object) -> str:
@@ -50,7 +42,7 @@ def request_pane(attempt: Attempt) -> RequestPane:
                 key = credentials[:-1] if colon_present else credentials
                 api_key_masked = mask_secret(key) or "(empty)"
             # The header is the key in base64: masked like the key itself.
-            value = f"{value.split(' ', 1)[0]} ••••••••"
+            value = mask_authorization(value)
         elif name.lower() == "x-segment-settings":
             decoded = decode_settings(value)
             if decoded is not None:

@@ -15,7 +15,7 @@ from sandbox.delivery.webhook import WebhookRequest
 from sandbox.subscriptions.models import Subscription
 
 SUBSCRIPTION_DISABLED = "The subscription {name!r} is disabled; enable it to send."
-SUBSCRIPTION_DELETED = "The subscription was deleted before this attempt."
+SUBSCRIPTION_DELETED = "The subscription was deleted; no further attempts are made."
 NO_TARGET = "Choose a subscription, or give an endpoint URL."
 AD_HOC_NAME = "ad hoc: {url}"
 
@@ -70,6 +70,7 @@ def delivery_enqueue(
     event: object,
     door: str,
     fresh: bool = False,
+    as_is: bool = False,
     allow_problems: bool = False,
     resend_of: Delivery | None = None,
     claimed_by: str = "",
@@ -79,15 +80,14 @@ def delivery_enqueue(
 
     The engine sends it; this never talks to the network. `claimed_by` lets the
     caller (the command line) own the first attempt so no other engine takes it.
+    `as_is` sends a stored payload unchanged: a true duplicate, as Segment's
+    at-least-once delivery makes one.
     """
     if target.subscription is not None and not target.subscription.enabled:
         raise DeliveryRefused(SUBSCRIPTION_DISABLED.format(name=target.name))
     now = now or timezone.now()
-    payload = (
-        spec.normalise(event, now=now, fresh=fresh)
-        if isinstance(event, dict)
-        else event
-    )
+    normalisable = isinstance(event, dict) and not as_is
+    payload = spec.normalise(event, now=now, fresh=fresh) if normalisable else event
     problems = spec.validate_event(payload)
     if problems and not allow_problems:
         raise SpecRejected(problems)
@@ -139,8 +139,23 @@ def delivery_resend(
         event=delivery.payload,
         door=door,
         fresh=as_new,
+        as_is=not as_new,
         allow_problems=True,
         resend_of=delivery,
+    )
+
+
+def deliveries_stop_for_deleted_subscription(*, subscription_id: int) -> int:
+    """Open deliveries of a subscription being deleted end as failed, saying why."""
+    return Delivery.objects.filter(
+        subscription_id=subscription_id, state__in=OPEN_STATES
+    ).update(
+        state=State.FAILED,
+        reason=SUBSCRIPTION_DELETED,
+        next_attempt_at=None,
+        claimed_by="",
+        claimed_until=None,
+        updated_at=timezone.now(),
     )
 
 

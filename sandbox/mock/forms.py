@@ -52,7 +52,9 @@ class MockEndpointForm(forms.ModelForm):
             "fail_status": "Sent for the failing attempts (400 to 599).",
         }
         widgets = {
-            "api_key": forms.TextInput(attrs={"autocomplete": "off"}),
+            "api_key": forms.PasswordInput(
+                render_value=True, attrs={"autocomplete": "off"}
+            ),
             "response_body": forms.Textarea(attrs={"rows": 4, "class": "mono"}),
         }
 

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from sandbox.display import mask_headers, mask_secret, pretty_json
 from sandbox.mock.answers import default_body
 
 EVENT_TYPES = ("identify", "track", "page", "screen", "group", "alias", "delete")
@@ -47,13 +48,6 @@ def validate_json_text(value: str) -> None:
 def validate_slug_not_reserved(value: str) -> None:
     if value in RESERVED_SLUGS:
         raise ValidationError(RESERVED_SLUG.format(slug=value), code="reserved")
-
-
-def mask_secret(secret: str) -> str:
-    """Only the last four characters, enough to tell keys apart."""
-    if len(secret) <= 4:
-        return "•" * len(secret)
-    return "•" * 8 + secret[-4:]
 
 
 class MockEndpoint(models.Model):
@@ -147,16 +141,13 @@ class MockRequest(models.Model):
         return "red"
 
     @property
+    def display_headers(self) -> list[tuple[str, str]]:
+        return mask_headers(self.headers)
+
+    @property
     def pretty_body(self) -> str:
-        return _pretty_json(self.body)
+        return pretty_json(self.body)[0]
 
     @property
     def pretty_response_body(self) -> str:
-        return _pretty_json(self.response_body)
-
-
-def _pretty_json(text: str) -> str:
-    try:
-        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-    except ValueError:
-        return text
+        return pretty_json(self.response_body)[0]

@@ -5,6 +5,8 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from sandbox.display import mask_secret
+
 DEFAULT_TIMEOUT_SECONDS = 5.0
 MIN_TIMEOUT_SECONDS = 0.1
 MAX_TIMEOUT_SECONDS = 60.0
@@ -113,12 +115,3 @@ class Subscription(models.Model):
     @property
     def timeout_label(self) -> str:
         return f"{self.timeout_seconds:g} s"
-
-
-def mask_secret(secret: str) -> str:
-    """Show only the last four characters, so users can tell keys apart."""
-    if not secret:
-        return ""
-    if len(secret) <= 4:
-        return "•" * len(secret)
-    return "•" * 8 + secret[-4:]

@@ -48,6 +48,11 @@ def subscription_update(*, subscription: Subscription, **fields: Any) -> Subscri
 
 @transaction.atomic
 def subscription_delete(*, subscription: Subscription) -> None:
+    """Delete it; its history stays, and its pending retries stop with a reason."""
+    # Imported here: delivery depends on subscriptions, not the other way round.
+    from sandbox.delivery.services import deliveries_stop_for_deleted_subscription
+
+    deliveries_stop_for_deleted_subscription(subscription_id=subscription.pk)
     subscription.delete()
 
 

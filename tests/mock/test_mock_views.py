@@ -251,3 +251,22 @@ def test_delete_removes_endpoint(client, make_mock_endpoint):
     assert response.redirect_chain == [(reverse("mock:list"), 302)]
     assert "Mock endpoint “Acme webhook” deleted." in response.text
     assert not MockEndpoint.objects.exists()
+
+
+@pytest.mark.django_db
+def test_detail_masks_the_recorded_authorization_header(
+    client, make_mock_endpoint, deliver, basic_auth, api_key
+):
+    endpoint = make_mock_endpoint()
+    deliver(endpoint)
+    html = client.get(detail_url(endpoint)).text
+    assert basic_auth(api_key) not in html
+    assert "Basic ••••••••" in html
+
+
+@pytest.mark.django_db
+def test_edit_form_keeps_the_key_in_a_password_input(client, make_mock_endpoint):
+    endpoint = make_mock_endpoint()
+    html = client.get(reverse("mock:edit", kwargs={"slug": endpoint.slug})).text
+    assert 'type="password" name="api_key"' in html
+    assert 'data-toggle-secret="id_api_key"' in html
