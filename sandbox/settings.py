@@ -99,6 +99,10 @@ else:
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 30,
             },
+            # Opening a connection (and its pragmas) costs about half a millisecond;
+            # the engine's threads keep theirs.
+            "CONN_MAX_AGE": 600,
+            "CONN_HEALTH_CHECKS": True,
             # Tests run on a real file, like the product does.
             "TEST": {"NAME": str(DATA_DIR / "test.sqlite3")},
         }

@@ -15,7 +15,9 @@ def make_subscription(
     custom_settings: dict | None = None,
     timeout_seconds: float = 5.0,
     enabled: bool = True,
+    **options,
 ) -> Subscription:
+    """options: retry_policy, time_scale, dedupe_enabled, dedupe_window_hours."""
     return subscription_create(
         name=name,
         endpoint_url=endpoint_url,
@@ -23,6 +25,7 @@ def make_subscription(
         custom_settings=custom_settings or {},
         timeout_seconds=timeout_seconds,
         enabled=enabled,
+        **options,
     )
 
 

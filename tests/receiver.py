@@ -31,9 +31,18 @@ class Receiver:
     host: str = "127.0.0.1"
     port: int = 0
     received: list[Received] = field(default_factory=list)
+    in_flight: int = 0
+    max_in_flight: int = 0
     _loop: asyncio.AbstractEventLoop | None = None
     _thread: threading.Thread | None = None
     _runner: web.AppRunner | None = None
+
+    def count(self, path: str, message_id: str) -> int:
+        return sum(
+            1
+            for r in self.received
+            if r.path == path and r.json.get("messageId") == message_id
+        )
 
     def url(self, path: str = "/ok") -> str:
         return f"http://{self.host}:{self.port}{path}"
@@ -61,6 +70,28 @@ class Receiver:
             return web.json_response(
                 {"message": f"answered {code} on purpose"}, status=code, headers=headers
             )
+        if path.startswith("/flaky/"):
+            # /flaky/<n>/<status>: fail the first n requests of each messageId.
+            failures, status = (int(part) for part in path.split("/")[2:4])
+            message_id = json.loads(self.received[-1].body).get("messageId")
+            seen = sum(
+                1
+                for r in self.received
+                if r.path == path and json.loads(r.body).get("messageId") == message_id
+            )
+            if seen <= failures:
+                return web.json_response(
+                    {"message": f"failing attempt {seen} on purpose"}, status=status
+                )
+            return web.json_response({"success": True})
+        if path == "/slow":
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            try:
+                await asyncio.sleep(0.15)
+            finally:
+                self.in_flight -= 1
+            return web.json_response({"success": True})
         if path == "/hang":
             await asyncio.sleep(30)
             return web.json_response({"late": True})

@@ -1,62 +1,31 @@
 """The engine: the only code that talks to a subscription.
 
-It claims due deliveries, builds Segment's request, sends it with one aiohttp
-session, classifies the outcome, schedules retries and stores each attempt. Live
-pages learn of the change from the stored rows (see sandbox.delivery.live).
+It claims due deliveries (writing each attempt ahead), builds Segment's request,
+sends it with one aiohttp session, classifies the outcome, schedules retries and
+stores the attempt. Live pages learn of changes from the stored rows (see
+sandbox.delivery.broadcast), whichever process did the work.
 """
 
 import asyncio
 import contextlib
 import logging
-import os
-import socket
-import uuid
-from datetime import timedelta
+from collections import Counter
+from itertools import count
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.db import reset_queries
 from django.utils import timezone
 
 from sandbox.delivery import retry, services, transport, webhook
-from sandbox.delivery.models import Delivery, State
 
 logger = logging.getLogger("sandbox.engine")
 
-# How long a claim protects a row beyond the request's own timeout.
-LEASE_MARGIN_SECONDS = 30.0
+# How long a claim protects a row beyond the longest request timeout.
+LEASE_SECONDS = 60 + 30
 # Rows that fall due (retries) are found by this cheap indexed poll at the latest.
 IDLE_WAKE_SECONDS = 0.2
-
-
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-
-
-def decide(
-    *, delivery: Delivery, verdict: webhook.Verdict, exchange: transport.Exchange
-) -> tuple[str, timezone.datetime | None]:
-    """The delivery's next state, and when to try again if it will."""
-    if verdict.outcome == webhook.GREEN:
-        return State.DELIVERED, None
-    if verdict.outcome == webhook.YELLOW:
-        return State.UNSUPPORTED, None
-    if not verdict.retryable:
-        return State.DISCARDED, None
-    policy = retry.Policy(name=delivery.retry_policy, time_scale=delivery.time_scale)
-    now = timezone.now()
-    retry_after = None
-    for name, value in exchange.headers:
-        if name.lower() == "retry-after":
-            retry_after = retry.parse_retry_after(value, now=now)
-    delay = retry.next_delay(
-        policy=policy,
-        attempts_made=delivery.attempt_count + 1,
-        status=exchange.status,
-        retry_after=retry_after,
-    )
-    if delay is None:
-        return State.FAILED, None
-    return State.RETRYING, now + timedelta(seconds=delay)
+RECOVER_EVERY_SECONDS = 2.0
 
 
 def verdict_for(exchange: transport.Exchange) -> webhook.Verdict:
@@ -75,15 +44,50 @@ def verdict_for(exchange: transport.Exchange) -> webhook.Verdict:
     return verdict
 
 
+def step_for(
+    claimed: services.Claimed,
+    verdict: webhook.Verdict,
+    exchange: transport.Exchange,
+) -> retry.Step:
+    delivery = claimed.delivery
+    retry_after = None
+    for name, value in exchange.headers:
+        if name.lower() == "retry-after":
+            retry_after = retry.parse_retry_after(value, now=timezone.now())
+    return retry.next_step(
+        verdict=verdict,
+        policy=retry.Policy(delivery.retry_policy, delivery.time_scale),
+        attempts_made=claimed.attempt.number,
+        started_at=timezone.now(),
+        status=exchange.status,
+        retry_after=retry_after,
+    )
+
+
+def _database(function):
+    """Run ORM work off the loop; drop Django's DEBUG query log as we go, since
+    no request ever resets it in this thread."""
+
+    def call(**kwargs):
+        try:
+            return function(**kwargs)
+        finally:
+            reset_queries()
+
+    return database_sync_to_async(call)
+
+
 class Engine:
     """Delivers due rows; one aiohttp session, bounded concurrency."""
 
     def __init__(self, *, concurrency: int = 50, name: str | None = None):
         self.concurrency = concurrency
-        self.name = name or worker_name()
+        self.name = name or services.worker_name()
+        self._claims = count(1)
         self._session = None
-        self._wake = None
+        self._wake: asyncio.Event | None = None
         self._in_flight: set[asyncio.Task] = set()
+        self._in_flight_by_run: Counter[int] = Counter()
 
     async def _get_session(self):
         if self._session is None or self._session.closed:
@@ -97,19 +101,19 @@ class Engine:
             await self._session.close()
 
     def wake(self) -> None:
-        """Called from the engine's own loop; runtime.wake() crosses threads."""
+        """Called on the engine's own loop; runtime.wake() crosses threads."""
         if self._wake is not None:
             self._wake.set()
 
-    async def deliver(self, delivery: Delivery) -> None:
-        """One attempt for a claimed delivery, stored."""
-        request = webhook.build_request(
-            url=delivery.endpoint_url,
-            api_key=delivery.api_key,
-            custom_settings=delivery.custom_settings or {},
-            event=delivery.payload,
+    async def deliver(self, claimed: services.Claimed) -> None:
+        """Send one claimed attempt (already written ahead) and record its result."""
+        delivery, attempt = claimed.delivery, claimed.attempt
+        request = webhook.WebhookRequest(
+            method=attempt.request_method,
+            url=attempt.request_url,
+            headers=[tuple(pair) for pair in attempt.request_headers],
+            body=attempt.request_body.encode(),
         )
-        started_at = timezone.now()
         exchange = await transport.send(
             await self._get_session(),
             request,
@@ -117,36 +121,39 @@ class Engine:
             body_limit=settings.RESPONSE_BODY_LIMIT,
         )
         verdict = verdict_for(exchange)
-        state, next_attempt_at = decide(
-            delivery=delivery, verdict=verdict, exchange=exchange
-        )
-        record = services.AttemptRecord(
-            started_at=started_at,
-            request=request,
+        result = services.AttemptResult(
             exchange=exchange,
-            outcome=verdict.outcome,
-            reason=verdict.reason,
-            state=state,
-            next_attempt_at=next_attempt_at,
+            verdict=verdict,
+            step=step_for(claimed, verdict, exchange),
         )
-        await database_sync_to_async(services.attempt_record)(
-            delivery=delivery, record=record
-        )
+        await _database(services.attempt_record)(claimed=claimed, result=result)
 
-    async def _claim(self, limit: int, only_ids: list[int] | None) -> list[Delivery]:
-        return await database_sync_to_async(services.deliveries_claim)(
+    async def _claim(
+        self, limit: int, only_ids: list[int] | None
+    ) -> list[services.Claimed]:
+        return await _database(services.deliveries_claim)(
             claimer=self.name,
+            token=f"{self.name}#{next(self._claims)}",
             limit=limit,
-            lease_seconds=60 + LEASE_MARGIN_SECONDS,
+            lease_seconds=LEASE_SECONDS,
             only_ids=only_ids,
+            in_flight_by_run=dict(self._in_flight_by_run),
         )
 
-    async def _deliver_safely(self, delivery: Delivery) -> None:
+    async def _deliver_safely(self, claimed: services.Claimed) -> None:
+        run_id = claimed.delivery.run_id
+        if run_id is not None:
+            self._in_flight_by_run[run_id] += 1
         try:
-            await self.deliver(delivery)
+            await self.deliver(claimed)
         except Exception:
-            # A bug must not kill the loop; the claim lapses and the row is retried.
-            logger.exception("delivery %s failed inside the engine", delivery.pk)
+            # A bug must not kill the loop; recovery frees the claim later.
+            logger.exception("delivery %s failed in the engine", claimed.delivery.pk)
+        finally:
+            if run_id is not None:
+                self._in_flight_by_run[run_id] -= 1
+                if self._in_flight_by_run[run_id] <= 0:
+                    del self._in_flight_by_run[run_id]
 
     async def run_due(self, *, only_ids: list[int] | None = None) -> int:
         """Claim everything due now and deliver it; returns how many were sent."""
@@ -155,30 +162,37 @@ class Engine:
             batch = await self._claim(self.concurrency, only_ids)
             if not batch:
                 return sent
-            await asyncio.gather(*(self._deliver_safely(d) for d in batch))
+            await asyncio.gather(*(self._deliver_safely(c) for c in batch))
             sent += len(batch)
+
+    async def recover(self) -> int:
+        return await _database(services.deliveries_recover)()
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         """Deliver as rows fall due, until `stop` is set."""
         self._wake = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        last_recovery = -RECOVER_EVERY_SECONDS
         while not stop.is_set():
             self._wake.clear()
-            free = self.concurrency - len(self._in_flight)
-            if free > 0:
-                try:
-                    batch = await self._claim(free, None)
-                except Exception:
-                    logger.exception("claiming due deliveries failed")
-                    batch = []
-                for delivery in batch:
-                    task = asyncio.create_task(self._deliver_safely(delivery))
-                    self._in_flight.add(task)
-                    task.add_done_callback(self._finished)
+            try:
+                if loop.time() - last_recovery >= RECOVER_EVERY_SECONDS:
+                    last_recovery = loop.time()
+                    await self.recover()
+                free = self.concurrency - len(self._in_flight)
+                batch = await self._claim(free, None) if free > 0 else []
+            except Exception:
+                logger.exception("claiming due deliveries failed")
+                batch = []
+            for claimed in batch:
+                task = asyncio.create_task(self._deliver_safely(claimed))
+                self._in_flight.add(task)
+                task.add_done_callback(self._finished)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), IDLE_WAKE_SECONDS)
         await self.close()
 
     def _finished(self, task: asyncio.Task) -> None:
         self._in_flight.discard(task)
-        # A finished send may free a slot for a row that is already due.
+        # A finished send may free a slot (or a run's) for a row already due.
         self.wake()

@@ -2,7 +2,7 @@
 
 from django import forms
 
-from sandbox.delivery.models import Outcome
+from sandbox.delivery.models import Outcome, State
 from sandbox.delivery.selectors import HistoryFilters
 from sandbox.spec import EVENT_TYPES
 from sandbox.subscriptions.models import Subscription
@@ -17,6 +17,8 @@ class HistoryFilterForm(forms.Form):
     )
     event = forms.CharField(required=False, label="Event name")
     outcome = forms.ChoiceField(choices=[("", "Any"), *Outcome.choices], required=False)
+    state = forms.ChoiceField(choices=[("", "Any"), *State.choices], required=False)
+    duplicates = forms.BooleanField(required=False, label="Injected duplicates only")
     status = forms.IntegerField(
         required=False, min_value=100, max_value=599, label="Status code"
     )
@@ -45,6 +47,8 @@ class HistoryFilterForm(forms.Form):
             event_type=data.get("type") or "",
             event_name=(data.get("event") or "").strip(),
             outcome=data.get("outcome") or "",
+            state=data.get("state") or "",
+            injected_duplicates=bool(data.get("duplicates")),
             status=data.get("status"),
             since=data.get("since"),
             until=data.get("until"),

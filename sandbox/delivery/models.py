@@ -18,6 +18,7 @@ class State(models.TextChoices):
     FAILED = "failed", "Failed"
     DISCARDED = "discarded", "Discarded"
     UNSUPPORTED = "unsupported", "Unsupported"
+    DEDUPLICATED = "deduplicated", "Deduplicated"
 
 
 class Outcome(models.TextChoices):
@@ -29,6 +30,24 @@ class Outcome(models.TextChoices):
 
 
 OPEN_STATES = (State.PENDING, State.RETRYING)
+
+
+class Run(models.Model):
+    """Deliveries sent together under one set of delivery conditions."""
+
+    door = models.CharField(max_length=16, choices=Door.choices)
+    label = models.CharField(max_length=200, blank=True)
+    conditions = models.JSONField(default=dict)
+    applied = models.CharField(max_length=500, blank=True)
+    # In-flight requests of this run at once, across the engine.
+    concurrency = models.PositiveSmallIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.label or f"run {self.pk}"
 
 
 class Delivery(models.Model):
@@ -51,6 +70,19 @@ class Delivery(models.Model):
     resend_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="resends"
     )
+    run = models.ForeignKey(
+        Run, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
+    )
+    # The first delivery of this messageId, when this one was deduplicated or is
+    # a duplicate injected on purpose.
+    duplicate_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="duplicates",
+    )
+    injected_duplicate = models.BooleanField(default=False)
     message_id = models.CharField(max_length=200, blank=True, db_index=True)
     event_type = models.CharField(max_length=32, blank=True, db_index=True)
     event_name = models.CharField(max_length=200, blank=True, db_index=True)
@@ -74,7 +106,7 @@ class Delivery(models.Model):
     # Durable scheduling: the engine claims due rows, so a restart loses nothing and
     # several processes can share the table.
     next_attempt_at = models.DateTimeField(null=True)
-    claimed_by = models.CharField(max_length=64, blank=True)
+    claimed_by = models.CharField(max_length=200, blank=True)
     claimed_until = models.DateTimeField(null=True)
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -85,6 +117,7 @@ class Delivery(models.Model):
         indexes = [
             models.Index(fields=["state", "next_attempt_at"], name="delivery_due"),
             models.Index(fields=["-created_at", "-id"], name="delivery_newest"),
+            models.Index(fields=["message_id", "created_at"], name="delivery_dedupe"),
         ]
 
     def __str__(self) -> str:
@@ -93,6 +126,10 @@ class Delivery(models.Model):
     @property
     def is_open(self) -> bool:
         return self.state in OPEN_STATES
+
+    @property
+    def timeline(self) -> list["Attempt"]:
+        return sorted(self.attempts.all(), key=lambda attempt: attempt.number)
 
     @property
     def label(self) -> str:
@@ -108,7 +145,7 @@ class Attempt(models.Model):
         TLS = "tls", "TLS error"
         RESET = "reset", "Connection reset"
         INVALID_URL = "invalid_url", "Invalid URL"
-        NO_SUBSCRIPTION = "no_subscription", "Subscription deleted"
+        INTERRUPTED = "interrupted", "Interrupted"
         OTHER = "other", "Transport error"
 
     delivery = models.ForeignKey(
@@ -129,7 +166,9 @@ class Attempt(models.Model):
     error_kind = models.CharField(max_length=16, choices=ErrorKind.choices, blank=True)
     error_message = models.CharField(max_length=1000, blank=True)
 
-    outcome = models.CharField(max_length=8, choices=Outcome.choices)
+    # Blank while the request is in flight: written before sending, so a crash
+    # leaves a trace and the attempt is never sent twice.
+    outcome = models.CharField(max_length=8, choices=Outcome.choices, blank=True)
     reason = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -2,8 +2,10 @@
 
 import random
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
+
+from sandbox.delivery.webhook import Verdict
 
 SEGMENT = "segment"
 NONE = "none"
@@ -64,3 +66,61 @@ def next_delay(
     if retry_after is not None and status in RETRY_AFTER_STATUSES:
         delay = max(delay, retry_after)
     return delay / max(policy.time_scale, 1e-9)
+
+
+# States a delivery moves to (the names of sandbox.delivery.models.State).
+DELIVERED = "delivered"
+UNSUPPORTED = "unsupported"
+DISCARDED = "discarded"
+RETRYING = "retrying"
+FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Step:
+    """What follows an attempt: the delivery's state, when to try again, and why."""
+
+    state: str
+    reason: str
+    next_attempt_at: datetime | None = None
+
+
+def next_step(
+    *,
+    verdict: Verdict,
+    policy: Policy,
+    attempts_made: int,
+    started_at: datetime,
+    status: int | None = None,
+    retry_after: float | None = None,
+    rng: random.Random | None = None,
+) -> Step:
+    """Segment's reading of an attempt: done, given up, or retried (and when)."""
+    if verdict.outcome == "green":
+        return Step(DELIVERED, verdict.reason)
+    if verdict.outcome == "yellow":
+        return Step(UNSUPPORTED, f"not retried: {verdict.reason}")
+    if not verdict.retryable:
+        return Step(DISCARDED, f"not retried: {verdict.reason}")
+    if policy.name == NONE:
+        return Step(FAILED, f"{verdict.reason}; not retried (retry policy: none)")
+    delay = next_delay(
+        policy=policy,
+        attempts_made=attempts_made,
+        status=status,
+        retry_after=retry_after,
+        rng=rng,
+    )
+    if delay is None:
+        return Step(
+            FAILED,
+            f"{verdict.reason}; failed after {attempts_made} attempts "
+            "(retries exhausted)",
+        )
+    moment = started_at + timedelta(seconds=delay)
+    return Step(
+        RETRYING,
+        f"{verdict.reason}; retry {attempts_made} of {MAX_RETRIES} at "
+        f"{moment:%H:%M:%S} UTC",
+        moment,
+    )

@@ -1,11 +1,12 @@
 """Reads for deliveries: the live feed, history with filters, one delivery."""
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import Q, QuerySet
 
-from sandbox.delivery.models import Delivery
+from sandbox.delivery.models import OPEN_STATES, Attempt, Delivery
 
 FEED_SIZE = 30
 PAGE_SIZE = 50
@@ -17,6 +18,8 @@ class HistoryFilters:
     event_type: str = ""
     event_name: str = ""
     outcome: str = ""
+    state: str = ""
+    injected_duplicates: bool = False
     status: int | None = None
     since: datetime | None = None
     until: datetime | None = None
@@ -43,6 +46,10 @@ def _filtered(filters: HistoryFilters) -> QuerySet[Delivery]:
         qs = qs.filter(event_name=filters.event_name)
     if filters.outcome:
         qs = qs.filter(outcome=filters.outcome)
+    if filters.state:
+        qs = qs.filter(state=filters.state)
+    if filters.injected_duplicates:
+        qs = qs.filter(injected_duplicate=True)
     if filters.status is not None:
         qs = qs.filter(response_status=filters.status)
     if filters.since is not None:
@@ -79,3 +86,46 @@ def event_names() -> list[str]:
         .values_list("event_name", flat=True)
         .distinct()[:500]
     )
+
+
+@dataclass(frozen=True)
+class Latency:
+    p50: int
+    p95: int
+    attempts: int
+
+
+LATENCY_SAMPLE = 1000
+
+
+def latency_by_subscription(
+    *, subscription_ids: list[int], sample: int = LATENCY_SAMPLE
+) -> dict[int, Latency]:
+    """p50 and p95 of each subscription's most recent attempts, in milliseconds."""
+    found = {}
+    for subscription_id in subscription_ids:
+        values = sorted(
+            Attempt.objects.filter(
+                delivery__subscription_id=subscription_id, latency_ms__isnull=False
+            )
+            .order_by("-id")
+            .values_list("latency_ms", flat=True)[:sample]
+        )
+        if values:
+            found[subscription_id] = Latency(
+                p50=_percentile(values, 0.50),
+                p95=_percentile(values, 0.95),
+                attempts=len(values),
+            )
+    return found
+
+
+def _percentile(ordered: list[int], share: float) -> int:
+    """Nearest-rank percentile: a value that was actually measured."""
+    rank = max(1, math.ceil(share * len(ordered)))
+    return ordered[rank - 1]
+
+
+async def open_deliveries_count() -> int:
+    """Deliveries still pending or retrying, whoever holds them."""
+    return await Delivery.objects.filter(state__in=OPEN_STATES).acount()

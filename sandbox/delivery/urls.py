@@ -8,8 +8,11 @@ app_name = "delivery"
 
 urlpatterns = [
     path("history/", views.history, name="history"),
+    path("deliveries/feed/", views.feed, name="feed"),
     path("deliveries/<int:pk>/", views.detail, name="detail"),
     path("deliveries/<int:pk>/resend/", views.resend, name="resend"),
+    path("deliveries/<int:pk>/retry-now/", views.retry_now, name="retry-now"),
+    path("deliveries/<int:pk>/stop/", views.stop, name="stop"),
     path(
         "deliveries/<int:pk>/attempts/<int:number>/curl/",
         views.curl,

@@ -11,6 +11,8 @@ from sandbox.delivery.models import Attempt, Delivery
 
 RESENT = "Sent again with the same messageId."
 RESENT_AS_NEW = "Sent again as a new event (fresh messageId and timestamps)."
+RETRYING_NOW = "The next attempt goes out now."
+STOPPED = "No further attempts will be made."
 
 
 @require_GET
@@ -30,6 +32,13 @@ def history(request: HttpRequest) -> HttpResponse:
     if request.htmx:
         template += "#history-results"
     return render(request, template, context)
+
+
+@require_GET
+def feed(request: HttpRequest) -> HttpResponse:
+    """The live feed as stored now: a (re)connected page catches up with it."""
+    context = {"deliveries": selectors.delivery_feed()}
+    return render(request, "delivery/delivery_feed.html#delivery-feed", context)
 
 
 @require_GET
@@ -55,16 +64,46 @@ def resend(request: HttpRequest, pk: int) -> HttpResponse:
     original = get_object_or_404(Delivery, pk=pk)
     as_new = request.POST.get("as_new") == "1"
     try:
-        delivery = services.delivery_resend(delivery=original, as_new=as_new)
+        delivery = services.delivery_resend(
+            delivery=original,
+            as_new=as_new,
+            bypass_dedupe=request.POST.get("bypass_dedupe") == "1",
+        )
     except services.DeliveryRefused as refusal:
         messages.error(request, str(refusal))
         return redirect("delivery:detail", pk=pk)
+    return _show(request, delivery.pk, RESENT_AS_NEW if as_new else RESENT)
+
+
+def _show(request: HttpRequest, pk: int, message: str) -> HttpResponse:
+    """The delivery's detail: the partial for htmx, else a redirect to its page."""
     if request.htmx:
-        delivery = selectors.delivery_get(pk=delivery.pk)
+        delivery = selectors.delivery_get(pk=pk)
         return render(
             request,
             "delivery/delivery_detail.html#delivery-detail",
             panes.detail_context(delivery),
         )
-    messages.success(request, RESENT_AS_NEW if as_new else RESENT)
-    return redirect("delivery:detail", pk=delivery.pk)
+    messages.success(request, message)
+    return redirect("delivery:detail", pk=pk)
+
+
+def _change(request: HttpRequest, pk: int, service, message: str) -> HttpResponse:
+    delivery = get_object_or_404(Delivery, pk=pk)
+    try:
+        service(delivery=delivery)
+    except services.DeliveryRefused as refusal:
+        if not request.htmx:
+            messages.error(request, str(refusal))
+            return redirect("delivery:detail", pk=pk)
+    return _show(request, pk, message)
+
+
+@require_POST
+def retry_now(request: HttpRequest, pk: int) -> HttpResponse:
+    return _change(request, pk, services.delivery_retry_now, RETRYING_NOW)
+
+
+@require_POST
+def stop(request: HttpRequest, pk: int) -> HttpResponse:
+    return _change(request, pk, services.delivery_stop_retrying, STOPPED)

@@ -70,6 +70,10 @@ class SubscriptionForm(forms.ModelForm):
             "api_key",
             "custom_settings",
             "timeout_seconds",
+            "retry_policy",
+            "time_scale",
+            "dedupe_enabled",
+            "dedupe_window_hours",
             "enabled",
         ]
         widgets = {
@@ -99,6 +103,14 @@ class SubscriptionForm(forms.ModelForm):
             ),
             "timeout_seconds": (
                 "From 0.1 to 60 seconds. Segment's webhook timeout is 5 s."
+            ),
+            "retry_policy": (
+                "Segment retries timeouts, connection errors, 5xx (but 501, 505 and "
+                "511) and 408, 410, 429 and 460, honouring Retry-After."
+            ),
+            "dedupe_window_hours": (
+                "A second event with the same messageId inside this window is "
+                "recorded as deduplicated and not sent. Segment's is at least 24 h."
             ),
             "enabled": "Disabled subscriptions receive no events.",
         }

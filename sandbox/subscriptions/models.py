@@ -24,6 +24,12 @@ TIMEOUT_RANGE_ERROR = "The timeout must be between 0.1 and 60 seconds."
 CUSTOM_SETTINGS_NOT_OBJECT_ERROR = (
     "Custom settings must be a JSON object of key → value pairs"
 )
+TIME_SCALE_RANGE_ERROR = "The time scale must be between 1 (real time) and 10000."
+DEDUPE_WINDOW_RANGE_ERROR = "The dedupe window must be between 1 minute and 170 days."
+DEFAULT_DEDUPE_WINDOW_HOURS = 24.0
+MAX_TIME_SCALE = 10_000.0
+# The partner FAQ's observed window is about 170 days.
+MAX_DEDUPE_WINDOW_HOURS = 170 * 24.0
 CUSTOM_SETTINGS_API_KEY_ERROR = (
     "apiKey is set by the API key field; Segment keeps it out of X-Segment-Settings"
 )
@@ -61,6 +67,16 @@ def validate_timeout_seconds(value: float) -> None:
         raise ValidationError(TIMEOUT_RANGE_ERROR, code="range")
 
 
+def validate_time_scale(value: float) -> None:
+    if not 1.0 <= value <= MAX_TIME_SCALE:
+        raise ValidationError(TIME_SCALE_RANGE_ERROR, code="range")
+
+
+def validate_dedupe_window(value: float) -> None:
+    if not 1 / 60 <= value <= MAX_DEDUPE_WINDOW_HOURS:
+        raise ValidationError(DEDUPE_WINDOW_RANGE_ERROR, code="range")
+
+
 def validate_custom_settings(value: object) -> None:
     if not isinstance(value, dict):
         raise ValidationError(CUSTOM_SETTINGS_NOT_OBJECT_ERROR, code="not_object")
@@ -71,6 +87,10 @@ def validate_custom_settings(value: object) -> None:
 class Subscription(models.Model):
     class Kind(models.TextChoices):
         WEBHOOK = "webhook", "Webhook"
+
+    class RetryPolicy(models.TextChoices):
+        SEGMENT = "segment", "Segment (first attempt + 9 retries over about 4 hours)"
+        NONE = "none", "None (one attempt)"
 
     name = models.CharField(
         max_length=120, unique=True, error_messages={"unique": NAME_TAKEN_ERROR}
@@ -86,6 +106,25 @@ class Subscription(models.Model):
         "timeout (seconds)",
         default=DEFAULT_TIMEOUT_SECONDS,
         validators=[validate_timeout_seconds],
+    )
+    retry_policy = models.CharField(
+        max_length=16, choices=RetryPolicy.choices, default=RetryPolicy.SEGMENT
+    )
+    time_scale = models.FloatField(
+        default=1.0,
+        validators=[validate_time_scale],
+        help_text="1 is real time; 240 plays Segment's four hours of retries in "
+        "one minute.",
+    )
+    dedupe_enabled = models.BooleanField(
+        "deduplicate by messageId",
+        default=True,
+        help_text="Segment drops a second event with the same messageId.",
+    )
+    dedupe_window_hours = models.FloatField(
+        "dedupe window (hours)",
+        default=DEFAULT_DEDUPE_WINDOW_HOURS,
+        validators=[validate_dedupe_window],
     )
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -4,10 +4,25 @@ from typing import Any
 
 from django.db import transaction
 
-from sandbox.subscriptions.models import DEFAULT_TIMEOUT_SECONDS, Subscription
+from sandbox.subscriptions.models import (
+    DEFAULT_DEDUPE_WINDOW_HOURS,
+    DEFAULT_TIMEOUT_SECONDS,
+    Subscription,
+)
 
 EDITABLE_FIELDS = frozenset(
-    {"name", "endpoint_url", "api_key", "custom_settings", "timeout_seconds", "enabled"}
+    {
+        "name",
+        "endpoint_url",
+        "api_key",
+        "custom_settings",
+        "timeout_seconds",
+        "retry_policy",
+        "time_scale",
+        "dedupe_enabled",
+        "dedupe_window_hours",
+        "enabled",
+    }
 )
 
 
@@ -19,6 +34,10 @@ def subscription_create(
     api_key: str = "",
     custom_settings: dict[str, Any] | None = None,
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    retry_policy: str = Subscription.RetryPolicy.SEGMENT,
+    time_scale: float = 1.0,
+    dedupe_enabled: bool = True,
+    dedupe_window_hours: float = DEFAULT_DEDUPE_WINDOW_HOURS,
     enabled: bool = True,
 ) -> Subscription:
     subscription = Subscription(
@@ -27,6 +46,10 @@ def subscription_create(
         api_key=api_key,
         custom_settings={} if custom_settings is None else custom_settings,
         timeout_seconds=timeout_seconds,
+        retry_policy=retry_policy,
+        time_scale=time_scale,
+        dedupe_enabled=dedupe_enabled,
+        dedupe_window_hours=dedupe_window_hours,
         enabled=enabled,
     )
     subscription.full_clean()

@@ -6,6 +6,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from sandbox.delivery.selectors import latency_by_subscription
 from sandbox.subscriptions import selectors, services
 from sandbox.subscriptions.forms import SubscriptionForm
 from sandbox.subscriptions.models import Subscription
@@ -23,7 +24,10 @@ def _subscription_or_404(pk: int) -> Subscription:
 
 @require_GET
 def list_page(request: HttpRequest) -> HttpResponse:
-    subscriptions = selectors.subscription_list()
+    subscriptions = list(selectors.subscription_list())
+    latencies = latency_by_subscription(subscription_ids=[s.pk for s in subscriptions])
+    for subscription in subscriptions:
+        subscription.latency = latencies.get(subscription.pk)
     return render(request, LIST_TEMPLATE, {"subscriptions": subscriptions})
 
 
@@ -51,7 +55,9 @@ def edit_page(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect("subscriptions:list")
     else:
         form = SubscriptionForm(instance=subscription)
-    return render(request, FORM_TEMPLATE, {"form": form, "subscription": subscription})
+    latency = latency_by_subscription(subscription_ids=[pk]).get(pk)
+    context = {"form": form, "subscription": subscription, "latency": latency}
+    return render(request, FORM_TEMPLATE, context)
 
 
 @require_POST

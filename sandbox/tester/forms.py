@@ -3,6 +3,7 @@
 from django import forms
 
 from sandbox import spec
+from sandbox.delivery import conditions
 from sandbox.subscriptions.models import Subscription
 
 
@@ -53,7 +54,56 @@ class ComposerForm(SampleForm):
     )
     confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
+    # Delivery conditions: the faults a real pipeline brings, on purpose.
+    copies = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=conditions.MAX_COPIES,
+        initial=1,
+        help_text="Send this many events; each copy after the first gets a fresh "
+        "messageId and timestamps.",
+    )
+    concurrency = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=conditions.MAX_CONCURRENCY,
+        initial=1,
+        help_text="Requests in flight at once.",
+    )
+    shuffle = forms.BooleanField(
+        required=False, help_text="Segment does not guarantee order."
+    )
+    duplicate_rate = forms.FloatField(
+        required=False,
+        min_value=0,
+        max_value=1,
+        initial=0,
+        label="Duplicate rate",
+        help_text="Share of events delivered twice with the same messageId, as "
+        "at-least-once delivery does after a timeout.",
+    )
+    jitter_ms = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=conditions.MAX_JITTER_MS,
+        initial=0,
+        label="Jitter (ms)",
+        help_text="Up to this long between events.",
+    )
+
     field_order = ["subscription", "event_type", "source", "template", "payload"]
+
+    def conditions(self) -> conditions.Conditions:
+        """The conditions asked for; an empty field means its default."""
+        data = self.cleaned_data
+        defaults = conditions.Conditions()
+        return conditions.Conditions(
+            copies=data["copies"] or defaults.copies,
+            concurrency=data["concurrency"] or defaults.concurrency,
+            shuffle=data["shuffle"],
+            duplicate_rate=data["duplicate_rate"] or defaults.duplicate_rate,
+            jitter_ms=data["jitter_ms"] or defaults.jitter_ms,
+        )
 
     def clean_payload(self):
         event, error = spec.parse_event_json(self.cleaned_data["payload"])

@@ -8,7 +8,8 @@ from django.views.decorators.http import require_GET, require_POST
 from sandbox import spec
 from sandbox.delivery import panes, services
 from sandbox.delivery import selectors as delivery_selectors
-from sandbox.delivery.models import Door
+from sandbox.delivery.conditions import Conditions
+from sandbox.delivery.models import Delivery, Door, Run
 from sandbox.tester.composer import check_text, editor_text
 from sandbox.tester.forms import ComposerForm, SampleForm
 from sandbox.tester.selectors import composer_initial
@@ -48,19 +49,33 @@ def validate(request: HttpRequest) -> HttpResponse:
     return render(request, f"{PAGE}#event-problems", {"check": check})
 
 
+def _enqueue(form: ComposerForm) -> tuple[Delivery, Run | None]:
+    """One event, or a run of them when delivery conditions are set."""
+    target = services.Target.of(form.cleaned_data["subscription"])
+    allow = form.cleaned_data["confirm"]
+    chosen = form.conditions()
+    if chosen == Conditions():
+        delivery = services.delivery_enqueue(
+            target=target, event=form.event, door=Door.COMPOSER, allow_problems=allow
+        )
+        return delivery, None
+    run = services.run_enqueue(
+        target=target,
+        event=form.event,
+        door=Door.COMPOSER,
+        conditions=chosen,
+        allow_problems=allow,
+    )
+    return run.deliveries.order_by("pk").first(), run
+
+
 @require_POST
 def send(request: HttpRequest) -> HttpResponse:
     form = ComposerForm(request.POST)
     context = {"form": form}
     if form.is_valid():
-        target = services.Target.of(form.cleaned_data["subscription"])
         try:
-            delivery = services.delivery_enqueue(
-                target=target,
-                event=form.event,
-                door=Door.COMPOSER,
-                allow_problems=form.cleaned_data["confirm"],
-            )
+            delivery, run = _enqueue(form)
         except services.SpecRejected as rejected:
             context["rejected"] = rejected.problems
         except services.DeliveryRefused as refusal:
@@ -69,9 +84,8 @@ def send(request: HttpRequest) -> HttpResponse:
             if not request.htmx:
                 return redirect(f"{reverse('tester:home')}?sent={delivery.pk}")
             delivery = delivery_selectors.delivery_get(pk=delivery.pk)
-            return render(
-                request, f"{PAGE}#send-result", panes.detail_context(delivery)
-            )
+            result = {**panes.detail_context(delivery), "run": run}
+            return render(request, f"{PAGE}#send-result", result)
     if request.htmx:
         return render(request, f"{PAGE}#composer-result", context)
     context["deliveries"] = delivery_selectors.delivery_feed()

@@ -26,7 +26,12 @@ function setLive(on) {
   dot.classList.toggle("on", on);
   dot.title = on ? "Live: updates arrive as they happen" : "Reconnecting…";
 }
-document.addEventListener("htmx:wsOpen", () => setLive(true));
+// Whatever changed while the socket was down (or still connecting) is fetched
+// once it is open, so the feed never stays stale.
+document.addEventListener("htmx:wsOpen", () => {
+  setLive(true);
+  htmx.trigger(document.body, "feed-resync");
+});
 document.addEventListener("htmx:wsClose", () => setLive(false));
 document.addEventListener("htmx:wsError", () => setLive(false));
 
@@ -79,3 +84,25 @@ document.addEventListener("keydown", (event) => {
   event.preventDefault();
   editor.setRangeText("  ", editor.selectionStart, editor.selectionEnd, "end");
 });
+
+// Live countdowns to the next attempt; elements come and go with swaps, so each
+// tick looks them up afresh.
+function humanSeconds(seconds) {
+  if (seconds < 10) return `${seconds.toFixed(1)} s`;
+  if (seconds < 90) return `${Math.round(seconds)} s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 90) return `${minutes} min ${Math.round(seconds % 60)} s`;
+  return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}
+
+function tickCountdowns() {
+  const now = Date.now();
+  for (const element of document.querySelectorAll("[data-countdown]")) {
+    const seconds = (Date.parse(element.dataset.countdown) - now) / 1000;
+    element.textContent = seconds > 0.05
+      ? `next attempt in ${humanSeconds(seconds)}`
+      : "next attempt due now";
+  }
+}
+setInterval(tickCountdowns, 200);
+document.addEventListener("htmx:afterSettle", tickCountdowns);

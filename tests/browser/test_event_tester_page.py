@@ -78,3 +78,54 @@ def test_invalid_json_is_pointed_at_and_bad_events_need_confirming(server, page)
     row = page.locator("#delivery-feed .delivery-row").first
     expect(row).to_contain_text("No Identity")
     expect(page.locator("#delivery-detail")).to_contain_text("Sent despite")
+
+
+def _retry_story_setup(server) -> None:
+    server.shell(
+        "from sandbox.mock.services import mock_endpoint_create\n"
+        "from sandbox.subscriptions.services import subscription_create\n"
+        "from sandbox.mock.models import MockEndpoint\n"
+        "if not MockEndpoint.objects.filter(slug='flaky').exists():\n"
+        "    mock_endpoint_create(slug='flaky', name='Flaky', api_key='k-flaky',"
+        " fail_first_n=3, fail_status=503)\n"
+        f"    subscription_create(name='Retry story', endpoint_url='{server.url}"
+        "/mock/flaky/', api_key='k-flaky', time_scale=24)\n"
+        f"    subscription_create(name='Wrong key', endpoint_url='{server.url}"
+        "/mock/flaky/', api_key='not-the-key', time_scale=24)\n"
+    )
+
+
+def test_retry_countdown_then_the_green_attempt(server, page):
+    _retry_story_setup(server)
+    page.goto(server.url + "/")
+    expect(page.locator("#live-dot.on")).to_be_attached(timeout=10_000)
+    page.select_option("#id_subscription", label="Retry story")
+    page.click("#generate-sample")
+    page.click("#send-button")
+    detail = page.locator("#delivery-detail")
+    expect(detail.locator("[data-countdown]")).to_contain_text(
+        re.compile(r"next attempt in \d"), timeout=10_000
+    )
+    expect(detail.locator("#retry-now")).to_be_visible()
+    row = page.locator("#delivery-feed .delivery-row").first
+    expect(row).to_have_attribute("data-outcome", "green", timeout=30_000)
+    expect(row).to_have_attribute("data-attempts", "4")
+    timeline = page.locator("#attempt-timeline tbody tr")
+    expect(timeline).to_have_count(4, timeout=5_000)
+    expect(timeline.nth(3)).to_contain_text("200")
+    for index in range(3):
+        expect(timeline.nth(index)).to_contain_text("503")
+    expect(detail.locator("#retry-now")).to_have_count(0)
+
+
+def test_a_401_is_one_attempt_not_retried(server, page):
+    _retry_story_setup(server)
+    page.goto(server.url + "/")
+    page.select_option("#id_subscription", label="Wrong key")
+    page.click("#send-button")
+    row = page.locator("#delivery-feed .delivery-row").first
+    expect(row).to_have_attribute("data-state", "discarded", timeout=10_000)
+    expect(row).to_have_attribute("data-attempts", "1")
+    expect(page.locator("#delivery-detail")).to_contain_text(
+        "not retried: the endpoint says the API key is invalid or expired (401)"
+    )

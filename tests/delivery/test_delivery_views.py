@@ -196,3 +196,34 @@ def test_deleting_a_subscription_stops_its_pending_deliveries():
         "The subscription was deleted; no further attempts are made."
     )
     assert delivery.next_attempt_at is None
+
+
+@pytest.mark.django_db
+def test_history_marks_and_filters_injected_duplicates(client):
+    import random
+
+    from sandbox.delivery import conditions, services
+
+    run = services.run_enqueue(
+        target=services.Target.of(make_subscription()),
+        event=spec.sample_event("track"),
+        door="composer",
+        conditions=conditions.Conditions(copies=2, duplicate_rate=1.0),
+        rng=random.Random(0),
+    )
+    duplicates = list(run.deliveries.filter(injected_duplicate=True))
+    html = _history(client, duplicates="on").content.decode()
+    assert html.count("injected duplicate</span>") == 2
+    for duplicate in duplicates:
+        assert f"history-row-{duplicate.pk}" in html
+    html = _history(client, state="pending").content.decode()
+    assert html.count("history-row-") == 4
+    assert _history(client, state="delivered").content.count(b"history-row-") == 0
+
+
+@pytest.mark.django_db
+def test_feed_renders_the_latest_rows_for_a_reconnected_page(client):
+    delivery = make_delivery(subscription=make_subscription())
+    html = client.get(reverse("delivery:feed")).content.decode()
+    assert html.lstrip().startswith('<div id="delivery-feed"')
+    assert f'id="delivery-row-{delivery.pk}"' in html

@@ -198,12 +198,23 @@ def test_two_engines_never_claim_the_same_delivery(receiver):
     sub = make_subscription(endpoint_url=receiver.url("/ok"))
     for _ in range(20):
         make_delivery(subscription=sub)
-    first = services.deliveries_claim(claimer="a", limit=12, lease_seconds=60)
-    second = services.deliveries_claim(claimer="b", limit=12, lease_seconds=60)
+
+    def claim(name):
+        return services.deliveries_claim(
+            claimer=name, token=f"{name}#1", limit=12, lease_seconds=60
+        )
+
+    first, second = claim("a"), claim("b")
     assert len(first) == 12
     assert len(second) == 8
-    assert not {d.pk for d in first} & {d.pk for d in second}
-    assert services.deliveries_claim(claimer="c", limit=12, lease_seconds=60) == []
+    assert not {c.delivery.pk for c in first} & {c.delivery.pk for c in second}
+    assert claim("c") == []
+    # Each claimed delivery has its attempt written ahead, request included.
+    assert Attempt.objects.filter(outcome="").count() == 20
+    assert first[0].attempt.request_headers[1] == [
+        "Authorization",
+        "Basic c2VnbWVudDo=",
+    ]
 
 
 def test_disabled_subscription_refuses_to_enqueue():

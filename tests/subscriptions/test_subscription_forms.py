@@ -20,6 +20,10 @@ def bound_form(**data) -> SubscriptionForm:
         "api_key": "key-1234",
         "custom_settings": "{}",
         "timeout_seconds": "5",
+        "retry_policy": "segment",
+        "time_scale": "1",
+        "dedupe_enabled": "on",
+        "dedupe_window_hours": "24",
         "enabled": "on",
         **data,
     }

@@ -15,6 +15,10 @@ def form_data(**data) -> dict[str, str]:
         "api_key": "partner-key-9876",
         "custom_settings": '{"region": "eu"}',
         "timeout_seconds": "5",
+        "retry_policy": "segment",
+        "time_scale": "1",
+        "dedupe_enabled": "on",
+        "dedupe_window_hours": "24",
         "enabled": "on",
         **data,
     }
