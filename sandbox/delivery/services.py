@@ -110,22 +110,28 @@ def _text(payload: object, key: str, limit: int = 200) -> str:
     return value[:limit] if isinstance(value, str) else ""
 
 
+SENT_STATES = [state for state in State.values if state != State.DEDUPLICATED]
+
+
 def _first_with_message_id(
     target: Target, message_id: str, now: datetime
-) -> Delivery | None:
+) -> dict | None:
     """The earlier delivery this one repeats, per subscription (or ad hoc URL)."""
     if not message_id or target.dedupe_window_hours is None:
         return None
+    scope = (
+        {"subscription": target.subscription}
+        if target.subscription is not None
+        else {"subscription": None, "endpoint_url": target.endpoint_url}
+    )
     earlier = Delivery.objects.filter(
         message_id=message_id,
         created_at__gte=now - timedelta(hours=target.dedupe_window_hours),
         injected_duplicate=False,
-    ).exclude(state=State.DEDUPLICATED)
-    if target.subscription is not None:
-        earlier = earlier.filter(subscription=target.subscription)
-    else:
-        earlier = earlier.filter(subscription=None, endpoint_url=target.endpoint_url)
-    return earlier.order_by("pk").first()
+        state__in=SENT_STATES,
+        **scope,
+    )
+    return earlier.order_by("pk").values("pk", "created_at").first()
 
 
 def delivery_enqueue(
@@ -188,14 +194,14 @@ def delivery_enqueue(
     )
     if first is not None:
         delivery.state = State.DEDUPLICATED
-        delivery.duplicate_of = first
+        delivery.duplicate_of_id = first["pk"]
         delivery.next_attempt_at = None
         delivery.claimed_by, delivery.claimed_until = "", None
         delivery.reason = DEDUPLICATED.format(
             message_id=message_id,
             name=target.name,
-            when=first.created_at,
-            first=first.pk,
+            when=first["created_at"],
+            first=first["pk"],
             window=target.dedupe_window_hours,
         )
     if injected_duplicate_of is not None:
