@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db.models import prefetch_related_objects
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -72,6 +73,7 @@ class Watcher:
         fresh = [d for d in changed if self.pushed.get(d.pk) != d.updated_at][
             -MAX_ROWS_PER_PUSH:
         ]
+        prefetch_related_objects(fresh, "attempts")
         new_ids = {
             d.pk
             for d in fresh

@@ -33,7 +33,7 @@ class HistoryPage:
 
 
 def delivery_feed(*, limit: int = FEED_SIZE) -> list[Delivery]:
-    return list(Delivery.objects.order_by("-id")[:limit])
+    return list(Delivery.objects.prefetch_related("attempts").order_by("-id")[:limit])
 
 
 def _filtered(filters: HistoryFilters) -> QuerySet[Delivery]:

@@ -31,7 +31,7 @@ def test_send_a_generated_track_and_see_it_live_then_in_history(server, page):
     expect(row).to_contain_text(event_name)
     # Only the websocket updates a feed row: seeing 200 means it arrived live.
     expect(row).to_have_attribute("data-outcome", "green", timeout=10_000)
-    expect(row.locator(".badge")).to_have_text("200")
+    expect(row.locator(".row-link .badge")).to_have_text("200")
     expect(page.locator("#delivery-detail")).to_contain_text("processed (200)")
     expect(page.locator("#delivery-detail")).to_contain_text("User-Agent")
     save_screenshot(page, "event-tester.png")

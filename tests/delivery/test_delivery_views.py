@@ -3,6 +3,7 @@
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from sandbox import spec
 from sandbox.delivery.models import Delivery
@@ -227,3 +228,82 @@ def test_feed_renders_the_latest_rows_for_a_reconnected_page(client):
     html = client.get(reverse("delivery:feed")).content.decode()
     assert html.lstrip().startswith('<div id="delivery-feed"')
     assert f'id="delivery-row-{delivery.pk}"' in html
+
+
+def _retrying_delivery(receiver, deliver_due):
+    sub = make_subscription(endpoint_url=receiver.url("/status/503"))
+    delivery = make_delivery(subscription=sub)
+    deliver_due()
+    delivery.refresh_from_db()
+    assert delivery.state == "retrying"
+    return delivery
+
+
+@pytest.mark.django_db(transaction=True)
+def test_feed_row_shows_timeline_countdown_and_buttons(client, receiver, deliver_due):
+    delivery = _retrying_delivery(receiver, deliver_due)
+    html = client.get(reverse("delivery:feed")).content.decode()
+    row = html[html.index(f'id="delivery-row-{delivery.pk}"') :]
+    assert '<ol class="mini-timeline"' in row
+    assert ">503</li>" in row
+    assert f'data-countdown="{delivery.next_attempt_at.isoformat()}' in row
+    assert reverse("delivery:retry-now", args=[delivery.pk]) in row
+    assert reverse("delivery:stop", args=[delivery.pk]) in row
+
+
+@pytest.mark.django_db(transaction=True)
+def test_detail_shows_timeline_and_next_attempt(client, receiver, deliver_due):
+    delivery = _retrying_delivery(receiver, deliver_due)
+    html = client.get(reverse("delivery:detail", args=[delivery.pk])).content.decode()
+    assert 'id="attempt-timeline"' in html
+    assert 'class="next-attempt"' in html
+    assert 'id="retry-now"' in html
+    assert 'id="stop-retrying"' in html
+
+
+@pytest.mark.django_db(transaction=True)
+def test_retry_now_and_stop_views(client, receiver, deliver_due):
+    delivery = _retrying_delivery(receiver, deliver_due)
+    response = client.post(
+        reverse("delivery:retry-now", args=[delivery.pk]),
+        headers={"HX-Request": "true"},
+    )
+    assert response.status_code == 200
+    delivery.refresh_from_db()
+    assert delivery.next_attempt_at <= timezone.now()
+    response = client.post(reverse("delivery:stop", args=[delivery.pk]))
+    assert response.status_code == 302
+    delivery.refresh_from_db()
+    assert delivery.state == "failed"
+    again = client.post(reverse("delivery:stop", args=[delivery.pk]), follow=True)
+    assert b"there is nothing left to retry" in again.content
+
+
+@pytest.mark.django_db
+def test_retry_now_requires_csrf():
+    delivery = make_delivery(subscription=make_subscription())
+    client = Client(enforce_csrf_checks=True)
+    assert (
+        client.post(reverse("delivery:retry-now", args=[delivery.pk])).status_code
+        == 403
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_latency_percentiles_per_subscription(client, receiver, deliver_due):
+    from sandbox.delivery.models import Attempt
+    from sandbox.delivery.selectors import latency_by_subscription
+
+    sub = make_subscription(endpoint_url=receiver.url("/ok"))
+    for _ in range(20):
+        make_delivery(subscription=sub)
+    deliver_due()
+    Attempt.objects.filter(delivery__subscription=sub).update(latency_ms=10)
+    slow = Attempt.objects.filter(delivery__subscription=sub).order_by("pk")[:2]
+    Attempt.objects.filter(pk__in=[a.pk for a in slow]).update(latency_ms=900)
+    latency = latency_by_subscription(subscription_ids=[sub.pk])[sub.pk]
+    assert (latency.p50, latency.p95, latency.attempts) == (10, 900, 20)
+    listing = client.get(reverse("subscriptions:list")).content.decode()
+    assert "10 / 900 ms" in listing
+    page = client.get(reverse("subscriptions:edit", args=[sub.pk])).content.decode()
+    assert "p50 10 ms" in page and "p95 900 ms" in page

@@ -61,3 +61,86 @@ def test_parse_retry_after_seconds_and_http_date():
     assert retry.parse_retry_after("Thu, 01 Jan 2026 12:01:00 GMT", now=now) == 60
     assert retry.parse_retry_after("soon", now=now) is None
     assert retry.parse_retry_after("-5", now=now) == 0
+
+
+NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+
+
+def _verdict(outcome, reason, retryable):
+    from sandbox.delivery.webhook import Verdict
+
+    return Verdict(outcome, reason, retryable)
+
+
+def test_next_step_green_is_delivered():
+    step = retry.next_step(
+        verdict=_verdict("green", "processed (200)", False),
+        policy=retry.Policy(),
+        attempts_made=1,
+        started_at=NOW,
+    )
+    assert (step.state, step.reason, step.next_attempt_at) == (
+        "delivered",
+        "processed (200)",
+        None,
+    )
+
+
+def test_next_step_says_not_retried_for_final_outcomes():
+    discarded = retry.next_step(
+        verdict=_verdict(
+            "red", "the endpoint says the API key is invalid (401)", False
+        ),
+        policy=retry.Policy(),
+        attempts_made=1,
+        started_at=NOW,
+    )
+    assert discarded.state == "discarded"
+    assert (
+        discarded.reason
+        == "not retried: the endpoint says the API key is invalid (401)"
+    )
+    unsupported = retry.next_step(
+        verdict=_verdict("yellow", "unsupported event type (501)", False),
+        policy=retry.Policy(),
+        attempts_made=1,
+        started_at=NOW,
+    )
+    assert (unsupported.state, unsupported.reason) == (
+        "unsupported",
+        "not retried: unsupported event type (501)",
+    )
+
+
+def test_next_step_schedules_a_retry_with_its_time():
+    step = retry.next_step(
+        verdict=_verdict("red", "the endpoint is temporarily down (503)", True),
+        policy=retry.Policy(time_scale=2),
+        attempts_made=2,
+        started_at=NOW,
+        rng=random.Random(9),
+    )
+    assert step.state == "retrying"
+    delay = (step.next_attempt_at - NOW).total_seconds()
+    assert 56 * 0.8 / 2 <= delay <= 56 * 1.2 / 2
+    assert step.reason == (
+        "the endpoint is temporarily down (503); retry 2 of 9 at "
+        f"{step.next_attempt_at:%H:%M:%S} UTC"
+    )
+
+
+def test_next_step_fails_when_exhausted_or_policy_none():
+    verdict = _verdict("red", "internal error at the endpoint (500)", True)
+    exhausted = retry.next_step(
+        verdict=verdict, policy=retry.Policy(), attempts_made=10, started_at=NOW
+    )
+    assert exhausted.state == "failed"
+    assert exhausted.reason.endswith("failed after 10 attempts (retries exhausted)")
+    none = retry.next_step(
+        verdict=verdict,
+        policy=retry.Policy(retry.NONE),
+        attempts_made=1,
+        started_at=NOW,
+    )
+    assert none.state == "failed"
+    assert none.reason.endswith("not retried (retry policy: none)")

@@ -195,3 +195,30 @@ def test_edit_and_resend_prefills_the_composer(client):
     initial = response.context["form"].initial
     assert json.loads(initial["payload"]) == delivery.payload
     assert initial["subscription"] == subscription.pk
+
+
+def test_send_with_conditions_reports_what_was_applied(client):
+    subscription = make_subscription()
+    response = _post_send(
+        client,
+        subscription,
+        spec.sample_event("track"),
+        copies="4",
+        concurrency="2",
+        shuffle="on",
+        duplicate_rate="1",
+        jitter_ms="10",
+    )
+    html = response.content.decode()
+    assert "Applied: 4 events, concurrency 2, shuffled, 4 duplicates injected" in html
+    assert Delivery.objects.count() == 8
+    assert Delivery.objects.filter(injected_duplicate=True).count() == 4
+
+
+def test_send_with_bad_conditions_says_which(client):
+    subscription = make_subscription()
+    response = _post_send(
+        client, subscription, spec.sample_event("track"), copies="5000"
+    )
+    assert b"Ensure this value is less than or equal to 1000." in response.content
+    assert Delivery.objects.count() == 0
