@@ -3,7 +3,7 @@
 import os
 import random
 import socket
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -269,6 +269,30 @@ def run_enqueue(
             now=now,
         )
     return run
+
+
+def delivery_send(
+    *,
+    target: Target,
+    event: object,
+    door: str,
+    conditions: conditions_module.Conditions,
+    allow_problems: bool = False,
+) -> tuple[Delivery, Run | None]:
+    """One event, or a run of copies when delivery conditions are asked for."""
+    if conditions == conditions_module.Conditions():
+        delivery = delivery_enqueue(
+            target=target, event=event, door=door, allow_problems=allow_problems
+        )
+        return delivery, None
+    run = run_enqueue(
+        target=target,
+        event=event,
+        door=door,
+        conditions=conditions,
+        allow_problems=allow_problems,
+    )
+    return run.deliveries.order_by("pk").first(), run
 
 
 def delivery_resend(
@@ -542,7 +566,3 @@ def attempt_record(*, claimed: Claimed, result: AttemptResult) -> Attempt:
         # The user stopped it meanwhile: keep their decision, record the numbers.
         Delivery.objects.filter(pk=claimed.delivery.pk).update(**measured)
     return attempt
-
-
-def replace_target(target: Target, **changes) -> Target:
-    return replace(target, **changes)

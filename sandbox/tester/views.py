@@ -8,8 +8,7 @@ from django.views.decorators.http import require_GET, require_POST
 from sandbox import spec
 from sandbox.delivery import panes, services
 from sandbox.delivery import selectors as delivery_selectors
-from sandbox.delivery.conditions import Conditions
-from sandbox.delivery.models import Delivery, Door, Run
+from sandbox.delivery.models import Delivery, Door
 from sandbox.tester.composer import check_text, editor_text
 from sandbox.tester.forms import ComposerForm, SampleForm
 from sandbox.tester.selectors import composer_initial
@@ -19,9 +18,25 @@ PAGE = "tester/home.html"
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    form = ComposerForm(initial=composer_initial(from_delivery=request.GET.get("from")))
-    context = {"form": form, "deliveries": delivery_selectors.delivery_feed()}
+    from_delivery = request.GET.get("from")
+    form = ComposerForm(initial=composer_initial(from_delivery=from_delivery))
+    context = {
+        "form": form,
+        "deliveries": delivery_selectors.delivery_feed(),
+        "editing": bool(from_delivery),
+        "sent": _sent(request.GET.get("sent")),
+    }
     return render(request, PAGE, context)
+
+
+def _sent(pk: str | None) -> dict | None:
+    """After a plain (script-less) send, the page opens on what was sent."""
+    if not pk or not pk.isdigit():
+        return None
+    try:
+        return panes.detail_context(delivery_selectors.delivery_get(pk=int(pk)))
+    except Delivery.DoesNotExist:
+        return None
 
 
 @require_GET
@@ -49,33 +64,19 @@ def validate(request: HttpRequest) -> HttpResponse:
     return render(request, f"{PAGE}#event-problems", {"check": check})
 
 
-def _enqueue(form: ComposerForm) -> tuple[Delivery, Run | None]:
-    """One event, or a run of them when delivery conditions are set."""
-    target = services.Target.of(form.cleaned_data["subscription"])
-    allow = form.cleaned_data["confirm"]
-    chosen = form.conditions()
-    if chosen == Conditions():
-        delivery = services.delivery_enqueue(
-            target=target, event=form.event, door=Door.COMPOSER, allow_problems=allow
-        )
-        return delivery, None
-    run = services.run_enqueue(
-        target=target,
-        event=form.event,
-        door=Door.COMPOSER,
-        conditions=chosen,
-        allow_problems=allow,
-    )
-    return run.deliveries.order_by("pk").first(), run
-
-
 @require_POST
 def send(request: HttpRequest) -> HttpResponse:
     form = ComposerForm(request.POST)
     context = {"form": form}
     if form.is_valid():
         try:
-            delivery, run = _enqueue(form)
+            delivery, run = services.delivery_send(
+                target=services.Target.of(form.cleaned_data["subscription"]),
+                event=form.event,
+                door=Door.COMPOSER,
+                conditions=form.conditions(),
+                allow_problems=form.cleaned_data["confirm"],
+            )
         except services.SpecRejected as rejected:
             context["rejected"] = rejected.problems
         except services.DeliveryRefused as refusal:

@@ -176,6 +176,10 @@ def test_send_without_htmx_redirects(client):
         },
     )
     assert response.status_code == 302
+    page = client.get(response["Location"]).content.decode()
+    delivery = Delivery.objects.get()
+    assert 'id="delivery-detail"' in page
+    assert f"#{delivery.pk}" in page or delivery.message_id in page
 
 
 def test_send_requires_csrf_token():
@@ -195,6 +199,7 @@ def test_edit_and_resend_prefills_the_composer(client):
     initial = response.context["form"].initial
     assert json.loads(initial["payload"]) == delivery.payload
     assert initial["subscription"] == subscription.pk
+    assert b"It keeps its messageId" in response.content
 
 
 def test_send_with_conditions_reports_what_was_applied(client):
