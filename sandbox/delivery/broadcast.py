@@ -34,10 +34,6 @@ OVERLAP = timedelta(seconds=2)
 MAX_ROWS_PER_PUSH = 50
 
 
-def row_dom_id(delivery_id: int) -> str:
-    return f"delivery-row-{delivery_id}"
-
-
 def render_push(deliveries: list[Delivery], *, new_ids: set[int]) -> str:
     """One websocket message: changed rows replace themselves, new ones go on top."""
     parts = []
