@@ -31,5 +31,6 @@ def pretty_json(text: str) -> tuple[str, bool]:
     """Indented JSON and True, or the text as it came and False."""
     try:
         return json.dumps(json.loads(text), indent=2, ensure_ascii=False), True
-    except ValueError:
+    except (ValueError, RecursionError):
+        # Endpoints answer anything, absurdly nested JSON included.
         return text, False

@@ -68,7 +68,7 @@ def decode_basic(value: str) -> str | None:
 def decode_settings(value: str) -> object | None:
     try:
         return json.loads(base64.b64decode(value, validate=True))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
 
 
@@ -145,7 +145,8 @@ def error_message(body: str, content_type: str) -> str:
         return ""
     try:
         parsed = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # An endpoint's answer may be anything, absurdly nested JSON included.
         return ""
     if isinstance(parsed, dict) and isinstance(parsed.get("message"), str):
         return parsed["message"][:300]

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 
+from sandbox.spec import parse_json
+
 MISSING_AUTHORIZATION = "Missing Authorization header"
 NOT_BASIC_AUTH = "Authorization header must use the Basic scheme"
 MALFORMED_BASIC_AUTH = "Authorization header is not valid base64 of 'apiKey:'"
@@ -73,11 +75,10 @@ def parse_event(body: bytes) -> tuple[dict | None, str | None]:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         return None, BODY_NOT_UTF8
-    try:
-        event = json.loads(text)
-    except json.JSONDecodeError as exc:
+    event, error = parse_json(text)
+    if error is not None:
         return None, BODY_NOT_JSON.format(
-            error=exc.msg, line=exc.lineno, column=exc.colno
+            error=error.reason, line=error.line, column=error.column
         )
     if not isinstance(event, dict):
         return None, BODY_NOT_OBJECT

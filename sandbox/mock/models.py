@@ -1,13 +1,12 @@
 """Mock endpoints that answer deliveries as a partner would, and what they received."""
 
-import json
-
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from sandbox.display import mask_headers, mask_secret, pretty_json
 from sandbox.mock.answers import default_body
+from sandbox.spec import parse_json
 
 EVENT_TYPES = ("identify", "track", "page", "screen", "group", "alias", "delete")
 
@@ -34,15 +33,14 @@ def validate_event_types(value: object) -> None:
 
 
 def validate_json_text(value: str) -> None:
-    try:
-        json.loads(value)
-    except json.JSONDecodeError as exc:
+    _, error = parse_json(value)
+    if error is not None:
         raise ValidationError(
             RESPONSE_BODY_NOT_JSON.format(
-                error=exc.msg, line=exc.lineno, column=exc.colno
+                error=error.reason, line=error.line, column=error.column
             ),
             code="invalid_json",
-        ) from exc
+        )
 
 
 def validate_slug_not_reserved(value: str) -> None:

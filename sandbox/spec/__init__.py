@@ -6,7 +6,7 @@ from sandbox.spec.constants import (
     MAX_MESSAGE_ID_LENGTH,
     SOURCES,
 )
-from sandbox.spec.json_text import JsonError, parse_event_json
+from sandbox.spec.json_text import JsonError, parse_event_json, parse_json
 from sandbox.spec.normalisation import normalise
 from sandbox.spec.samples import sample_event
 from sandbox.spec.templates import TEMPLATES, Template, templates_by_category
@@ -25,6 +25,7 @@ __all__ = [
     "format_timestamp",
     "normalise",
     "parse_event_json",
+    "parse_json",
     "parse_timestamp",
     "sample_event",
     "templates_by_category",

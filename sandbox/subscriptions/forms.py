@@ -7,6 +7,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.forms.fields import InvalidJSONInput
 
+from sandbox.spec import parse_json
 from sandbox.subscriptions.models import (
     MAX_TIMEOUT_SECONDS,
     MIN_TIMEOUT_SECONDS,
@@ -28,15 +29,15 @@ class CustomSettingsField(forms.JSONField):
         # An empty box means "no custom settings", not a missing value.
         if value is None or not value.strip():
             return {}
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError as error:
+        parsed, error = parse_json(value)
+        if error is not None:
             raise ValidationError(
                 CUSTOM_SETTINGS_INVALID_JSON_ERROR.format(
-                    problem=error.msg, line=error.lineno, column=error.colno
+                    problem=error.reason, line=error.line, column=error.column
                 ),
                 code="invalid",
-            ) from None
+            )
+        return parsed
 
     def validate(self, value: Any) -> None:
         # Checked here as well as in Subscription.clean() so a JSON null gets this

@@ -85,3 +85,11 @@ def test_error_message_reads_json_message_only():
     assert webhook.error_message("<b>x</b>", "text/html") == ""
     assert webhook.error_message('{"error": "x"}', "application/json") == ""
     assert webhook.error_message("{broken", "application/json") == ""
+
+
+def test_absurdly_nested_answers_do_not_crash_the_reading():
+    bomb = "[" * 100_000 + "]" * 100_000
+    assert webhook.error_message(bomb, "application/json") == ""
+    from sandbox.display import pretty_json
+
+    assert pretty_json(bomb) == (bomb, False)

@@ -1,6 +1,6 @@
 """Tests for parsing typed or pasted event JSON."""
 
-from sandbox.spec import JsonError, parse_event_json
+from sandbox.spec import JsonError, parse_event_json, parse_json
 from sandbox.spec.json_text import EMPTY_DOCUMENT
 
 
@@ -41,3 +41,11 @@ def test_parse_event_json_survives_a_number_too_long_for_python():
     value, error = parse_event_json('{"n": ' + "9" * 5000 + "}")
     assert value is None
     assert error.message.startswith("Invalid JSON: ")
+
+
+def test_parse_json_reports_absurd_nesting_without_crashing():
+    value, error = parse_json("[" * 100_000 + "]" * 100_000)
+    assert value is None
+    assert error.message.startswith("Invalid JSON: ")
+    assert (error.line, error.column) == (1, 1)
+    assert error.reason

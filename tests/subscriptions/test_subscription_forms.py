@@ -103,3 +103,12 @@ def test_subscription_form_defaults_timeout_to_five_seconds():
 def test_subscription_form_hides_api_key_input():
     html = str(SubscriptionForm()["api_key"])
     assert 'type="password"' in html
+
+
+@pytest.mark.django_db
+def test_subscription_form_refuses_absurdly_nested_settings_clearly():
+    form = bound_form(custom_settings="[" * 100_000 + "]" * 100_000)
+    assert not form.is_valid()
+    assert form.errors["custom_settings"][0].startswith(
+        "Custom settings are not valid JSON: "
+    )

@@ -4,7 +4,6 @@ Exit codes: 0 green or yellow, 1 red, 2 bad arguments or input.
 """
 
 import asyncio
-import json
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -136,10 +135,9 @@ class Command(BaseCommand):
             raise BadInput(API_KEY_REQUIRED)
         custom_settings: dict = {}
         if options["custom_settings"]:
-            try:
-                custom_settings = json.loads(options["custom_settings"])
-            except ValueError as error:
-                raise BadInput(BAD_SETTINGS.format(detail=error)) from None
+            custom_settings, error = spec.parse_json(options["custom_settings"])
+            if error is not None:
+                raise BadInput(BAD_SETTINGS.format(detail=error.message))
             if not isinstance(custom_settings, dict):
                 raise BadInput(BAD_SETTINGS.format(detail="not an object"))
         return services.Target(
