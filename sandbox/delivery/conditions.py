@@ -39,10 +39,6 @@ class Conditions:
             found.append(JITTER_RANGE)
         return found
 
-    @property
-    def is_plain(self) -> bool:
-        return self == Conditions(copies=self.copies, concurrency=self.concurrency)
-
 
 @dataclass(frozen=True)
 class Planned:
@@ -54,7 +50,6 @@ class Planned:
 @dataclass(frozen=True)
 class Plan:
     items: list[Planned] = field(default_factory=list)
-    order: list[int] = field(default_factory=list)
 
     @property
     def duplicates(self) -> int:
@@ -82,7 +77,7 @@ def plan(
             items.append(
                 Planned(index=index, due_in_seconds=due + delay, duplicate=True)
             )
-    return Plan(items=items, order=order)
+    return Plan(items=items)
 
 
 def describe(conditions: Conditions, result: Plan) -> str:

@@ -20,7 +20,6 @@ logger = logging.getLogger("sandbox.runtime")
 _lock = threading.Lock()
 _engine_loop: asyncio.AbstractEventLoop | None = None
 _engine = None
-_engine_stop: asyncio.Event | None = None
 _engine_thread: threading.Thread | None = None
 _watcher_task: asyncio.Task | None = None
 
@@ -42,16 +41,16 @@ def start_engine() -> None:
 
 
 def _run_engine(ready: threading.Event) -> None:
-    global _engine_loop, _engine, _engine_stop
+    global _engine_loop, _engine
     from sandbox.delivery.engine import Engine
 
     _engine_loop = asyncio.new_event_loop()
     asyncio.set_event_loop(_engine_loop)
-    _engine_stop = asyncio.Event()
+    stop = asyncio.Event()
     _engine = Engine()
     logger.info("engine %s started", _engine.name)
     ready.set()
-    _engine_loop.run_until_complete(_engine.run_forever(_engine_stop))
+    _engine_loop.run_until_complete(_engine.run_forever(stop))
 
 
 def wake() -> None:
@@ -59,17 +58,6 @@ def wake() -> None:
     loop, engine = _engine_loop, _engine
     if loop is not None and engine is not None and not loop.is_closed():
         loop.call_soon_threadsafe(engine.wake)
-
-
-def stop_engine() -> None:
-    global _engine_thread
-    with _lock:
-        loop, stop = _engine_loop, _engine_stop
-        if loop is not None and stop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(stop.set)
-        if _engine_thread is not None:
-            _engine_thread.join(timeout=10)
-        _engine_thread = None
 
 
 def ensure_watcher() -> None:

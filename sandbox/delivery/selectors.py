@@ -79,15 +79,6 @@ def delivery_get(*, pk: int) -> Delivery:
     return Delivery.objects.prefetch_related("attempts").get(pk=pk)
 
 
-def event_names() -> list[str]:
-    return list(
-        Delivery.objects.exclude(event_name="")
-        .order_by("event_name")
-        .values_list("event_name", flat=True)
-        .distinct()[:500]
-    )
-
-
 @dataclass(frozen=True)
 class Latency:
     p50: int

@@ -9,6 +9,7 @@ from django.forms.fields import InvalidJSONInput
 
 from sandbox.spec import parse_json
 from sandbox.subscriptions.models import (
+    EDITABLE_FIELDS,
     MAX_TIMEOUT_SECONDS,
     MIN_TIMEOUT_SECONDS,
     Subscription,
@@ -65,18 +66,7 @@ class SubscriptionForm(forms.ModelForm):
 
     class Meta:
         model = Subscription
-        fields = [
-            "name",
-            "endpoint_url",
-            "api_key",
-            "custom_settings",
-            "timeout_seconds",
-            "retry_policy",
-            "time_scale",
-            "dedupe_enabled",
-            "dedupe_window_hours",
-            "enabled",
-        ]
+        fields = list(EDITABLE_FIELDS)
         widgets = {
             "endpoint_url": forms.URLInput(
                 attrs={"placeholder": "http://localhost:3000/segment"}

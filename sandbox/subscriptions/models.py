@@ -35,6 +35,21 @@ CUSTOM_SETTINGS_API_KEY_ERROR = (
 )
 
 
+# What a user may set on a subscription, in the order the form shows it.
+EDITABLE_FIELDS = (
+    "name",
+    "endpoint_url",
+    "api_key",
+    "custom_settings",
+    "timeout_seconds",
+    "retry_policy",
+    "time_scale",
+    "dedupe_enabled",
+    "dedupe_window_hours",
+    "enabled",
+)
+
+
 def validate_endpoint_url(value: str) -> None:
     """Accept any http(s) URL with a host, including localhost and bare hostnames.
 

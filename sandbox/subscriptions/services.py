@@ -7,22 +7,8 @@ from django.db import transaction
 from sandbox.subscriptions.models import (
     DEFAULT_DEDUPE_WINDOW_HOURS,
     DEFAULT_TIMEOUT_SECONDS,
+    EDITABLE_FIELDS,
     Subscription,
-)
-
-EDITABLE_FIELDS = frozenset(
-    {
-        "name",
-        "endpoint_url",
-        "api_key",
-        "custom_settings",
-        "timeout_seconds",
-        "retry_policy",
-        "time_scale",
-        "dedupe_enabled",
-        "dedupe_window_hours",
-        "enabled",
-    }
 )
 
 
