@@ -6,7 +6,12 @@ from sandbox.spec.constants import (
     MAX_MESSAGE_ID_LENGTH,
     SOURCES,
 )
-from sandbox.spec.json_text import JsonError, parse_event_json, parse_json
+from sandbox.spec.json_text import (
+    JsonError,
+    parse_event_json,
+    parse_json,
+    value_problem,
+)
 from sandbox.spec.normalisation import normalise
 from sandbox.spec.samples import sample_event
 from sandbox.spec.templates import TEMPLATES, Template, templates_by_category
@@ -30,4 +35,5 @@ __all__ = [
     "sample_event",
     "templates_by_category",
     "validate_event",
+    "value_problem",
 ]

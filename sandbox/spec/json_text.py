@@ -1,6 +1,14 @@
-"""Parsing the JSON text a user types or pastes, with errors that point at the spot."""
+"""Parsing the JSON text a user types or pastes, with errors that point at the spot.
+
+Beyond the grammar, a value must be one the rest of the pipeline can store, encode
+and send: finite numbers, real Unicode text and a sane depth. Python's decoder
+accepts NaN, Infinity, 1e400 (as infinity) and lone UTF-16 surrogates such as
+"\\ud800"; Segment's API refuses them, and so does the sandbox, at the door.
+"""
 
 import json
+import re
+import sys
 from dataclasses import dataclass, field
 
 EMPTY_DOCUMENT = (
@@ -8,6 +16,25 @@ EMPTY_DOCUMENT = (
 )
 INVALID_JSON = "Invalid JSON at line {line}, column {column}: {reason}"
 UNREADABLE_JSON = "Invalid JSON: {reason}"
+NOT_A_NUMBER = (
+    "{token} is not a JSON number (JSON has no NaN or Infinity); "
+    "use null or a finite number"
+)
+NUMBER_TOO_LONG = "a number has more than {limit:,} digits, more than the sandbox reads"
+NUMBER_TOO_LARGE = "the number {text} is too large to represent (at most about 1.8e308)"
+TOO_DEEP = (
+    "objects and arrays are nested deeper than {limit} levels; the sandbox "
+    "accepts at most {limit}"
+)
+LONE_SURROGATE = (
+    "{where} contains a lone UTF-16 surrogate ({escape}), which is not "
+    "valid Unicode; remove it, or pair it to form a real character"
+)
+
+# Deeper than any real event; far below the depth at which Python's own recursion
+# (in the encoder, the database's JSON functions, the page's pretty-printer) gives up.
+MAX_DEPTH = 100
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -19,19 +46,98 @@ class JsonError:
     reason: str = field(default="", compare=False)
 
 
+class _Refused(ValueError):
+    """A number the decoder would accept but JSON does not allow."""
+
+
+def _refuse_constant(token: str) -> float:
+    raise _Refused(NOT_A_NUMBER.format(token=token))
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        shown = text if len(text) <= 30 else text[:27] + "..."
+        raise _Refused(NUMBER_TOO_LARGE.format(text=shown))
+    return value
+
+
+def _escaped(text: str) -> str:
+    return _SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
+def _path(parent: str, key: object) -> str:
+    if isinstance(key, int):
+        return f"{parent}[{key}]"
+    # A key may itself hold the surrogate being reported: never echo it raw.
+    key = _escaped(str(key))
+    return f"{parent}.{key}" if parent else key
+
+
+def _surrogate_reason(text: str, where: str) -> str | None:
+    match = _SURROGATE.search(text)
+    if match is None:
+        return None
+    escape = f"\\u{ord(match.group()):04x}"
+    if len(where) > 120:
+        where = where[:60] + "…" + where[-50:]
+    return LONE_SURROGATE.format(where=where, escape=escape)
+
+
+def value_problem(value: object) -> str | None:
+    """Why a decoded value cannot travel through the pipeline, or None.
+
+    Walks the value without recursion, so any depth is safe to ask about.
+    """
+    stack: list[tuple[object, str, int]] = [(value, "", 1)]
+    while stack:
+        item, path, depth = stack.pop()
+        if isinstance(item, str):
+            reason = _surrogate_reason(item, f"the text at {path or 'the top level'}")
+            if reason:
+                return reason
+        elif isinstance(item, float):
+            if item != item or item in (float("inf"), float("-inf")):
+                return NOT_A_NUMBER.format(token=repr(item))
+        elif isinstance(item, dict | list):
+            if depth > MAX_DEPTH:
+                return TOO_DEEP.format(limit=MAX_DEPTH)
+            pairs = item.items() if isinstance(item, dict) else enumerate(item)
+            for key, child in pairs:
+                child_path = _path(path, key)
+                if isinstance(key, str):
+                    reason = _surrogate_reason(key, f"the key {child_path}")
+                    if reason:
+                        return reason
+                stack.append((child, child_path, depth + 1))
+    return None
+
+
 def parse_json(text: str) -> tuple[object | None, JsonError | None]:
     """Parse any JSON text: (value, None) on success, (None, error) otherwise."""
     try:
-        return json.loads(text), None
+        value = json.loads(
+            text, parse_constant=_refuse_constant, parse_float=_finite_float
+        )
     except json.JSONDecodeError as error:
         message = INVALID_JSON.format(
             line=error.lineno, column=error.colno, reason=error.msg
         )
         return None, JsonError(message, error.lineno, error.colno, error.msg)
-    except (ValueError, RecursionError) as error:
-        # Huge integers and absurd nesting fail outside the decoder, with no position.
-        reason = str(error) or type(error).__name__
+    except RecursionError:
+        reason = TOO_DEEP.format(limit=MAX_DEPTH)
         return None, JsonError(UNREADABLE_JSON.format(reason=reason), 1, 1, reason)
+    except ValueError as error:
+        # Huge integers and refused numbers fail outside the decoder's grammar,
+        # with no position.
+        reason = str(error) or type(error).__name__
+        if "integer string conversion" in reason:
+            reason = NUMBER_TOO_LONG.format(limit=sys.get_int_max_str_digits())
+        return None, JsonError(UNREADABLE_JSON.format(reason=reason), 1, 1, reason)
+    reason = value_problem(value)
+    if reason is not None:
+        return None, JsonError(UNREADABLE_JSON.format(reason=reason), 1, 1, reason)
+    return value, None
 
 
 def parse_event_json(text: str) -> tuple[object | None, JsonError | None]:

@@ -71,8 +71,9 @@ def _times(event: dict, received: datetime, fresh: bool) -> dict[str, object]:
         now_text = format_timestamp(received)
         return {"originalTimestamp": now_text, "timestamp": now_text}
     times: dict[str, object] = {"originalTimestamp": original_value}
-    if original is not None and sent is not None:
-        times["timestamp"] = format_timestamp(received - (sent - original))
+    corrected = _shifted(received, sent - original) if original and sent else None
+    if corrected is not None:
+        times["timestamp"] = corrected
     elif event.get("timestamp") is None:
         # Without sentAt there is no skew to correct, so the client time stands.
         times["timestamp"] = original_value
@@ -98,9 +99,18 @@ def _rebased(
         if event.get("timestamp") is None:
             times["timestamp"] = format_timestamp(received)
         return times
-    new_original = format_timestamp(received - delay)
+    new_original = _shifted(received, delay) or format_timestamp(received)
     times.update(originalTimestamp=new_original, timestamp=new_original)
     return times
+
+
+def _shifted(moment: datetime, back: timedelta) -> str | None:
+    """moment - back as Segment's text, or None when it falls off the calendar
+    (a timestamp in year 1 with a sentAt in 9999): the validator says why."""
+    try:
+        return format_timestamp(moment - back)
+    except OverflowError:
+        return None
 
 
 def _parse_any(value: object) -> datetime | None:
@@ -129,5 +139,5 @@ def _delete_times(event: dict, received: datetime, fresh: bool) -> dict[str, obj
         )
     if sent is not None:
         lead = original - sent if original is not None else timedelta(0)
-        times["sentAt"] = format_timestamp(received - lead)
+        times["sentAt"] = _shifted(received, lead) or format_timestamp(received)
     return times

@@ -48,7 +48,16 @@ def parse_timestamp(value: str) -> datetime | None:
     offset = _offset(parts["zone"])
     if offset is None:
         return None
-    return moment - offset
+    try:
+        return moment - offset
+    except OverflowError:
+        # 0001-01-01T00:00:00+01:00 is a real date whose UTC falls before year 1.
+        return None
+
+
+def is_iso_shaped(value: object) -> bool:
+    """Whether the text has the form of an ISO-8601 date, valid or not."""
+    return isinstance(value, str) and _ISO.fullmatch(value.strip()) is not None
 
 
 def _offset(zone: str | None) -> timedelta | None:
@@ -68,7 +77,10 @@ def format_timestamp(moment: datetime) -> str:
     """Format as Segment does: ISO-8601 in UTC, millisecond precision, "Z" suffix."""
     moment = as_utc(moment)
     # Truncate rather than round, like JavaScript's Date and Go's ".000" layout.
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+    # The year is padded by hand: strftime's %Y gives "1", not "0001", on Linux.
+    return (
+        f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+    )
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -99,7 +111,8 @@ def format_go_time(
     moment = as_utc(moment)
     # Go prints the fraction with trailing zeros removed, and none at all when it is 0.
     nanos = f"{moment.microsecond * 1000 + nanosecond:09d}".rstrip("0")
-    text = f"{moment:%Y-%m-%d %H:%M:%S}" + (f".{nanos}" if nanos else "") + " +0000 UTC"
+    text = f"{moment.year:04d}-{moment:%m-%d %H:%M:%S}"
+    text += (f".{nanos}" if nanos else "") + " +0000 UTC"
     if monotonic is not None:
         text += f" m=+{monotonic:.9f}"
     return text

@@ -2,9 +2,10 @@
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sandbox.spec.constants import EVENT_TYPES, MAX_EVENT_BYTES, MAX_MESSAGE_ID_LENGTH
-from sandbox.spec.timestamps import parse_go_time, parse_timestamp
+from sandbox.spec.timestamps import is_iso_shaped, parse_go_time, parse_timestamp
 
 NOT_AN_OBJECT = "An event must be a JSON object, not {kind}."
 MISSING_TYPE = "The event has no type. Use one of " + ", ".join(EVENT_TYPES) + "."
@@ -31,6 +32,15 @@ MESSAGE_ID_TOO_LONG = (
     "messageId is {length} characters long; Segment accepts at most {limit}."
 )
 WRONG_TYPE = "{path} must be {expected}, not {kind}."
+OFF_THE_CALENDAR = (
+    "{path} is {value}, which falls outside the calendar in UTC (years 0001 to "
+    "9999). Use a date inside it."
+)
+CORRECTION_OFF_THE_CALENDAR = (
+    "sentAt and the event's time are too far apart: Segment's correction "
+    "timestamp = receivedAt - (sentAt - originalTimestamp) would fall outside the "
+    "calendar (years 0001 to 9999). Bring sentAt closer to the event's time."
+)
 BAD_TIMESTAMP = (
     "{path} is not an ISO-8601 date: {value}. Use a form like 2025-01-31T12:00:00.000Z."
 )
@@ -211,10 +221,30 @@ def _timestamps(payload: dict, event_type: str | None) -> list[Problem]:
         ):
             continue
         shown = json.dumps(value if len(value) <= 60 else value[:57] + "...")
+        template = OFF_THE_CALENDAR if is_iso_shaped(value) else BAD_TIMESTAMP
         problems.append(
-            Problem("bad_timestamp", BAD_TIMESTAMP.format(path=name, value=shown), name)
+            Problem("bad_timestamp", template.format(path=name, value=shown), name)
         )
+    if event_type != "delete" and not problems:
+        problems += _correction(payload)
     return problems
+
+
+def _correction(payload: dict) -> list[Problem]:
+    """Whether Segment's skew correction of the event's time stays on the calendar."""
+    client = payload.get("originalTimestamp")
+    original = parse_timestamp(payload.get("timestamp") if client is None else client)
+    sent = parse_timestamp(payload.get("sentAt"))
+    if original is None or sent is None:
+        return []
+    received = parse_timestamp(payload.get("receivedAt")) or datetime.now(UTC)
+    try:
+        received - (sent - original)
+    except OverflowError:
+        return [
+            Problem("timestamp_out_of_range", CORRECTION_OFF_THE_CALENDAR, "sentAt")
+        ]
+    return []
 
 
 def _message_id(payload: dict) -> list[Problem]:

@@ -1,6 +1,6 @@
 """Tests for parsing typed or pasted event JSON."""
 
-from sandbox.spec import JsonError, parse_event_json, parse_json
+from sandbox.spec import JsonError, json_text, parse_event_json, parse_json
 from sandbox.spec.json_text import EMPTY_DOCUMENT
 
 
@@ -49,3 +49,35 @@ def test_parse_json_reports_absurd_nesting_without_crashing():
     assert error.message.startswith("Invalid JSON: ")
     assert (error.line, error.column) == (1, 1)
     assert error.reason
+
+
+def test_parse_json_refuses_what_json_has_no_number_for():
+    for token in ("NaN", "Infinity", "-Infinity"):
+        value, error = parse_json('{"x": ' + token + "}")
+        assert value is None
+        assert error.reason == json_text.NOT_A_NUMBER.format(token=token)
+    value, error = parse_json('{"x": 1e400}')
+    assert error.reason == json_text.NUMBER_TOO_LARGE.format(text="1e400")
+
+
+def test_parse_json_refuses_lone_surrogates_and_says_where():
+    _, error = parse_json('{"properties": {"x": "a\\ud800"}}')
+    assert error.reason == json_text.LONE_SURROGATE.format(
+        where="the text at properties.x", escape="\\ud800"
+    )
+    _, error = parse_json('{"list": [{"\\udfff": 1}]}')
+    # The key is named escaped, never echoed raw.
+    assert error.reason.startswith("the key list[0].\\udfff contains")
+    assert parse_json('{"x": "\\ud83d\\ude00"}') == ({"x": "\U0001f600"}, None)
+
+
+def test_parse_json_takes_100_levels_and_refuses_101():
+    assert parse_json("[" * 100 + "]" * 100)[1] is None
+    for depth in (101, 966, 989, 990, 100_000):
+        _, error = parse_json("[" * depth + "]" * depth)
+        assert error.reason == json_text.TOO_DEEP.format(limit=100)
+
+
+def test_value_problem_checks_values_built_in_code():
+    assert json_text.value_problem({"x": float("nan")}) is not None
+    assert json_text.value_problem({"x": ["fine", 1.5, None]}) is None

@@ -65,3 +65,14 @@ def test_format_go_time_trims_zeros_like_go():
     assert format_go_time(MOMENT.replace(microsecond=0)) == (
         "2025-01-31 12:00:00 +0000 UTC"
     )
+
+
+def test_a_local_time_whose_utc_leaves_the_calendar_is_no_timestamp():
+    assert parse_timestamp("0001-01-01T00:00:00+23:59") is None
+    assert parse_timestamp("9999-12-31T23:59:59-23:59") is None
+    assert parse_timestamp("0001-01-01T23:59:00+23:59") is not None
+
+
+def test_years_before_1000_keep_four_digits():
+    moment = parse_timestamp("0042-03-04T05:06:07.890Z")
+    assert format_timestamp(moment) == "0042-03-04T05:06:07.890Z"
