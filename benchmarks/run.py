@@ -44,7 +44,7 @@ CONCURRENCY = 10
 BARE_ROUNDS = 5
 TIMEIT_REPEAT = 7
 API_KEY = "benchmark-write-key"
-CUSTOM_SETTINGS = {"apiKey": API_KEY, "region": "eu", "sendRevenue": True}
+CUSTOM_SETTINGS = {"region": "eu", "sendRevenue": True}
 
 
 def line(label: str, value: str) -> None:

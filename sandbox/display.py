@@ -1,8 +1,20 @@
 """Display helpers shared by every page: masked secrets and readable JSON (pure)."""
 
 import json
+import re
 
 MASKED_CREDENTIALS = "••••••••"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def safe_text(text: str) -> str:
+    """Text that encodes as UTF-8: each lone UTF-16 surrogate becomes U+FFFD.
+
+    JSON may carry "\\ud800", and Python decodes it into a str that no page,
+    log or database write can encode; whatever an endpoint or an old row holds is
+    shown and stored through this.
+    """
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def mask_secret(secret: str) -> str:
@@ -30,7 +42,8 @@ def mask_headers(headers: list) -> list[tuple[str, str]]:
 def pretty_json(text: str) -> tuple[str, bool]:
     """Indented JSON and True, or the text as it came and False."""
     try:
-        return json.dumps(json.loads(text), indent=2, ensure_ascii=False), True
+        pretty = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
     except (ValueError, RecursionError):
         # Endpoints answer anything, absurdly nested JSON included.
-        return text, False
+        return safe_text(text), False
+    return safe_text(pretty), True

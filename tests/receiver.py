@@ -112,6 +112,19 @@ class Receiver:
                 status=500,
                 content_type="text/html",
             )
+        if path.startswith("/retry-after/"):
+            # /retry-after/<value>: 429 with whatever Retry-After the test names.
+            value = path.split("/", 2)[2]
+            return web.json_response(
+                {"message": "slow down"}, status=429, headers={"Retry-After": value}
+            )
+        if path == "/surrogate":
+            # Valid JSON whose message decodes to a lone surrogate.
+            return web.Response(
+                body=b'{"message": "bad \\ud800 input"}',
+                status=400,
+                content_type="application/json",
+            )
         if path == "/redirect":
             raise web.HTTPFound(location="https://elsewhere.example/hook")
         return web.json_response({"message": "no such path"}, status=404)

@@ -8,13 +8,14 @@ sandbox.delivery.broadcast), whichever process did the work.
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from itertools import count
 
-from channels.db import database_sync_to_async
 from django.conf import settings
-from django.db import reset_queries
+from django.db import DatabaseError, close_old_connections, connection, reset_queries
 from django.utils import timezone
 
 from sandbox.delivery import retry, services, transport, webhook
@@ -23,7 +24,8 @@ logger = logging.getLogger("sandbox.engine")
 
 # How long a claim protects a row beyond the longest request timeout.
 LEASE_SECONDS = 60 + 30
-# Rows that fall due (retries) are found by this cheap indexed poll at the latest.
+# The engine sleeps until the next row falls due, and looks at least this often
+# for rows another process enqueued.
 IDLE_WAKE_SECONDS = 0.2
 RECOVER_EVERY_SECONDS = 2.0
 
@@ -64,17 +66,21 @@ def step_for(
     )
 
 
-def _database(function):
-    """Run ORM work off the loop; drop Django's DEBUG query log as we go, since
-    no request ever resets it in this thread."""
+def _close_connection() -> None:
+    # Looked up here, in the database thread: connections are per thread.
+    connection.close()
 
-    def call(**kwargs):
-        try:
-            return function(**kwargs)
-        finally:
-            reset_queries()
 
-    return database_sync_to_async(call)
+def _in_database_thread(function, **kwargs):
+    try:
+        return function(**kwargs)
+    except DatabaseError:
+        # A broken connection is replaced on the next call.
+        close_old_connections()
+        raise
+    finally:
+        # Django's DEBUG query log is reset per request; no request runs here.
+        reset_queries()
 
 
 class Engine:
@@ -88,6 +94,16 @@ class Engine:
         self._wake: asyncio.Event | None = None
         self._in_flight: set[asyncio.Task] = set()
         self._in_flight_by_run: Counter[int] = Counter()
+        # The engine's database work has a thread of its own: it never waits
+        # behind page requests, and pages never wait behind it.
+        self._database_thread = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="sandbox-engine-db"
+        )
+
+    async def _database(self, function, **kwargs):
+        loop = asyncio.get_running_loop()
+        call = functools.partial(_in_database_thread, function, **kwargs)
+        return await loop.run_in_executor(self._database_thread, call)
 
     async def _get_session(self):
         if self._session is None or self._session.closed:
@@ -99,6 +115,9 @@ class Engine:
             await asyncio.gather(*self._in_flight, return_exceptions=True)
         if self._session is not None:
             await self._session.close()
+        with contextlib.suppress(RuntimeError):
+            await self._database(_close_connection)
+        self._database_thread.shutdown(wait=False)
 
     def wake(self) -> None:
         """Called on the engine's own loop; runtime.wake() crosses threads."""
@@ -126,12 +145,13 @@ class Engine:
             verdict=verdict,
             step=step_for(claimed, verdict, exchange),
         )
-        await _database(services.attempt_record)(claimed=claimed, result=result)
+        await self._database(services.attempt_record, claimed=claimed, result=result)
 
     async def _claim(
         self, limit: int, only_ids: list[int] | None
     ) -> list[services.Claimed]:
-        return await _database(services.deliveries_claim)(
+        return await self._database(
+            services.deliveries_claim,
             claimer=self.name,
             token=f"{self.name}#{next(self._claims)}",
             limit=limit,
@@ -146,9 +166,10 @@ class Engine:
             self._in_flight_by_run[run_id] += 1
         try:
             await self.deliver(claimed)
-        except Exception:
-            # A bug must not kill the loop; recovery frees the claim later.
+        except Exception as error:
+            # One attempt's fault ends that delivery alone, saying what happened.
             logger.exception("delivery %s failed in the engine", claimed.delivery.pk)
+            await self._record_fault(claimed, error)
         finally:
             if run_id is not None:
                 self._in_flight_by_run[run_id] -= 1
@@ -165,8 +186,30 @@ class Engine:
             await asyncio.gather(*(self._deliver_safely(c) for c in batch))
             sent += len(batch)
 
+    async def _record_fault(
+        self, claimed: services.Claimed, error: BaseException
+    ) -> None:
+        try:
+            await self._database(
+                services.attempt_record_fault, claimed=claimed, error=error
+            )
+        except Exception:
+            # Even that failed (the database is gone): recovery frees the claim.
+            logger.exception("recording the fault of %s failed", claimed.delivery.pk)
+
     async def recover(self) -> int:
-        return await _database(services.deliveries_recover)()
+        return await self._database(services.deliveries_recover)
+
+    async def _seconds_until_due(self, checked_at) -> float:
+        """How long to sleep: until the next row falls due, polling at most
+        IDLE_WAKE_SECONDS apart for rows other processes add. Rows already due at
+        `checked_at` and not claimed are held back (a run at its concurrency):
+        a finished send wakes the loop for them."""
+        due = await self._database(services.deliveries_next_due, after=checked_at)
+        if due is None:
+            return IDLE_WAKE_SECONDS
+        wait = (due - timezone.now()).total_seconds()
+        return min(max(wait, 0.0), IDLE_WAKE_SECONDS)
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         """Deliver as rows fall due, until `stop` is set."""
@@ -180,16 +223,26 @@ class Engine:
                     last_recovery = loop.time()
                     await self.recover()
                 free = self.concurrency - len(self._in_flight)
+                checked_at = timezone.now()
                 batch = await self._claim(free, None) if free > 0 else []
+                wait = (
+                    await self._seconds_until_due(checked_at)
+                    if free > len(batch)
+                    else None
+                )
             except Exception:
                 logger.exception("claiming due deliveries failed")
-                batch = []
+                batch, wait = [], IDLE_WAKE_SECONDS
             for claimed in batch:
                 task = asyncio.create_task(self._deliver_safely(claimed))
                 self._in_flight.add(task)
                 task.add_done_callback(self._finished)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), IDLE_WAKE_SECONDS)
+            if wait is None:
+                # Every slot is busy: a finished send wakes the loop.
+                wait = IDLE_WAKE_SECONDS
+            if wait > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), wait)
         await self.close()
 
     def _finished(self, task: asyncio.Task) -> None:

@@ -84,6 +84,10 @@ class Delivery(models.Model):
     )
     injected_duplicate = models.BooleanField(default=False)
     message_id = models.CharField(max_length=200, blank=True, db_index=True)
+    # Held by the first delivery of a messageId in its dedupe scope (a hash of the
+    # scope and the messageId): the database refuses a second holder, so two
+    # sends racing with one messageId cannot both go out.
+    dedupe_key = models.CharField(max_length=64, null=True, blank=True, unique=True)
     event_type = models.CharField(max_length=32, blank=True, db_index=True)
     event_name = models.CharField(max_length=200, blank=True, db_index=True)
     user_id = models.CharField(max_length=200, blank=True, db_index=True)
@@ -152,6 +156,8 @@ class Attempt(models.Model):
         Delivery, on_delete=models.CASCADE, related_name="attempts"
     )
     number = models.PositiveSmallIntegerField()
+    # When the schedule wanted it sent; started_at is when it was.
+    due_at = models.DateTimeField(null=True)
     started_at = models.DateTimeField()
     request_method = models.CharField(max_length=8, default="POST")
     request_url = models.CharField(max_length=2000)

@@ -6,11 +6,14 @@ from dataclasses import dataclass
 
 from sandbox.delivery.models import Attempt
 from sandbox.delivery.webhook import decode_basic, decode_settings
-from sandbox.display import mask_authorization, mask_secret, pretty_json
+from sandbox.display import mask_authorization, mask_secret, pretty_json, safe_text
 
 
 def indent_json(value: object) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False)
+    try:
+        return safe_text(json.dumps(value, indent=2, ensure_ascii=False))
+    except RecursionError:
+        return safe_text(json.dumps(value, ensure_ascii=False))
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ def request_pane(attempt: Attempt) -> RequestPane:
         elif name.lower() == "x-segment-settings":
             decoded = decode_settings(value)
             if decoded is not None:
-                settings_pretty = json.dumps(decoded, indent=2, ensure_ascii=False)
+                settings_pretty = indent_json(decoded)
         headers.append((name, value))
     body, _ = pretty_json(attempt.request_body)
     return RequestPane(headers, api_key_masked, colon_present, settings_pretty, body)

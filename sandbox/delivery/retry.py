@@ -17,6 +17,13 @@ MAX_RETRIES = 9
 BASE_DELAY_SECONDS = 28.0
 JITTER = (0.8, 1.2)
 RETRY_AFTER_STATUSES = frozenset({429, 503})
+# The longest single wait of Segment's schedule (the last backoff at its highest
+# jitter): a Retry-After beyond it is held to it, as no retry waits longer.
+LONGEST_WAIT_SECONDS = BASE_DELAY_SECONDS * 2 ** (MAX_RETRIES - 1) * JITTER[1]
+RETRY_AFTER_CAPPED = (
+    "the endpoint asked for Retry-After {asked}; held to {cap}, the longest wait "
+    "in Segment's schedule"
+)
 
 
 @dataclass(frozen=True)
@@ -45,9 +52,12 @@ def parse_retry_after(value: str, *, now: datetime) -> float | None:
     except ValueError:
         try:
             moment = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
+            seconds = (moment - now).total_seconds()
+        except (TypeError, ValueError, OverflowError):
             return None
-        seconds = (moment - now).total_seconds()
+    if seconds != seconds:
+        # NaN is no number of seconds.
+        return None
     return max(seconds, 0.0)
 
 
@@ -64,8 +74,20 @@ def next_delay(
         return None
     delay = backoff_seconds(attempts_made, rng=rng)
     if retry_after is not None and status in RETRY_AFTER_STATUSES:
-        delay = max(delay, retry_after)
+        delay = max(delay, min(retry_after, LONGEST_WAIT_SECONDS))
     return delay / max(policy.time_scale, 1e-9)
+
+
+def _duration(seconds: float) -> str:
+    if seconds == float("inf"):
+        return "forever"
+    if seconds < 120:
+        return f"{seconds:g} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 1e9:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds:.3g} s"
 
 
 # States a delivery moves to (the names of sandbox.delivery.models.State).
@@ -118,9 +140,18 @@ def next_step(
             "(retries exhausted)",
         )
     moment = started_at + timedelta(seconds=delay)
+    reason = verdict.reason
+    if (
+        retry_after is not None
+        and status in RETRY_AFTER_STATUSES
+        and retry_after > LONGEST_WAIT_SECONDS
+    ):
+        capped = RETRY_AFTER_CAPPED.format(
+            asked=_duration(retry_after), cap=_duration(LONGEST_WAIT_SECONDS)
+        )
+        reason = f"{reason}; {capped}"
     return Step(
         RETRYING,
-        f"{verdict.reason}; retry {attempts_made} of {MAX_RETRIES} at "
-        f"{moment:%H:%M:%S} UTC",
+        f"{reason}; retry {attempts_made} of {MAX_RETRIES} at {moment:%H:%M:%S} UTC",
         moment,
     )

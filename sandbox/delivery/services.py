@@ -1,13 +1,16 @@
 """Writes for deliveries: the one way into the pipeline, claiming, and attempts."""
 
+import hashlib
+import json
 import os
 import random
 import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import transaction
-from django.db.models import Q
+from django.db import IntegrityError, transaction
+from django.db.models import Min, Q, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from sandbox import spec
@@ -23,7 +26,8 @@ from sandbox.delivery.models import (
     State,
 )
 from sandbox.delivery.transport import Exchange
-from sandbox.subscriptions.models import Subscription
+from sandbox.display import safe_text
+from sandbox.subscriptions.models import Subscription, custom_settings_problem
 
 SUBSCRIPTION_DISABLED = "The subscription {name!r} is disabled; enable it to send."
 SUBSCRIPTION_DELETED = "The subscription was deleted; no further attempts are made."
@@ -40,6 +44,21 @@ INTERRUPTED = (
     "The sandbox stopped before the endpoint answered; the endpoint may have "
     "received this attempt."
 )
+NOT_AN_EVENT = (
+    "Not sent: an event must be a JSON object, and this is {kind}. Segment's API "
+    "refuses anything else, so the sandbox cannot send it, not even anyway."
+)
+UNSENDABLE_EVENT = "Not sent: the event cannot travel as JSON: {reason}."
+UNSENDABLE_SETTINGS = "Not sent: {problem}"
+UNPREPARABLE = (
+    "not sent: the sandbox could not build Segment's request from this stored "
+    "event ({detail}). Delete it, or fix the event and send it again."
+)
+ENGINE_FAULT = (
+    "not retried: the sandbox failed while making this attempt ({detail}); "
+    "the endpoint may or may not have received it."
+)
+DELETED = "Delivery #{pk} deleted."
 # The command line claims its delivery for this long before its engine takes it.
 ENQUEUE_CLAIM = timedelta(minutes=5)
 
@@ -54,6 +73,10 @@ class SpecRejected(Exception):
 
 class DeliveryRefused(Exception):
     """The event cannot be enqueued or changed (disabled subscription, final state)."""
+
+
+class EventRefused(DeliveryRefused):
+    """The event (or its settings) cannot be sent at all, confirmed or not."""
 
 
 @dataclass(frozen=True)
@@ -110,30 +133,38 @@ def _text(payload: object, key: str, limit: int = 200) -> str:
     return value[:limit] if isinstance(value, str) else ""
 
 
-SENT_STATES = [state for state in State.values if state != State.DEDUPLICATED]
-
-
-def _first_with_message_id(
-    target: Target, message_id: str, now: datetime
-) -> dict | None:
-    """The earlier delivery this one repeats, per subscription (or ad hoc URL)."""
-    if not message_id or target.dedupe_window_hours is None:
+def dedupe_key(target: Target, message_id: str) -> str | None:
+    """The key a messageId holds in its scope: per subscription, or per ad hoc URL."""
+    if not message_id:
         return None
     scope = (
-        {"subscription": target.subscription}
+        f"subscription:{target.subscription.pk}"
         if target.subscription is not None
-        else {"subscription": None, "endpoint_url": target.endpoint_url}
+        else f"url:{target.endpoint_url}"
     )
-    earlier = Delivery.objects.filter(
-        message_id=message_id,
-        created_at__gte=now - timedelta(hours=target.dedupe_window_hours),
-        injected_duplicate=False,
-        state__in=SENT_STATES,
-        **scope,
-    )
-    return earlier.order_by("pk").values("pk", "created_at").first()
+    return hashlib.sha256(f"{scope}\n{message_id}".encode()).hexdigest()
 
 
+def _key_holder(key: str | None) -> dict | None:
+    if key is None:
+        return None
+    return Delivery.objects.filter(dedupe_key=key).values("pk", "created_at").first()
+
+
+def _refuse_unsendable(target: Target, event: object) -> None:
+    """What no confirmation can send: not an object, or not encodable as JSON."""
+    if not isinstance(event, dict):
+        kind = spec.validation.json_kind(event)
+        raise EventRefused(NOT_AN_EVENT.format(kind=kind))
+    reason = spec.value_problem(event)
+    if reason is not None:
+        raise EventRefused(UNSENDABLE_EVENT.format(reason=reason))
+    problem = custom_settings_problem(target.custom_settings)
+    if problem is not None:
+        raise EventRefused(UNSENDABLE_SETTINGS.format(problem=problem))
+
+
+@transaction.atomic
 def delivery_enqueue(
     *,
     target: Target,
@@ -154,20 +185,19 @@ def delivery_enqueue(
 
     The engine sends it; this never talks to the network. `as_is` sends a stored
     payload unchanged (a true duplicate). `claimed_by` lets the command line own
-    the first attempt so no other engine takes it.
+    the first attempt so no other engine takes it. The dedupe check and the insert
+    are one step: the first delivery of a messageId holds a key the database keeps
+    unique, so concurrent sends of one messageId dedupe exactly as sequential ones.
     """
     if target.subscription is not None and not target.subscription.enabled:
         raise DeliveryRefused(SUBSCRIPTION_DISABLED.format(name=target.name))
+    _refuse_unsendable(target, event)
     now = now or timezone.now()
-    normalisable = isinstance(event, dict) and not as_is
-    payload = spec.normalise(event, now=now, fresh=fresh) if normalisable else event
+    payload = event if as_is else spec.normalise(event, now=now, fresh=fresh)
     problems = spec.validate_event(payload)
     if problems and not allow_problems:
         raise SpecRejected(problems)
     message_id = _text(payload, "messageId")
-    first = None
-    if not bypass_dedupe and injected_duplicate_of is None:
-        first = _first_with_message_id(target, message_id, now)
     delivery = Delivery(
         subscription=target.subscription,
         subscription_name=target.name[:120],
@@ -192,25 +222,58 @@ def delivery_enqueue(
         claimed_by=claimed_by,
         claimed_until=now + ENQUEUE_CLAIM if claimed_by else None,
     )
-    if first is not None:
-        delivery.state = State.DEDUPLICATED
-        delivery.duplicate_of_id = first["pk"]
-        delivery.next_attempt_at = None
-        delivery.claimed_by, delivery.claimed_until = "", None
-        delivery.reason = DEDUPLICATED.format(
-            message_id=message_id,
-            name=target.name,
-            when=first["created_at"],
-            first=first["pk"],
-            window=target.dedupe_window_hours,
-        )
     if injected_duplicate_of is not None:
         delivery.injected_duplicate = True
         delivery.duplicate_of = injected_duplicate_of
         delivery.reason = INJECTED_DUPLICATE.format(first=injected_duplicate_of.pk)
-    delivery.save()
+        delivery.save()
+    else:
+        _store_deduped(delivery, target=target, now=now, bypass_dedupe=bypass_dedupe)
     transaction.on_commit(runtime.wake)
     return delivery
+
+
+def _store_deduped(
+    delivery: Delivery, *, target: Target, now: datetime, bypass_dedupe: bool
+) -> None:
+    """Save the delivery as the key's holder, or as deduplicated against it."""
+    key = dedupe_key(target, delivery.message_id)
+    window = target.dedupe_window_hours
+    for _ in range(2):
+        holder = _key_holder(key)
+        current = holder is not None and (
+            window is None or holder["created_at"] >= now - timedelta(hours=window)
+        )
+        if current and window is not None and not bypass_dedupe:
+            _mark_deduplicated(delivery, holder, target=target)
+            delivery.save()
+            return
+        try:
+            with transaction.atomic():
+                if key is not None and not current:
+                    # A holder older than the window hands the key on.
+                    Delivery.objects.filter(dedupe_key=key).update(dedupe_key=None)
+                    delivery.dedupe_key = key
+                delivery.save()
+            return
+        except IntegrityError:
+            # Another send of this messageId took the key first: look again.
+            delivery.pk, delivery.dedupe_key = None, None
+    raise AssertionError("the dedupe key changed hands twice during one enqueue")
+
+
+def _mark_deduplicated(delivery: Delivery, first: dict, *, target: Target) -> None:
+    delivery.state = State.DEDUPLICATED
+    delivery.duplicate_of_id = first["pk"]
+    delivery.next_attempt_at = None
+    delivery.claimed_by, delivery.claimed_until = "", None
+    delivery.reason = DEDUPLICATED.format(
+        message_id=delivery.message_id,
+        name=target.name,
+        when=first["created_at"],
+        first=first["pk"],
+        window=target.dedupe_window_hours,
+    )
 
 
 @transaction.atomic
@@ -429,25 +492,60 @@ def deliveries_claim(
     Delivery.objects.filter(claimable, pk__in=picked).update(
         claimed_by=token, claimed_until=now + timedelta(seconds=lease_seconds)
     )
-    claimed = list(
-        Delivery.objects.filter(pk__in=picked, claimed_by=token).order_by("pk")
+    # The stored JSON comes as text and is decoded row by row below, so a row
+    # whose payload cannot be read or sent ends alone instead of failing the claim.
+    rows = (
+        Delivery.objects.filter(pk__in=picked, claimed_by=token)
+        .defer("payload", "custom_settings")
+        .annotate(
+            payload_text=Cast("payload", TextField()),
+            settings_text=Cast("custom_settings", TextField()),
+        )
+        .order_by("pk")
     )
-    attempts = Attempt.objects.bulk_create(
-        [_attempt_ahead(delivery, now) for delivery in claimed]
+    ready: list[tuple[Delivery, Attempt]] = []
+    for delivery in rows:
+        try:
+            ready.append((delivery, _attempt_ahead(delivery, now)))
+        except Exception as error:
+            _end_unpreparable(delivery, error, now)
+    attempts = Attempt.objects.bulk_create([attempt for _, attempt in ready])
+    return [Claimed(d, a) for (d, _), a in zip(ready, attempts, strict=True)]
+
+
+def _end_unpreparable(delivery: Delivery, error: Exception, now: datetime) -> None:
+    detail = _describe_fault(error)
+    Delivery.objects.filter(pk=delivery.pk).update(
+        state=State.FAILED,
+        outcome=Outcome.RED,
+        reason=UNPREPARABLE.format(detail=detail)[:500],
+        next_attempt_at=None,
+        claimed_by="",
+        claimed_until=None,
+        updated_at=now,
     )
-    return [Claimed(d, a) for d, a in zip(claimed, attempts, strict=True)]
+
+
+def _describe_fault(error: BaseException) -> str:
+    if isinstance(error, UnicodeError):
+        return "it holds a lone UTF-16 surrogate, which is not valid Unicode"
+    if isinstance(error, RecursionError):
+        return "it is nested too deeply to encode"
+    detail = safe_text(str(error) or type(error).__name__)
+    return detail if len(detail) <= 200 else detail[:197] + "..."
 
 
 def _attempt_ahead(delivery: Delivery, now: datetime) -> Attempt:
     request = webhook.build_request(
         url=delivery.endpoint_url,
         api_key=delivery.api_key,
-        custom_settings=delivery.custom_settings or {},
-        event=delivery.payload,
+        custom_settings=json.loads(delivery.settings_text or "{}") or {},
+        event=json.loads(delivery.payload_text),
     )
     return Attempt(
         delivery=delivery,
         number=delivery.attempt_count + 1,
+        due_at=delivery.next_attempt_at,
         started_at=now,
         request_method=request.method,
         request_url=request.url,
@@ -482,9 +580,9 @@ def deliveries_recover(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     stale = [
         delivery
-        for delivery in Delivery.objects.filter(state__in=OPEN_STATES).exclude(
-            claimed_by=""
-        )
+        for delivery in Delivery.objects.filter(state__in=OPEN_STATES)
+        .exclude(claimed_by="")
+        .defer("payload", "custom_settings", "spec_problems")
         if delivery.claimed_until < now or _is_dead_here(delivery.claimed_by)
     ]
     for delivery in stale:
@@ -523,6 +621,15 @@ def deliveries_recover(*, now: datetime | None = None) -> int:
     return len(stale)
 
 
+def deliveries_next_due(*, after: datetime) -> datetime | None:
+    """When the earliest open, unclaimed delivery due after `after` falls due (the
+    engine sleeps until then, so a retry leaves on time, not at the next poll)."""
+    found = Delivery.objects.filter(
+        state__in=OPEN_STATES, claimed_until__isnull=True, next_attempt_at__gt=after
+    ).aggregate(due=Min("next_attempt_at"))
+    return found["due"]
+
+
 @dataclass(frozen=True)
 class AttemptResult:
     exchange: Exchange
@@ -534,16 +641,24 @@ class AttemptResult:
 def attempt_record(*, claimed: Claimed, result: AttemptResult) -> Attempt:
     """Complete the attempt written ahead and move the delivery on."""
     attempt, exchange = claimed.attempt, result.exchange
-    attempt.response_status = exchange.status
-    attempt.response_headers = [list(pair) for pair in exchange.headers]
-    attempt.response_body = exchange.body
-    attempt.response_truncated = exchange.truncated
-    attempt.latency_ms = exchange.latency_ms
-    attempt.error_kind = exchange.error_kind
-    attempt.error_message = exchange.error_message
-    attempt.outcome = result.verdict.outcome
-    attempt.reason = result.verdict.reason
-    attempt.save()
+    # Whatever the endpoint said is stored as text any page can show.
+    answered = {
+        "response_status": exchange.status,
+        "response_headers": [
+            [safe_text(name), safe_text(value)] for name, value in exchange.headers
+        ],
+        "response_body": safe_text(exchange.body),
+        "response_truncated": exchange.truncated,
+        "latency_ms": exchange.latency_ms,
+        "error_kind": exchange.error_kind,
+        "error_message": safe_text(exchange.error_message)[:1000],
+        "outcome": result.verdict.outcome,
+        "reason": safe_text(result.verdict.reason)[:500],
+    }
+    for name, value in answered.items():
+        setattr(attempt, name, value)
+    # An update, never an insert: a delivery deleted meanwhile stays deleted.
+    Attempt.objects.filter(pk=attempt.pk).update(**answered)
     now = timezone.now()
     measured = {
         "outcome": result.verdict.outcome,
@@ -558,7 +673,7 @@ def attempt_record(*, claimed: Claimed, result: AttemptResult) -> Attempt:
         pk=claimed.delivery.pk, state__in=OPEN_STATES
     ).update(
         state=result.step.state,
-        reason=result.step.reason,
+        reason=safe_text(result.step.reason)[:500],
         next_attempt_at=result.step.next_attempt_at,
         **measured,
     )
@@ -566,3 +681,37 @@ def attempt_record(*, claimed: Claimed, result: AttemptResult) -> Attempt:
         # The user stopped it meanwhile: keep their decision, record the numbers.
         Delivery.objects.filter(pk=claimed.delivery.pk).update(**measured)
     return attempt
+
+
+@transaction.atomic
+def attempt_record_fault(*, claimed: Claimed, error: BaseException) -> None:
+    """The engine itself failed on this attempt: end the delivery, saying so.
+
+    Not retried, since the same fault would recur; the attempt was written ahead,
+    so it may have reached the endpoint.
+    """
+    reason = ENGINE_FAULT.format(detail=_describe_fault(error))[:500]
+    now = timezone.now()
+    Attempt.objects.filter(pk=claimed.attempt.pk).update(
+        outcome=Outcome.RED,
+        error_kind=Attempt.ErrorKind.OTHER,
+        error_message=reason[:1000],
+        reason=reason,
+    )
+    Delivery.objects.filter(pk=claimed.delivery.pk).update(
+        state=State.FAILED,
+        outcome=Outcome.RED,
+        reason=reason,
+        attempt_count=claimed.attempt.number,
+        next_attempt_at=None,
+        claimed_by="",
+        claimed_until=None,
+        updated_at=now,
+    )
+
+
+@transaction.atomic
+def delivery_delete(*, delivery: Delivery) -> None:
+    """Remove a delivery and its attempts; an open one stops first."""
+    Delivery.objects.filter(duplicate_of=delivery).update(duplicate_of=None)
+    delivery.delete()

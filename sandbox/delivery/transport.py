@@ -19,6 +19,8 @@ DNS_FAILURE = "DNS lookup failed: the host {host!r} could not be resolved."
 TLS_FAILURE = "TLS handshake with {host} failed: {detail}"
 RESET = "The endpoint closed the connection before the response was complete."
 OTHER = "The request could not be completed: {detail}"
+UNSENDABLE_URL = "The endpoint URL {url!r} cannot be used: {detail}"
+_NEVER_CEIL = float("inf")
 
 
 @dataclass
@@ -39,7 +41,9 @@ def new_session(*, concurrency: int = 100) -> aiohttp.ClientSession:
     # No headers of our own: aiohttp would otherwise add Accept-Encoding and its own
     # User-Agent, and Segment's request has exactly the headers the engine sets.
     return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=concurrency),
+        connector=aiohttp.TCPConnector(
+            limit=concurrency, timeout_ceil_threshold=_NEVER_CEIL
+        ),
         skip_auto_headers=("Accept-Encoding", "User-Agent", "Accept", "Content-Type"),
     )
 
@@ -80,7 +84,9 @@ async def send(
             data=request.body,
             headers=request.headers,
             allow_redirects=False,
-            timeout=aiohttp.ClientTimeout(total=timeout),
+            # aiohttp rounds timeouts of ceil_threshold (5 s) or more up to the next
+            # whole second; Segment's 5 s means 5 s.
+            timeout=aiohttp.ClientTimeout(total=timeout, ceil_threshold=_NEVER_CEIL),
         ) as response:
             raw = await _read_limited(response, body_limit)
             exchange.status = response.status
@@ -128,6 +134,12 @@ async def send(
     except aiohttp.ClientError as error:
         exchange.error_kind = "other"
         exchange.error_message = OTHER.format(detail=_detail(error))
+    except ValueError as error:
+        # aiohttp refuses some URLs (credentials in them, say) with a ValueError.
+        exchange.error_kind = "invalid_url"
+        exchange.error_message = UNSENDABLE_URL.format(
+            url=request.url, detail=_detail(error)
+        )
     exchange.latency_ms = round((time.perf_counter() - started) * 1000)
     return exchange
 

@@ -13,6 +13,7 @@ urlpatterns = [
     path("deliveries/<int:pk>/resend/", views.resend, name="resend"),
     path("deliveries/<int:pk>/retry-now/", views.retry_now, name="retry-now"),
     path("deliveries/<int:pk>/stop/", views.stop, name="stop"),
+    path("deliveries/<int:pk>/delete/", views.delete, name="delete"),
     path(
         "deliveries/<int:pk>/attempts/<int:number>/curl/",
         views.curl,

@@ -4,6 +4,8 @@ import base64
 import json
 from dataclasses import dataclass
 
+from sandbox.display import safe_text
+
 USER_AGENT = "Segment.io/1.0"
 
 GREEN = "green"
@@ -149,5 +151,5 @@ def error_message(body: str, content_type: str) -> str:
         # An endpoint's answer may be anything, absurdly nested JSON included.
         return ""
     if isinstance(parsed, dict) and isinstance(parsed.get("message"), str):
-        return parsed["message"][:300]
+        return safe_text(parsed["message"][:300])
     return ""

@@ -10,7 +10,10 @@ from sandbox.spec import parse_json
 
 EVENT_TYPES = ("identify", "track", "page", "screen", "group", "alias", "delete")
 
-STATUS_CODE_RANGE = "Status code must be between 100 and 599."
+STATUS_CODE_RANGE = (
+    "Status code must be between 200 and 599: a 1xx status is not a final answer, "
+    "so a sender would only wait for one."
+)
 FAIL_STATUS_RANGE = "Failure status must be between 400 and 599."
 DELAY_RANGE = "Delay must be between 0 and 30000 ms."
 FAIL_FIRST_N_RANGE = "Failed attempts must be between 0 and 100."
@@ -55,7 +58,7 @@ class MockEndpoint(models.Model):
     status_code = models.IntegerField(
         default=200,
         validators=[
-            MinValueValidator(100, STATUS_CODE_RANGE),
+            MinValueValidator(200, STATUS_CODE_RANGE),
             MaxValueValidator(599, STATUS_CODE_RANGE),
         ],
     )

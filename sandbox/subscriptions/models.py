@@ -1,11 +1,13 @@
 """Subscriptions: the partner webhook endpoints the sandbox delivers events to."""
 
+import json
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.db import models
 
 from sandbox.display import mask_secret
+from sandbox.spec import value_problem
 
 DEFAULT_TIMEOUT_SECONDS = 5.0
 MIN_TIMEOUT_SECONDS = 0.1
@@ -20,6 +22,19 @@ ENDPOINT_URL_HOST_ERROR = (
 )
 ENDPOINT_URL_PORT_ERROR = "The endpoint URL's port must be a number from 1 to 65535."
 ENDPOINT_URL_WHITESPACE_ERROR = "The endpoint URL must not contain spaces."
+ENDPOINT_URL_CREDENTIALS_ERROR = (
+    "The endpoint URL must not contain a user name or password (user:pass@host): "
+    "Segment sends the API key as Basic auth in the Authorization header instead."
+)
+CUSTOM_SETTINGS_UNSENDABLE_ERROR = "Custom settings cannot travel as JSON: {reason}."
+CUSTOM_SETTINGS_TOO_LARGE_ERROR = (
+    "Custom settings are {size:,} bytes as JSON; the sandbox accepts at most "
+    "{limit:,}. They travel base64-encoded in the X-Segment-Settings header, and "
+    "servers refuse header lines much over 8 KB."
+)
+# Compact UTF-8 JSON; base64 makes 4 KB about 5.5 KB, well inside the 8 KB header
+# line that Node, nginx and aiohttp accept by default.
+MAX_CUSTOM_SETTINGS_BYTES = 4096
 TIMEOUT_RANGE_ERROR = "The timeout must be between 0.1 and 60 seconds."
 CUSTOM_SETTINGS_NOT_OBJECT_ERROR = (
     "Custom settings must be a JSON object of key → value pairs"
@@ -68,6 +83,8 @@ def validate_endpoint_url(value: str) -> None:
         raise ValidationError(ENDPOINT_URL_HOST_ERROR, code="host") from None
     if not hostname:
         raise ValidationError(ENDPOINT_URL_HOST_ERROR, code="host")
+    if parts.username is not None or parts.password is not None:
+        raise ValidationError(ENDPOINT_URL_CREDENTIALS_ERROR, code="credentials")
     try:
         port_is_valid = parts.port != 0
     except ValueError:
@@ -92,11 +109,36 @@ def validate_dedupe_window(value: float) -> None:
         raise ValidationError(DEDUPE_WINDOW_RANGE_ERROR, code="range")
 
 
-def validate_custom_settings(value: object) -> None:
+def endpoint_url_problem(value: str) -> str | None:
+    """The one check of an endpoint URL, as a sentence, for doors without forms."""
+    try:
+        validate_endpoint_url(value)
+    except ValidationError as error:
+        return error.messages[0]
+    return None
+
+
+def custom_settings_problem(value: object) -> str | None:
+    """Why these custom settings cannot be sent, or None."""
     if not isinstance(value, dict):
-        raise ValidationError(CUSTOM_SETTINGS_NOT_OBJECT_ERROR, code="not_object")
+        return CUSTOM_SETTINGS_NOT_OBJECT_ERROR
     if RESERVED_SETTINGS_KEY in value:
-        raise ValidationError(CUSTOM_SETTINGS_API_KEY_ERROR, code="reserved_key")
+        return CUSTOM_SETTINGS_API_KEY_ERROR
+    reason = value_problem(value)
+    if reason is not None:
+        return CUSTOM_SETTINGS_UNSENDABLE_ERROR.format(reason=reason)
+    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > MAX_CUSTOM_SETTINGS_BYTES:
+        return CUSTOM_SETTINGS_TOO_LARGE_ERROR.format(
+            size=size, limit=MAX_CUSTOM_SETTINGS_BYTES
+        )
+    return None
+
+
+def validate_custom_settings(value: object) -> None:
+    problem = custom_settings_problem(value)
+    if problem is not None:
+        raise ValidationError(problem, code="invalid")
 
 
 class Subscription(models.Model):

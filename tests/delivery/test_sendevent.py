@@ -8,9 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 
 from manage import segment_settings_flag
+from sandbox import spec
 from sandbox.delivery.models import Delivery, Door
 from tests.factories import make_subscription
 
@@ -110,7 +112,7 @@ def test_sendevent_sends_a_file(receiver, tmp_path):
                 "--custom-settings",
                 "[1]",
             ],
-            "--settings must be a JSON object",
+            "--settings: Custom settings must be a JSON object",
         ),
         (["track", "--to", "Partner", "--file", "/no/such.json"], "Cannot read"),
     ],
@@ -185,3 +187,20 @@ def test_sendevent_from_a_real_terminal(receiver, tmp_path):
         text=True,
     )
     assert bad.returncode == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sendevent_says_a_repeated_message_id_was_deduplicated(receiver, tmp_path):
+    make_subscription(name="Partner", endpoint_url=receiver.url("/ok"))
+    event = tmp_path / "event.json"
+    event.write_text(
+        json.dumps({**spec.sample_event("track"), "messageId": "same-id-twice"})
+    )
+    assert _run("track", "--to", "Partner", "--file", str(event))[0] == 0
+    first = Delivery.objects.get()
+    code, out, err = _run("track", "--to", "Partner", "--file", str(event))
+    assert code == 1
+    assert out == ""
+    assert err.startswith("Not sent. Deduplicated: messageId 'same-id-twice'")
+    assert f"The first: {settings.BASE_URL}/deliveries/{first.pk}/" in err
+    assert len(receiver.received) == 1

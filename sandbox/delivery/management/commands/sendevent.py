@@ -6,26 +6,34 @@ Exit codes: 0 green or yellow, 1 red, 2 bad arguments or input.
 import asyncio
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
+from django.urls import reverse
 
 from sandbox import spec
 from sandbox.delivery import services
 from sandbox.delivery.engine import Engine
 from sandbox.delivery.models import Delivery, Door, State
-from sandbox.subscriptions.models import DEFAULT_TIMEOUT_SECONDS, Subscription
+from sandbox.subscriptions.models import (
+    DEFAULT_TIMEOUT_SECONDS,
+    Subscription,
+    custom_settings_problem,
+    endpoint_url_problem,
+)
 
 UNKNOWN_SUBSCRIPTION = "No subscription named {name!r}. Known: {known}."
 TARGET_REQUIRED = "Give --to SUBSCRIPTION_NAME, or --endpoint URL with --api-key KEY."
 TARGET_BOTH = "Give either --to or --endpoint, not both."
 API_KEY_REQUIRED = "--endpoint needs --api-key (use --api-key '' for an empty key)."
-BAD_URL = "The endpoint URL must start with http:// or https:// (got {url!r})."
-BAD_SETTINGS = "--settings must be a JSON object of key → value pairs: {detail}"
+BAD_URL = "--endpoint {url!r}: {problem}"
+BAD_SETTINGS = "--settings: {detail}"
+DEDUPLICATED = "Not sent. {reason}\nThe first: {link}"
 UNKNOWN_WHAT = (
     "Unknown type or template {what!r}. Types: {types}. "
     "Templates are semantic event names such as 'Order Completed'."
 )
+NOT_AN_OBJECT = "An event must be a JSON object, not {kind}."
 TYPE_MISMATCH = "The file holds a {found!r} event, but the command asked for {asked!r}."
 UNREADABLE = "Cannot read {path}: {detail}"
 
@@ -129,17 +137,19 @@ class Command(BaseCommand):
         if not options["endpoint"]:
             raise BadInput(TARGET_REQUIRED)
         url = options["endpoint"]
-        if urlsplit(url).scheme not in {"http", "https"} or not urlsplit(url).netloc:
-            raise BadInput(BAD_URL.format(url=url))
+        problem = endpoint_url_problem(url)
+        if problem is not None:
+            raise BadInput(BAD_URL.format(url=url, problem=problem))
         if options["api_key"] is None:
             raise BadInput(API_KEY_REQUIRED)
-        custom_settings: dict = {}
+        custom_settings: object = {}
         if options["custom_settings"]:
             custom_settings, error = spec.parse_json(options["custom_settings"])
             if error is not None:
                 raise BadInput(BAD_SETTINGS.format(detail=error.message))
-            if not isinstance(custom_settings, dict):
-                raise BadInput(BAD_SETTINGS.format(detail="not an object"))
+            problem = custom_settings_problem(custom_settings)
+            if problem is not None:
+                raise BadInput(BAD_SETTINGS.format(detail=problem))
         return services.Target(
             name=services.AD_HOC_NAME.format(url=url),
             endpoint_url=url,
@@ -164,7 +174,10 @@ class Command(BaseCommand):
             event, error = spec.parse_event_json(text)
             if error is not None:
                 raise BadInput(f"{path}: {error.message}")
-            found = event.get("type") if isinstance(event, dict) else None
+            if not isinstance(event, dict):
+                kind = spec.validation.json_kind(event)
+                raise BadInput(f"{path}: {NOT_AN_OBJECT.format(kind=kind)}")
+            found = event.get("type")
             expected = what if is_type else "track"
             if found != expected:
                 raise BadInput(TYPE_MISMATCH.format(found=found, asked=what))
@@ -179,8 +192,13 @@ class Command(BaseCommand):
 
     def _report(self, delivery: Delivery) -> None:
         attempt = delivery.attempts.order_by("-number").first()
+        if delivery.state == State.DEDUPLICATED:
+            path = reverse("delivery:detail", args=[delivery.duplicate_of_id])
+            link = f"{settings.BASE_URL}{path}"
+            self.stderr.write(DEDUPLICATED.format(reason=delivery.reason, link=link))
+            return
         if attempt is None:
-            self.stderr.write("No attempt was made.")
+            self.stderr.write(f"No attempt was made: {delivery.reason}")
             return
         self.stdout.write(f"{attempt.request_method} {attempt.request_url}")
         what = attempt.response_status or attempt.get_error_kind_display()

@@ -1,0 +1,114 @@
+"""Hostile inputs every door must survive: typed, pasted or sent, none ends in a 500.
+
+Each case is the text a user could put in an event editor, a settings box or a
+request body, with `refused` naming the words the sandbox answers with when it
+must not be sent at all, and `problem` the words of a Spec problem that a user
+may still send after confirming.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    text: str
+    # Words of the refusal when it can never be sent; "" when it can.
+    refused: str = ""
+    # Words of the Spec problem shown when it may be sent after confirming.
+    problem: str = ""
+
+
+def _track(properties: str = '{"x": 1}', event: str = '"Signed Up"', **extra) -> str:
+    fields = "".join(f', "{key}": {value}' for key, value in extra.items())
+    return (
+        '{"type": "track", "event": ' + event + ', "userId": "u1", '
+        '"properties": ' + properties + fields + "}"
+    )
+
+
+def _nested(depth: int) -> str:
+    return _track(properties='{"x": ' + "[" * depth + "]" * depth + "}")
+
+
+NOT_A_NUMBER = "is not a JSON number"
+SURROGATE = "lone UTF-16 surrogate"
+TOO_DEEP = "nested deeper than 100 levels"
+OFF_CALENDAR = "falls outside the calendar"
+
+EVENTS = [
+    Case("nan", _track('{"x": NaN}'), NOT_A_NUMBER),
+    Case("infinity", _track('{"x": Infinity}'), NOT_A_NUMBER),
+    Case("minus-infinity", _track('{"x": -Infinity}'), NOT_A_NUMBER),
+    Case("overflowing-float", _track('{"x": 1e400}'), "too large to represent"),
+    Case("huge-integer", _track('{"x": ' + "9" * 5000 + "}"), "more than 4,300 digits"),
+    Case("surrogate-in-property", _track('{"x": "\\ud800"}'), SURROGATE),
+    Case("surrogate-in-event-name", _track(event='"s\\udfff"'), SURROGATE),
+    Case("surrogate-in-key", _track('{"\\ud800": 1}'), SURROGATE),
+    Case("surrogate-pair-is-fine", _track('{"x": "\\ud83d\\ude00"}')),
+    Case("depth-966", _nested(966), TOO_DEEP),
+    Case("depth-980", _nested(980), TOO_DEEP),
+    Case("depth-989", _nested(989), TOO_DEEP),
+    Case("depth-990", _nested(990), TOO_DEEP),
+    Case("depth-100000", "[" * 100_000 + "]" * 100_000, TOO_DEEP),
+    Case("depth-98-is-fine", _nested(97)),
+    Case(
+        "timestamp-year-1-east",
+        _track(timestamp='"0001-01-01T00:00:00+23:59"'),
+        problem=OFF_CALENDAR,
+    ),
+    Case(
+        "timestamp-year-9999-west",
+        _track(timestamp='"9999-12-31T23:59:59-23:59"'),
+        problem=OFF_CALENDAR,
+    ),
+    Case(
+        "timestamp-1-sent-9999",
+        _track(timestamp='"0001-01-01T00:00:00Z"', sentAt='"9999-12-31T23:59:59Z"'),
+        problem="too far apart",
+    ),
+    Case("null", "null", "must be a JSON object"),
+    Case("array", '[{"type": "track"}]', "must be a JSON object"),
+    Case("string", '"track"', "must be a JSON object"),
+    Case("number", "42", "must be a JSON object"),
+    Case("empty", "", "event"),
+    Case("not-json", "{type: track}", "Expecting property name"),
+    Case("html-in-name", _track(event='"<script>alert(1)</script>"')),
+    Case(
+        "long-message-id",
+        _track(messageId='"' + "m" * 1000 + '"'),
+        problem="Segment accepts at most 100",
+    ),
+    Case(
+        "over-32kb",
+        _track('{"x": "' + "a" * 40_000 + '"}'),
+        problem="Segment accepts at most 32 KB",
+    ),
+    Case("control-characters", _track('{"x": "\\u0000\\u001b[31m"}')),
+]
+
+SETTINGS = [
+    Case("settings-nan", '{"region": NaN}', NOT_A_NUMBER),
+    Case("settings-surrogate", '{"region": "\\ud800"}', SURROGATE),
+    Case("settings-depth-970", '{"a": ' + "[" * 970 + "]" * 970 + "}", TOO_DEEP),
+    Case("settings-depth-100000", "[" * 100_000 + "]" * 100_000, TOO_DEEP),
+    Case(
+        "settings-one-megabyte",
+        '{"blob": "' + "b" * 1_000_000 + '"}',
+        "the sandbox accepts at most 4,096",
+    ),
+    Case("settings-array", "[1, 2]", "must be a JSON object"),
+    Case("settings-null", "null", "must be a JSON object"),
+    Case("settings-api-key", '{"apiKey": "x"}', "apiKey is set by the API key field"),
+    Case("settings-fine", '{"region": "eu", "nested": {"a": [1, 2]}}'),
+]
+
+URLS = [
+    Case("url-broken-ipv6", "http://[::1/", "needs a host"),
+    Case("url-port-99999", "http://127.0.0.1:99999/hook", "port must be a number"),
+    Case(
+        "url-credentials", "http://user:pass@127.0.0.1:9/hook", "user name or password"
+    ),
+    Case("url-ftp", "ftp://127.0.0.1/hook", "must start with http"),
+    Case("url-spaces", "http://127.0.0.1/a hook", "must not contain spaces"),
+]
