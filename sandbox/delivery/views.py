@@ -3,7 +3,10 @@
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from sandbox.delivery import panes, selectors, services
 from sandbox.delivery.forms import HistoryFilterForm
@@ -37,7 +40,10 @@ def history(request: HttpRequest) -> HttpResponse:
 @require_GET
 def feed(request: HttpRequest) -> HttpResponse:
     """The live feed as stored now: a (re)connected page catches up with it."""
-    context = {"deliveries": selectors.delivery_feed()}
+    context = {
+        "deliveries": selectors.delivery_feed(),
+        "feed_window": selectors.FEED_SIZE,
+    }
     return render(request, "delivery/delivery_feed.html#delivery-feed", context)
 
 
@@ -53,6 +59,8 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, template, panes.detail_context(delivery))
 
 
+# The command carries the API key: never kept in the browser's cache.
+@never_cache
 @require_GET
 def curl(request: HttpRequest, pk: int, number: int) -> HttpResponse:
     attempt = get_object_or_404(Attempt, delivery_id=pk, number=number)
@@ -97,6 +105,16 @@ def _change(request: HttpRequest, pk: int, service, message: str) -> HttpRespons
             messages.error(request, str(refusal))
             return redirect("delivery:detail", pk=pk)
     return _show(request, pk, message)
+
+
+@require_POST
+def delete(request: HttpRequest, pk: int) -> HttpResponse:
+    delivery = get_object_or_404(Delivery, pk=pk)
+    services.delivery_delete(delivery=delivery)
+    messages.success(request, services.DELETED.format(pk=pk))
+    if request.htmx:
+        return HttpResponseClientRedirect(reverse("delivery:history"))
+    return redirect("delivery:history")
 
 
 @require_POST

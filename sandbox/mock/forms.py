@@ -4,6 +4,8 @@ from django import forms
 
 from sandbox.mock.models import EVENT_TYPES, UNKNOWN_EVENT_TYPES, MockEndpoint
 
+KEEP_API_KEY_HELP = "Leave blank to keep the current key ({masked})."
+
 
 class MockEndpointForm(forms.ModelForm):
     unsupported_types = forms.MultipleChoiceField(
@@ -52,9 +54,8 @@ class MockEndpointForm(forms.ModelForm):
             "fail_status": "Sent for the failing attempts (400 to 599).",
         }
         widgets = {
-            "api_key": forms.PasswordInput(
-                render_value=True, attrs={"autocomplete": "off"}
-            ),
+            # The key is never sent back to the browser; blank on edit keeps it.
+            "api_key": forms.PasswordInput(attrs={"autocomplete": "off"}),
             "response_body": forms.Textarea(attrs={"rows": 4, "class": "mono"}),
         }
 
@@ -64,3 +65,13 @@ class MockEndpointForm(forms.ModelForm):
             # Subscriptions point at /mock/<slug>/; renaming would break them.
             self.fields["slug"].disabled = True
             self.fields["slug"].help_text = "Fixed once created: subscriptions use it."
+            # Every mock endpoint has a key, so blank can only mean "keep it".
+            api_key = self.fields["api_key"]
+            api_key.required = False
+            api_key.help_text = (
+                f"{api_key.help_text} "
+                f"{KEEP_API_KEY_HELP.format(masked=self.instance.masked_api_key)}"
+            )
+
+    def clean_api_key(self) -> str:
+        return self.cleaned_data["api_key"] or self.instance.api_key

@@ -16,6 +16,8 @@ from sandbox.mock.answers import (
 )
 from sandbox.mock.models import MockEndpoint, MockRequest
 
+OVERSIZED_BODY_NOTE = "(body of {size} bytes not kept)"
+
 
 class MockBehaviour(TypedDict, total=False):
     status_code: int
@@ -109,6 +111,32 @@ def mock_request_handle(
             response_body=answer.body,
             auth_ok=not unauthorised,
         )
+    return answer
+
+
+def mock_request_record_oversized(
+    *,
+    endpoint: MockEndpoint,
+    method: str,
+    headers: Iterable[tuple[str, str]],
+    size: int,
+    message: str,
+) -> MockAnswer:
+    """Record a request whose body was too large to read, and answer it with 413.
+
+    The body itself is not kept; the row says how large it was.
+    """
+    header_pairs = [[name, value] for name, value in headers]
+    answer = message_answer(413, message)
+    MockRequest.objects.create(
+        endpoint=endpoint,
+        method=method,
+        headers=header_pairs,
+        body=OVERSIZED_BODY_NOTE.format(size=size),
+        response_status=answer.status,
+        response_body=answer.body,
+        auth_ok=not auth_error(header_pairs, endpoint.api_key),
+    )
     return answer
 
 

@@ -3,7 +3,9 @@
 import asyncio
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.contrib import messages
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -11,6 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from sandbox.middleware import body_size, megabytes
 from sandbox.mock.forms import MockEndpointForm
 from sandbox.mock.models import MockEndpoint
 from sandbox.mock.selectors import (
@@ -24,9 +27,14 @@ from sandbox.mock.services import (
     mock_endpoint_delete,
     mock_endpoint_update,
     mock_request_handle,
+    mock_request_record_oversized,
     mock_requests_clear,
 )
 
+BODY_TOO_LARGE = (
+    "Body of {size} bytes is over the mock's {limit} limit; "
+    "Segment sends at most 32 KB per event"
+)
 METHOD_NOT_ALLOWED = "Method {method} not allowed; Segment delivers with POST"
 UNKNOWN_ENDPOINT = "No mock endpoint with slug '{slug}'"
 CREATED = "Mock endpoint “{name}” created."
@@ -142,11 +150,26 @@ async def mock_receive_view(request: HttpRequest, slug: str) -> HttpResponse:
     endpoint = await sync_to_async(mock_endpoint_get)(slug=slug)
     if endpoint is None:
         return JsonResponse({"message": UNKNOWN_ENDPOINT.format(slug=slug)}, status=404)
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        size = body_size(request)
+        limit = megabytes(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+        answer = await sync_to_async(mock_request_record_oversized)(
+            endpoint=endpoint,
+            method=request.method,
+            headers=list(request.headers.items()),
+            size=size,
+            message=BODY_TOO_LARGE.format(size=size, limit=limit),
+        )
+        return HttpResponse(
+            answer.body, status=answer.status, content_type=answer.content_type
+        )
     answer = await sync_to_async(mock_request_handle)(
         endpoint=endpoint,
         method=request.method,
         headers=list(request.headers.items()),
-        body=request.body,
+        body=body,
     )
     if endpoint.delay_ms:
         # Recorded first, answered late: like a partner that is slow to respond.
@@ -154,3 +177,7 @@ async def mock_receive_view(request: HttpRequest, slug: str) -> HttpResponse:
     return HttpResponse(
         answer.body, status=answer.status, content_type=answer.content_type
     )
+
+
+# An oversized delivery is recorded and answered here, in the mock's words.
+mock_receive_view.reads_own_body = True

@@ -7,6 +7,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.forms.fields import InvalidJSONInput
 
+from sandbox.display import mask_secret, safe_text
 from sandbox.spec import parse_json
 from sandbox.subscriptions.models import (
     EDITABLE_FIELDS,
@@ -19,6 +20,8 @@ from sandbox.subscriptions.models import (
 CUSTOM_SETTINGS_INVALID_JSON_ERROR = (
     "Custom settings are not valid JSON: {problem} (line {line}, column {column})"
 )
+KEEP_API_KEY_HELP = "Leave blank to keep the current key ({masked})."
+NEW_KEY_AND_CLEAR_ERROR = "Either type a new API key or clear it, not both."
 
 
 class CustomSettingsField(forms.JSONField):
@@ -46,10 +49,20 @@ class CustomSettingsField(forms.JSONField):
         super().validate(value)
         validate_custom_settings(value)
 
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        # Re-shown as typed whenever it was refused: Django's own re-parse would
+        # accept NaN or a lone surrogate and render what no page can encode.
+        if self.disabled:
+            return initial
+        if data is None:
+            return None
+        parsed, error = parse_json(data) if data.strip() else ({}, None)
+        return InvalidJSONInput(data) if error is not None else parsed
+
     def prepare_value(self, value: Any) -> Any:
         if isinstance(value, InvalidJSONInput):
             return value
-        return json.dumps(value, ensure_ascii=False, indent=2)
+        return safe_text(json.dumps(value, ensure_ascii=False, indent=2))
 
 
 class SubscriptionForm(forms.ModelForm):
@@ -71,9 +84,9 @@ class SubscriptionForm(forms.ModelForm):
             "endpoint_url": forms.URLInput(
                 attrs={"placeholder": "http://localhost:3000/segment"}
             ),
-            # render_value keeps the stored key on edit when the field is left alone.
+            # The key is never sent back to the browser; blank on edit keeps it.
             "api_key": forms.PasswordInput(
-                render_value=True, attrs={"autocomplete": "off", "spellcheck": "false"}
+                attrs={"autocomplete": "off", "spellcheck": "false"}
             ),
             "timeout_seconds": forms.NumberInput(
                 attrs={
@@ -105,3 +118,33 @@ class SubscriptionForm(forms.ModelForm):
             ),
             "enabled": "Disabled subscriptions receive no events.",
         }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stored_api_key = self.instance.api_key if self.instance.pk else ""
+        if not self.stored_api_key:
+            return
+        api_key = self.fields["api_key"]
+        api_key.help_text = (
+            f"{api_key.help_text} "
+            f"{KEEP_API_KEY_HELP.format(masked=mask_secret(self.stored_api_key))}"
+        )
+        # Placed right under the key it clears.
+        fields = list(self.fields.items())
+        at = [name for name, _ in fields].index("api_key") + 1
+        clear = forms.BooleanField(required=False, label="Clear the API key")
+        self.fields = dict([*fields[:at], ("clear_api_key", clear), *fields[at:]])
+
+    def clean(self) -> dict[str, Any]:
+        cleaned_data = super().clean()
+        if not self.stored_api_key:
+            return cleaned_data
+        clear = cleaned_data.pop("clear_api_key", False)
+        typed = cleaned_data.get("api_key")
+        if clear and typed:
+            self.add_error("api_key", NEW_KEY_AND_CLEAR_ERROR)
+        elif clear:
+            cleaned_data["api_key"] = ""
+        elif not typed and "api_key" in cleaned_data:
+            cleaned_data["api_key"] = self.stored_api_key
+        return cleaned_data

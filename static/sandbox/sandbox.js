@@ -1,23 +1,5 @@
-// Small behaviours htmx does not cover: live-row de-duplication, copying, shortcuts.
+// Small behaviours htmx does not cover: copying, shortcuts, countdowns.
 "use strict";
-
-const FEED_WINDOW = 60;
-
-// A pushed "new" row may already be on the page (this tab sent it, or the page was
-// rendered just after it was made): keep one copy, the freshest.
-document.addEventListener("htmx:oobBeforeSwap", (event) => {
-  const { fragment, target } = event.detail;
-  if (!target || target.id !== "delivery-feed") return;
-  for (const row of fragment.querySelectorAll(":scope > [id]")) {
-    document.getElementById(row.id)?.remove();
-  }
-  document.getElementById("delivery-feed-empty")?.remove();
-});
-
-document.addEventListener("htmx:oobAfterSwap", () => {
-  const feed = document.getElementById("delivery-feed");
-  while (feed && feed.children.length > FEED_WINDOW) feed.lastElementChild.remove();
-});
 
 // The live indicator follows the websocket's state.
 function setLive(on) {
@@ -106,3 +88,61 @@ function tickCountdowns() {
 }
 setInterval(tickCountdowns, 200);
 document.addEventListener("htmx:afterSettle", tickCountdowns);
+
+// A failed htmx request is told in the banner at the top. htmx does not swap error
+// answers, so the page (and anything being composed in it) stays as it was.
+const ERROR_TEXT_LIMIT = 400;
+
+// The sentence the sandbox put in its answer, as plain text, or "" when the answer
+// is not a short message of ours.
+function errorMessage(xhr) {
+  const type = (xhr.getResponseHeader("Content-Type") || "").toLowerCase();
+  const body = xhr.responseText || "";
+  let text = "";
+  if (type.startsWith("text/plain")) {
+    text = body;
+  } else if (type.startsWith("text/html")) {
+    // A parsed document is inert: no scripts run, nothing loads. Error pages mark
+    // their sentence, other pages say what happened in their heading, and a bare
+    // sentence is its own message.
+    const page = new DOMParser().parseFromString(body, "text/html");
+    const said =
+      page.querySelector("[data-error-message]") ||
+      page.querySelector("main h1") ||
+      (page.body.children.length === 0 ? page.body : null);
+    text = said?.textContent || "";
+  } else if (type.startsWith("application/json")) {
+    try {
+      text = String(JSON.parse(body).message || "");
+    } catch {
+      text = "";
+    }
+  }
+  text = text.replace(/\s+/g, " ").trim();
+  return text.length <= ERROR_TEXT_LIMIT ? text : "";
+}
+
+function showRequestError(message) {
+  const banner = document.getElementById("request-error");
+  if (!banner) return;
+  banner.querySelector("[data-request-error-text]").textContent = message;
+  banner.hidden = false;
+}
+
+document.addEventListener("htmx:responseError", (event) => {
+  const { xhr } = event.detail;
+  showRequestError(
+    errorMessage(xhr) ||
+      `The request failed (status ${xhr.status}). Nothing you composed was lost.`,
+  );
+});
+document.addEventListener("htmx:sendError", () => {
+  showRequestError(
+    "The sandbox could not be reached. Nothing you composed was lost; " +
+      "try again once it is running.",
+  );
+});
+document.addEventListener("click", (event) => {
+  if (!event.target.closest("[data-dismiss-request-error]")) return;
+  document.getElementById("request-error").hidden = true;
+});

@@ -140,6 +140,8 @@ def test_copy_as_curl_has_the_real_request(client, receiver, deliver_due):
     assert "-H 'Authorization: Basic c2VnbWVudDo='" in text
     assert "-H 'User-Agent: Segment.io/1.0'" in text
     assert "--data-raw '{" in text
+    # The command carries the key: the browser must not keep it.
+    assert "no-store" in response["Cache-Control"]
 
 
 @pytest.mark.django_db

@@ -15,7 +15,8 @@ from sandbox.mock.answers import (
     UNSUPPORTED_TYPE,
 )
 from sandbox.mock.models import MockRequest
-from sandbox.mock.views import METHOD_NOT_ALLOWED, UNKNOWN_ENDPOINT
+from sandbox.mock.services import OVERSIZED_BODY_NOTE
+from sandbox.mock.views import BODY_TOO_LARGE, METHOD_NOT_ALLOWED, UNKNOWN_ENDPOINT
 
 
 @pytest.mark.django_db
@@ -165,3 +166,60 @@ async def test_receive_under_asgi(async_client, make_mock_endpoint, basic_auth):
     assert response.status_code == 200
     recorded = await MockRequest.objects.aget()
     assert (recorded.event_type, recorded.message_id) == ("identify", "a-1")
+
+
+def _oversized_event() -> str:
+    return json.dumps({"type": "track", "event": "x" * (3 * 1024 * 1024)})
+
+
+def _assert_oversized_answer(response, size: int) -> None:
+    assert response.status_code == 413
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {
+        "message": BODY_TOO_LARGE.format(size=size, limit="2.5 MB")
+    }
+
+
+@pytest.mark.django_db
+def test_receive_oversized_body_is_answered_and_recorded(make_mock_endpoint, deliver):
+    endpoint = make_mock_endpoint()
+    body = _oversized_event()
+    response = deliver(endpoint, body=body)
+    _assert_oversized_answer(response, len(body))
+    recorded = MockRequest.objects.get()
+    assert recorded.response_status == 413
+    assert json.loads(recorded.response_body) == response.json()
+    assert recorded.body == OVERSIZED_BODY_NOTE.format(size=len(body))
+    assert recorded.auth_ok is True
+    assert ["User-Agent", "Segment.io/1.0"] in recorded.headers
+
+
+@pytest.mark.django_db
+def test_receive_oversized_body_needs_no_csrf_token(make_mock_endpoint, basic_auth):
+    endpoint = make_mock_endpoint()
+    body = _oversized_event()
+    response = Client(enforce_csrf_checks=True).post(
+        reverse("mock:receive", kwargs={"slug": endpoint.slug}),
+        data=body,
+        content_type="application/json",
+        headers={"Authorization": basic_auth("wrong-key")},
+    )
+    _assert_oversized_answer(response, len(body))
+    assert MockRequest.objects.get().auth_ok is False
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_receive_oversized_body_under_asgi(
+    async_client, make_mock_endpoint, basic_auth
+):
+    endpoint = await sync_to_async(make_mock_endpoint)()
+    body = _oversized_event()
+    response = await async_client.post(
+        reverse("mock:receive", kwargs={"slug": endpoint.slug}),
+        data=body,
+        content_type="application/json",
+        headers={"Authorization": basic_auth(endpoint.api_key)},
+    )
+    _assert_oversized_answer(response, len(body))
+    recorded = await MockRequest.objects.aget()
+    assert recorded.response_status == 413

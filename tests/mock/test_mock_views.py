@@ -4,6 +4,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from sandbox.mock.forms import KEEP_API_KEY_HELP
 from sandbox.mock.models import (
     DELAY_RANGE,
     EVENT_TYPES,
@@ -265,8 +266,50 @@ def test_detail_masks_the_recorded_authorization_header(
 
 
 @pytest.mark.django_db
-def test_edit_form_keeps_the_key_in_a_password_input(client, make_mock_endpoint):
+def test_edit_form_never_contains_the_key(client, make_mock_endpoint, api_key):
     endpoint = make_mock_endpoint()
     html = client.get(reverse("mock:edit", kwargs={"slug": endpoint.slug})).text
     assert 'type="password" name="api_key"' in html
     assert 'data-toggle-secret="id_api_key"' in html
+    assert api_key not in html
+    assert KEEP_API_KEY_HELP.format(masked=endpoint.masked_api_key) in html
+
+
+@pytest.mark.django_db
+def test_edit_with_blank_key_keeps_it(
+    client, make_mock_endpoint, endpoint_form_data, api_key
+):
+    endpoint = make_mock_endpoint()
+    data = endpoint_form_data(api_key="", name="Renamed")
+    response = client.post(reverse("mock:edit", kwargs={"slug": "acme"}), data)
+    assert response.status_code == 302
+    endpoint.refresh_from_db()
+    assert (endpoint.name, endpoint.api_key) == ("Renamed", api_key)
+
+
+@pytest.mark.django_db
+def test_edit_with_new_key_replaces_it(client, make_mock_endpoint, endpoint_form_data):
+    endpoint = make_mock_endpoint()
+    data = endpoint_form_data(api_key="replacement-key")
+    client.post(reverse("mock:edit", kwargs={"slug": "acme"}), data)
+    endpoint.refresh_from_db()
+    assert endpoint.api_key == "replacement-key"
+
+
+@pytest.mark.django_db
+def test_edit_form_with_errors_does_not_echo_the_key(
+    client, make_mock_endpoint, endpoint_form_data
+):
+    make_mock_endpoint()
+    data = endpoint_form_data(api_key="replacement-key", delay_ms="-5")
+    response = client.post(reverse("mock:edit", kwargs={"slug": "acme"}), data)
+    assert DELAY_RANGE in response.text
+    assert "replacement-key" not in response.text
+
+
+@pytest.mark.django_db
+def test_create_still_requires_a_key(client, endpoint_form_data):
+    response = client.post(reverse("mock:create"), endpoint_form_data(api_key=""))
+    assert response.status_code == 200
+    assert "This field is required." in response.text
+    assert not MockEndpoint.objects.exists()

@@ -4,6 +4,8 @@ import pytest
 
 from sandbox.subscriptions.forms import (
     CUSTOM_SETTINGS_INVALID_JSON_ERROR,
+    KEEP_API_KEY_HELP,
+    NEW_KEY_AND_CLEAR_ERROR,
     SubscriptionForm,
 )
 from sandbox.subscriptions.models import (
@@ -103,6 +105,64 @@ def test_subscription_form_defaults_timeout_to_five_seconds():
 def test_subscription_form_hides_api_key_input():
     html = str(SubscriptionForm()["api_key"])
     assert 'type="password"' in html
+
+
+@pytest.mark.django_db
+def test_subscription_form_never_renders_a_typed_key():
+    form = bound_form(api_key="typed-secret-key", timeout_seconds="61")
+    assert not form.is_valid()
+    assert "typed-secret-key" not in str(form["api_key"])
+
+
+@pytest.mark.django_db
+def test_subscription_form_create_allows_a_blank_key():
+    form = bound_form(api_key="")
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["api_key"] == ""
+    assert "clear_api_key" not in form.fields
+
+
+@pytest.mark.django_db
+def test_subscription_form_edit_keeps_stored_key_when_blank(subscription, api_key):
+    data = bound_form(api_key="").data
+    form = SubscriptionForm(data, instance=subscription)
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["api_key"] == api_key
+    assert "clear_api_key" not in form.cleaned_data
+
+
+@pytest.mark.django_db
+def test_subscription_form_edit_takes_a_new_key(subscription):
+    data = bound_form(api_key="replacement-key").data
+    form = SubscriptionForm(data, instance=subscription)
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["api_key"] == "replacement-key"
+
+
+@pytest.mark.django_db
+def test_subscription_form_edit_clears_the_key(subscription):
+    data = bound_form(api_key="", clear_api_key="on").data
+    form = SubscriptionForm(data, instance=subscription)
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["api_key"] == ""
+
+
+@pytest.mark.django_db
+def test_subscription_form_edit_refuses_new_key_and_clear(subscription):
+    data = bound_form(api_key="replacement-key", clear_api_key="on").data
+    form = SubscriptionForm(data, instance=subscription)
+    assert not form.is_valid()
+    assert form.errors["api_key"] == [NEW_KEY_AND_CLEAR_ERROR]
+
+
+@pytest.mark.django_db
+def test_subscription_form_edit_says_which_key_is_kept(subscription):
+    form = SubscriptionForm(instance=subscription)
+    assert KEEP_API_KEY_HELP.format(masked=subscription.masked_api_key) in (
+        form.fields["api_key"].help_text
+    )
+    names = list(form.fields)
+    assert names[names.index("api_key") + 1] == "clear_api_key"
 
 
 @pytest.mark.django_db

@@ -4,6 +4,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from sandbox.subscriptions.forms import KEEP_API_KEY_HELP, NEW_KEY_AND_CLEAR_ERROR
 from sandbox.subscriptions.models import ENDPOINT_URL_SCHEME_ERROR, Subscription
 from sandbox.subscriptions.services import subscription_create
 
@@ -136,9 +137,48 @@ def test_edit_page_renders_current_values(client, subscription, api_key):
     response = client.get(reverse("subscriptions:edit", args=[subscription.pk]))
     assert response.status_code == 200
     assert "Edit “Acme webhook”" in response.text
-    # The key rides in the password input so that saving untouched keeps it.
-    assert f'value="{api_key}"' in response.text
     assert "&quot;region&quot;: &quot;eu&quot;" in response.text
+
+
+@pytest.mark.django_db
+def test_edit_page_never_contains_the_api_key(client, subscription, api_key):
+    response = client.get(reverse("subscriptions:edit", args=[subscription.pk]))
+    assert api_key not in response.text
+    assert 'type="password" name="api_key"' in response.text
+    assert KEEP_API_KEY_HELP.format(masked=subscription.masked_api_key) in (
+        response.text
+    )
+    assert "Clear the API key" in response.text
+
+
+@pytest.mark.django_db
+def test_edit_page_with_blank_key_keeps_it(client, subscription, api_key):
+    url = reverse("subscriptions:edit", args=[subscription.pk])
+    response = client.post(url, form_data(name="Acme v2", api_key=""))
+    assert response.status_code == 302
+    subscription.refresh_from_db()
+    assert subscription.name == "Acme v2"
+    assert subscription.api_key == api_key
+
+
+@pytest.mark.django_db
+def test_edit_page_clear_checkbox_clears_the_key(client, subscription):
+    url = reverse("subscriptions:edit", args=[subscription.pk])
+    response = client.post(url, form_data(api_key="", clear_api_key="on"))
+    assert response.status_code == 302
+    subscription.refresh_from_db()
+    assert subscription.api_key == ""
+
+
+@pytest.mark.django_db
+def test_edit_page_refuses_new_key_and_clear_together(client, subscription, api_key):
+    url = reverse("subscriptions:edit", args=[subscription.pk])
+    response = client.post(url, form_data(api_key="fresh-key", clear_api_key="on"))
+    assert response.status_code == 200
+    assert NEW_KEY_AND_CLEAR_ERROR in response.text
+    assert "fresh-key" not in response.text
+    subscription.refresh_from_db()
+    assert subscription.api_key == api_key
 
 
 @pytest.mark.django_db
