@@ -24,7 +24,7 @@ seed: migrate
 	SANDBOX_BASE_URL=http://$(HOST):$(PORT) $(BIN)/python manage.py seed_demo
 
 run: seed
-	SANDBOX_BASE_URL=http://$(HOST):$(PORT) $(BIN)/python manage.py runserver $(HOST):$(PORT)
+	SANDBOX_BASE_URL=http://$(HOST):$(PORT) $(BIN)/python manage.py runserver --noreload $(HOST):$(PORT)
 
 test: install
 	$(BIN)/python -m pytest
@@ -39,6 +39,7 @@ format: install
 
 bench: install
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/load.py
 
 clean:
 	rm -rf $(VENV) var/test.sqlite3*

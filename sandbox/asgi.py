@@ -1,4 +1,8 @@
-"""ASGI entry point: HTTP through Django, websockets through Channels."""
+"""ASGI entry point: HTTP through Django, websockets through Channels.
+
+Importing it starts nothing: `runserver` starts the engine once its port is bound,
+and any other server's first request does (see sandbox.delivery.runtime).
+"""
 
 import os
 
@@ -15,6 +19,3 @@ from sandbox.routing import websocket_application  # noqa: E402
 application = runtime.StartLive(
     ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_application})
 )
-
-# Resume due deliveries as soon as the server process starts.
-runtime.start_engine()

@@ -7,20 +7,26 @@ this one must reach the page the same way. The pushed HTML is the same partial a
 reload renders, and one tick coalesces every change since the last into one push.
 With REDIS_URL set the channel layer spans processes too; the watcher stays the
 one source, so nothing is pushed twice.
+
+A push is a list of rows, and the page upserts each one (replaces it if shown,
+else inserts it at its place by id, keeping the newest version) and trims the feed
+to its window. Every changed row in the window is pushed, however many there are,
+so an open page ends showing exactly what is stored.
 """
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db.models import prefetch_related_objects
+from django.db import close_old_connections
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from sandbox.delivery import selectors
 from sandbox.delivery.models import Delivery
 
 logger = logging.getLogger("sandbox.live")
@@ -30,22 +36,14 @@ ROW_TEMPLATE = "delivery/delivery_feed.html#delivery-row"
 # Rows are re-read a little into the past: a transaction may commit after a later
 # one and carry an older updated_at.
 OVERLAP = timedelta(seconds=2)
-# A burst (a replay) is pushed as its newest rows; the page keeps a window anyway.
-MAX_ROWS_PER_PUSH = 50
 
 
-def render_push(deliveries: list[Delivery], *, new_ids: set[int]) -> str:
-    """One websocket message: changed rows replace themselves, new ones go on top."""
-    parts = []
-    for delivery in deliveries:
-        if delivery.pk in new_ids:
-            row = render_to_string(ROW_TEMPLATE, {"delivery": delivery})
-            parts.append(f'<div hx-swap-oob="afterbegin:#delivery-feed">{row}</div>')
-        else:
-            parts.append(
-                render_to_string(ROW_TEMPLATE, {"delivery": delivery, "oob": True})
-            )
-    return "\n".join(parts)
+def render_rows(deliveries: list[Delivery]) -> str:
+    """One websocket message: the rows as a reload renders them, newest first."""
+    return "\n".join(
+        render_to_string(ROW_TEMPLATE, {"delivery": delivery}).strip()
+        for delivery in deliveries
+    )
 
 
 @dataclass
@@ -53,37 +51,52 @@ class Watcher:
     """Pushes rows changed since its last look to every open Event Tester."""
 
     interval: float = field(default_factory=lambda: settings.LIVE_POLL_MS / 1000)
+    window: int = selectors.FEED_SIZE
     started_at: datetime = field(default_factory=timezone.now)
     since: datetime | None = None
     pushed: dict[int, datetime] = field(default_factory=dict)
+    # Its own thread: behind asgiref's one shared thread for sync views, a burst
+    # of sends would hold every push back until the burst is served.
+    executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="live")
+    )
 
     def collect(self) -> str:
-        """Render the changes since the last call; empty when nothing changed."""
+        """Render the feed rows changed since the last call; empty when none."""
         now = timezone.now()
         since = self.since or self.started_at
-        changed = list(
-            Delivery.objects.filter(updated_at__gte=since - OVERLAP).order_by(
-                "created_at", "id"
-            )
-        )
-        fresh = [d for d in changed if self.pushed.get(d.pk) != d.updated_at][
-            -MAX_ROWS_PER_PUSH:
-        ]
-        prefetch_related_objects(fresh, "attempts")
-        new_ids = {
-            d.pk
-            for d in fresh
-            if d.pk not in self.pushed and d.created_at >= since - OVERLAP
+        # Without the model's default ordering SQLite reads the updated_at index alone.
+        changed = Delivery.objects.filter(updated_at__gte=since - OVERLAP).order_by()
+        fresh = {
+            pk: updated_at
+            for pk, updated_at in changed.values_list("id", "updated_at")
+            if self.pushed.get(pk) != updated_at
         }
         self.since = now
-        for delivery in fresh:
-            self.pushed[delivery.pk] = delivery.updated_at
+        rows = []
+        if fresh:
+            floor = selectors.feed_floor(limit=self.window) or 0
+            shown = [pk for pk in fresh if pk >= floor]
+            if shown:
+                rows = selectors.delivery_feed_rows(ids=shown)
+            # Rows below the window are on no page: they count as pushed.
+            self.pushed.update(fresh)
+            for delivery in rows:
+                self.pushed[delivery.pk] = delivery.updated_at
         horizon = now - OVERLAP * 4
         self.pushed = {k: v for k, v in self.pushed.items() if v >= horizon}
-        return render_push(fresh, new_ids=new_ids) if fresh else ""
+        return render_rows(rows) if rows else ""
+
+    def _collect_in_thread(self) -> str:
+        close_old_connections()
+        try:
+            return self.collect()
+        finally:
+            close_old_connections()
 
     async def tick(self) -> bool:
-        html = await database_sync_to_async(self.collect)()
+        loop = asyncio.get_running_loop()
+        html = await loop.run_in_executor(self.executor, self._collect_in_thread)
         if not html:
             return False
         await get_channel_layer().group_send(

@@ -1,8 +1,9 @@
 """The server process's background work: the engine and the live watcher.
 
-The engine runs in a daemon thread with its own asyncio loop, started when the
-ASGI application is built (so `runserver` and Daphne resume due deliveries at
-once, while management commands and tests start an engine only when they ask).
+The engine runs in a daemon thread with its own asyncio loop. `runserver` starts
+it once its port is bound (a server that cannot bind never delivers); under any
+other ASGI server the first request starts it. Management commands and tests start
+an engine only when they ask.
 
 The watcher runs on the server's own loop, started by the first request, because
 the in-memory channel layer's queues belong to that loop and must not be touched
@@ -24,7 +25,7 @@ _engine_thread: threading.Thread | None = None
 _watcher_task: asyncio.Task | None = None
 
 
-def start_engine() -> None:
+def start_engine(*, wait: bool = True) -> None:
     """Start this process's engine once, unless SANDBOX_ENGINE=off."""
     global _engine_thread
     if not settings.ENGINE_ENABLED:
@@ -37,6 +38,7 @@ def start_engine() -> None:
             target=_run_engine, args=(ready,), name="sandbox-engine", daemon=True
         )
         _engine_thread.start()
+    if wait:
         ready.wait(timeout=10)
 
 
@@ -73,7 +75,8 @@ def ensure_watcher() -> None:
 
 
 class StartLive:
-    """ASGI wrapper that starts the watcher on the server loop at the first request."""
+    """ASGI wrapper that starts the watcher, and the engine if the server did not,
+    at the first request: by then the server is surely serving."""
 
     def __init__(self, app):
         self.app = app
@@ -81,4 +84,6 @@ class StartLive:
     async def __call__(self, scope, receive, send):
         if scope["type"] in {"http", "websocket"}:
             ensure_watcher()
+            if _engine_thread is None:
+                start_engine(wait=False)
         return await self.app(scope, receive, send)

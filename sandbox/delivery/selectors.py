@@ -4,12 +4,27 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
 from sandbox.delivery.models import OPEN_STATES, Attempt, Delivery
 
 FEED_SIZE = 30
 PAGE_SIZE = 50
+
+# A row (feed, history, live push) never needs the event or the exchanged bodies:
+# ten 2.4 MB events in view would otherwise be read and held for every render.
+ROW_DEFERRED = ("payload", "custom_settings", "spec_problems")
+ATTEMPT_ROW_COLUMNS = (
+    "id",
+    "delivery_id",
+    "number",
+    "started_at",
+    "latency_ms",
+    "reason",
+    "response_status",
+    "outcome",
+    "error_kind",
+)
 
 
 @dataclass(frozen=True)
@@ -32,8 +47,27 @@ class HistoryPage:
     next_before: int | None
 
 
+def delivery_rows(queryset: QuerySet[Delivery]) -> QuerySet[Delivery]:
+    """The columns a delivery row shows, with its attempts' timeline, and no more."""
+    attempts = Attempt.objects.only(*ATTEMPT_ROW_COLUMNS).order_by("number")
+    return queryset.defer(*ROW_DEFERRED).prefetch_related(
+        Prefetch("attempts", queryset=attempts)
+    )
+
+
 def delivery_feed(*, limit: int = FEED_SIZE) -> list[Delivery]:
-    return list(Delivery.objects.prefetch_related("attempts").order_by("-id")[:limit])
+    return list(delivery_rows(Delivery.objects.order_by("-id"))[:limit])
+
+
+def feed_floor(*, limit: int = FEED_SIZE) -> int | None:
+    """The oldest id the feed shows; None while it is not full."""
+    ids = Delivery.objects.order_by("-id").values_list("id", flat=True)
+    return next(iter(ids[limit - 1 : limit]), None)
+
+
+def delivery_feed_rows(*, ids: list[int]) -> list[Delivery]:
+    """These deliveries as feed rows, newest first."""
+    return list(delivery_rows(Delivery.objects.filter(pk__in=ids).order_by("-id")))
 
 
 def _filtered(filters: HistoryFilters) -> QuerySet[Delivery]:
@@ -69,7 +103,7 @@ def delivery_history(
     qs = _filtered(filters)
     if before is not None:
         qs = qs.filter(pk__lt=before)
-    rows = list(qs.order_by("-id")[: limit + 1])
+    rows = list(qs.defer(*ROW_DEFERRED).order_by("-id")[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
     return HistoryPage(deliveries=rows, next_before=rows[-1].pk if more else None)

@@ -23,6 +23,7 @@ def home(request: HttpRequest) -> HttpResponse:
     context = {
         "form": form,
         "deliveries": delivery_selectors.delivery_feed(),
+        "feed_window": delivery_selectors.FEED_SIZE,
         "editing": bool(from_delivery),
         "sent": _sent(request.GET.get("sent")),
     }
@@ -90,4 +91,5 @@ def send(request: HttpRequest) -> HttpResponse:
     if request.htmx:
         return render(request, f"{PAGE}#composer-result", context)
     context["deliveries"] = delivery_selectors.delivery_feed()
+    context["feed_window"] = delivery_selectors.FEED_SIZE
     return render(request, PAGE, context, status=400)

@@ -1,0 +1,86 @@
+"""`runserver`: Daphne's, delivering only once the port is bound.
+
+A server that cannot bind its port (another sandbox already runs there) exits
+non-zero without starting an engine, so it never delivers behind the one that
+serves. Under the autoreloader the serving child exits with its parent, so
+`kill -9` of the pid a user sees stops the deliveries too.
+"""
+
+import os
+import sys
+import threading
+import time
+
+from daphne.management.commands.runserver import Command as DaphneRunserver
+from daphne.server import Server
+
+from sandbox.delivery import runtime
+
+# Twisted's default of 50 refuses connections in a burst of a few hundred.
+LISTEN_BACKLOG = 1024
+PARENT_CHECK_SECONDS = 0.5
+PARENT_PID = "SANDBOX_RELOADER_PID"
+LISTEN_FAILED = (
+    "Error: could not listen on {address}. Is another server running there? "
+    "Choose another port, e.g. `manage.py runserver 127.0.0.1:8001`. "
+    "Nothing was delivered."
+)
+
+
+class SandboxServer(Server):
+    """Daphne's server with a deep listen queue, starting the engine once bound."""
+
+    def __init__(self, *, endpoints: list[str], **options):
+        options.setdefault("ready_callable", self.serving)
+        super().__init__(
+            endpoints=[f"{e}:backlog={LISTEN_BACKLOG}" for e in endpoints], **options
+        )
+
+    @property
+    def bound(self) -> bool:
+        return not self.abort_start and len(self.listening_addresses) == len(
+            self.endpoints
+        )
+
+    def serving(self) -> None:
+        # Called before the reactor runs, after every (synchronous) TCP listen.
+        if self.bound:
+            runtime.start_engine()
+
+
+class Command(DaphneRunserver):
+    help = (
+        "Serve the sandbox (pages, websockets and the delivery engine) for local use."
+    )
+
+    def run(self, **options):
+        if options["use_reloader"] and os.environ.get("RUN_MAIN") != "true":
+            os.environ[PARENT_PID] = str(os.getpid())
+        super().run(**options)
+
+    def server_cls(self, **options) -> SandboxServer:
+        self.server = SandboxServer(**options)
+        return self.server
+
+    def inner_run(self, *args, **options):
+        if os.environ.get("RUN_MAIN") == "true":
+            exit_with_parent(int(os.environ.get(PARENT_PID, os.getppid())))
+        self.server = None
+        super().inner_run(*args, **options)
+        if self.server is not None and not self.server.bound:
+            address = f"[{self.addr}]" if self._raw_ipv6 else self.addr
+            self.stderr.write(LISTEN_FAILED.format(address=f"{address}:{self.port}"))
+            sys.stderr.flush()
+            # As Django's runserver does: under the autoreloader this is a thread.
+            os._exit(1)
+
+
+def exit_with_parent(parent: int) -> None:
+    """End this process when the reloader that started it is gone."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()

@@ -1,0 +1,74 @@
+"""Rows (feed, history, live pushes) never load an event or an exchanged body."""
+
+import pytest
+from django.db import connection
+from django.template.loader import render_to_string
+from django.test.utils import CaptureQueriesContext
+
+from sandbox import spec
+from sandbox.delivery import selectors
+from sandbox.delivery.broadcast import Watcher
+from tests.factories import make_delivery, make_subscription
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+HEAVY_COLUMNS = (
+    '"payload"',
+    '"custom_settings"',
+    '"spec_problems"',
+    '"request_body"',
+    '"request_headers"',
+    '"response_body"',
+    '"response_headers"',
+)
+
+
+@pytest.fixture
+def delivered(receiver, deliver_due):
+    """Thirty-five delivered events, each with a large property."""
+    subscription = make_subscription(endpoint_url=receiver.url("/ok"))
+    for _ in range(35):
+        event = spec.sample_event("track")
+        event["properties"]["notes"] = "x" * 20_000
+        make_delivery(subscription=subscription, event=event)
+    assert deliver_due() == 35
+
+
+def _heavy(queries: list[dict]) -> list[str]:
+    return [q["sql"] for q in queries if any(c in q["sql"] for c in HEAVY_COLUMNS)]
+
+
+def test_rendering_the_feed_costs_two_queries_and_no_bodies(delivered):
+    with CaptureQueriesContext(connection) as queries:
+        html = render_to_string(
+            "delivery/delivery_feed.html#delivery-feed",
+            {"deliveries": selectors.delivery_feed(), "feed_window": 30},
+        )
+    assert html.count('class="delivery-row"') == 30
+    assert ">200<" in html
+    assert len(queries) == 2
+    assert _heavy(queries.captured_queries) == []
+
+
+def test_rendering_history_costs_one_query_and_no_bodies(delivered):
+    with CaptureQueriesContext(connection) as queries:
+        page = selectors.delivery_history(filters=selectors.HistoryFilters())
+        html = render_to_string(
+            "delivery/delivery_history.html#history-results",
+            {"page": page, "query": ""},
+        )
+    assert html.count('id="history-row-') == 35
+    assert len(queries) == 1
+    assert _heavy(queries.captured_queries) == []
+
+
+def test_the_watcher_reads_ids_then_only_the_rows_in_the_window(delivered):
+    watcher = Watcher(started_at=selectors.delivery_feed()[-1].created_at)
+    with CaptureQueriesContext(connection) as queries:
+        html = watcher.collect()
+    assert html.count('class="delivery-row"') == 30
+    # changed ids, the window's floor, the rows, their attempts
+    assert len(queries) == 4
+    assert _heavy(queries.captured_queries) == []
+    assert "ORDER BY" not in queries.captured_queries[0]["sql"]
+    assert watcher.collect() == ""

@@ -1,0 +1,120 @@
+"""`runserver` as a user starts it: real processes, real ports, a real database."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.server import ROOT, Server
+
+UNREACHABLE_DELIVERY = (
+    "from tests.factories import make_delivery, make_subscription\n"
+    "make_delivery(subscription=make_subscription(name='Unreachable',"
+    " endpoint_url='http://127.0.0.1:9/hook', timeout_seconds=1))\n"
+)
+
+
+@pytest.fixture
+def stored(tmp_path) -> Server:
+    """A migrated data directory holding one due delivery to a closed port."""
+    server = Server(tmp_path)
+    server.prepare()
+    server.shell(UNREACHABLE_DELIVERY)
+    return server
+
+
+def _runserver(server: Server, port: int, *options: str) -> subprocess.Popen:
+    address = f"127.0.0.1:{port}"
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "runserver", *options, address],
+        env=server.env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _accepts(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def _wait_for(condition, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def _ended(pid: int) -> bool:
+    """Exited: gone, or a zombie its new parent has not reaped yet."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state == "Z"
+
+
+def test_runserver_on_a_busy_port_exits_non_zero_and_delivers_nothing(stored):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = _runserver(stored, port, "--noreload")
+        _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 1
+    assert f"could not listen on 127.0.0.1:{port}" in stderr
+    assert stored.query("SELECT state, attempt_count FROM delivery_delivery") == [
+        ("pending", 0)
+    ]
+    assert stored.query("SELECT count(*) FROM delivery_attempt") == [(0,)]
+
+
+def test_runserver_delivers_due_rows_once_serving_without_a_request(stored):
+    port = Server(stored.data_dir).port
+    process = _runserver(stored, port, "--noreload")
+    try:
+        attempted = _wait_for(
+            lambda: (
+                stored.query("SELECT attempt_count FROM delivery_delivery") != [(0,)]
+            ),
+            timeout=20,
+        )
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)
+    assert attempted
+
+
+def test_killing_the_reloader_ends_the_serving_child(stored):
+    port = Server(stored.data_dir).port
+    parent = _runserver(stored, port)
+    try:
+        assert _wait_for(lambda: _accepts(port), timeout=30)
+        [child] = _children(parent.pid)
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.communicate(timeout=10)
+        assert _wait_for(lambda: _ended(child), timeout=3)
+        assert not _accepts(port)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.communicate(timeout=10)
