@@ -251,8 +251,9 @@ def _store_deduped(
         try:
             with transaction.atomic():
                 if key is not None and not current:
-                    # A holder older than the window hands the key on.
-                    Delivery.objects.filter(dedupe_key=key).update(dedupe_key=None)
+                    if holder is not None:
+                        # A holder older than the window hands the key on.
+                        Delivery.objects.filter(pk=holder["pk"]).update(dedupe_key=None)
                     delivery.dedupe_key = key
                 delivery.save()
             return
