@@ -42,3 +42,20 @@ def make_delivery(
         door=door,
         allow_problems=allow_problems,
     )
+
+
+def subscription_form_data(**overrides: str) -> dict[str, str]:
+    """What the subscription form posts for a valid new subscription."""
+    return {
+        "name": "Hook",
+        "endpoint_url": "http://localhost:3000/segment",
+        "api_key": "key-1234",
+        "custom_settings": "{}",
+        "timeout_seconds": "5",
+        "retry_policy": "segment",
+        "time_scale": "1",
+        "dedupe_enabled": "on",
+        "dedupe_window_hours": "24",
+        "enabled": "on",
+        **overrides,
+    }

@@ -66,12 +66,20 @@ def _escaped(text: str) -> str:
     return _SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
 
-def _path(parent: str, key: object) -> str:
-    if isinstance(key, int):
-        return f"{parent}[{key}]"
-    # A key may itself hold the surrogate being reported: never echo it raw.
-    key = _escaped(str(key))
-    return f"{parent}.{key}" if parent else key
+def _path(link: tuple | None) -> str:
+    """The dotted path of a walked item from its chain of (parent link, key)."""
+    keys = []
+    while link is not None:
+        link, key = link
+        keys.append(key)
+    path = ""
+    for key in reversed(keys):
+        if isinstance(key, int):
+            path += f"[{key}]"
+        else:
+            # A key may itself hold the surrogate being reported: never echo it raw.
+            path += f".{_escaped(key)}" if path else _escaped(key)
+    return path
 
 
 def _surrogate_reason(text: str, where: str) -> str | None:
@@ -87,15 +95,17 @@ def _surrogate_reason(text: str, where: str) -> str | None:
 def value_problem(value: object) -> str | None:
     """Why a decoded value cannot travel through the pipeline, or None.
 
-    Walks the value without recursion, so any depth is safe to ask about.
+    Walks the value without recursion, so any depth is safe to ask about; a
+    path is spelled out only for the item that has a problem.
     """
-    stack: list[tuple[object, str, int]] = [(value, "", 1)]
+    # (item, link, depth); a link is (the parent's link, this item's key).
+    stack: list[tuple[object, tuple | None, int]] = [(value, None, 1)]
     while stack:
-        item, path, depth = stack.pop()
+        item, link, depth = stack.pop()
         if isinstance(item, str):
-            reason = _surrogate_reason(item, f"the text at {path or 'the top level'}")
-            if reason:
-                return reason
+            if _SURROGATE.search(item):
+                where = f"the text at {_path(link) or 'the top level'}"
+                return _surrogate_reason(item, where)
         elif isinstance(item, float):
             if item != item or item in (float("inf"), float("-inf")):
                 return NOT_A_NUMBER.format(token=repr(item))
@@ -104,12 +114,9 @@ def value_problem(value: object) -> str | None:
                 return TOO_DEEP.format(limit=MAX_DEPTH)
             pairs = item.items() if isinstance(item, dict) else enumerate(item)
             for key, child in pairs:
-                child_path = _path(path, key)
-                if isinstance(key, str):
-                    reason = _surrogate_reason(key, f"the key {child_path}")
-                    if reason:
-                        return reason
-                stack.append((child, child_path, depth + 1))
+                if isinstance(key, str) and _SURROGATE.search(key):
+                    return _surrogate_reason(key, f"the key {_path((link, key))}")
+                stack.append((child, (link, key), depth + 1))
     return None
 
 

@@ -17,7 +17,7 @@ from sandbox.delivery.models import Delivery
 from sandbox.mock.models import MockEndpoint, MockRequest
 from sandbox.mock.services import mock_endpoint_create
 from sandbox.subscriptions.models import Subscription
-from tests.factories import make_subscription
+from tests.factories import make_subscription, subscription_form_data
 from tests.hostile.corpus import EVENTS, SETTINGS, URLS
 
 pytestmark = pytest.mark.django_db
@@ -98,18 +98,9 @@ def test_sendevent_refuses_or_sends_every_event_file(tmp_path, receiver, case):
 
 @pytest.mark.parametrize("case", SETTINGS, ids=SETTINGS_IDS)
 def test_the_subscription_form_refuses_or_keeps_every_settings_text(client, case):
-    data = {
-        "name": "Hostile",
-        "endpoint_url": "http://127.0.0.1:9/hook",
-        "api_key": "k",
-        "custom_settings": case.text,
-        "timeout_seconds": "5",
-        "retry_policy": "segment",
-        "time_scale": "1",
-        "dedupe_enabled": "on",
-        "dedupe_window_hours": "24",
-        "enabled": "on",
-    }
+    data = subscription_form_data(
+        endpoint_url="http://127.0.0.1:9/hook", custom_settings=case.text
+    )
     response = client.post(reverse("subscriptions:create"), data)
     if case.refused:
         assert response.status_code == 200
@@ -143,16 +134,7 @@ def test_every_door_refuses_every_bad_url(client, case):
     code, err = _sendevent("--endpoint", case.text, "--api-key", "k")
     assert code == 2
     assert case.refused in err
-    data = {
-        "name": "Hostile",
-        "endpoint_url": case.text,
-        "api_key": "k",
-        "custom_settings": "{}",
-        "timeout_seconds": "5",
-        "retry_policy": "segment",
-        "time_scale": "1",
-        "dedupe_window_hours": "24",
-    }
+    data = subscription_form_data(endpoint_url=case.text)
     response = client.post(reverse("subscriptions:create"), data)
     assert response.status_code == 200
     assert case.refused in _text(response)

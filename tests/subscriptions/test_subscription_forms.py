@@ -13,22 +13,11 @@ from sandbox.subscriptions.models import (
     CUSTOM_SETTINGS_NOT_OBJECT_ERROR,
     TIMEOUT_RANGE_ERROR,
 )
+from tests.factories import subscription_form_data
 
 
 def bound_form(**data) -> SubscriptionForm:
-    data = {
-        "name": "Hook",
-        "endpoint_url": "http://localhost:3000/segment",
-        "api_key": "key-1234",
-        "custom_settings": "{}",
-        "timeout_seconds": "5",
-        "retry_policy": "segment",
-        "time_scale": "1",
-        "dedupe_enabled": "on",
-        "dedupe_window_hours": "24",
-        "enabled": "on",
-        **data,
-    }
+    data = subscription_form_data(**data)
     return SubscriptionForm(data)
 
 

@@ -7,22 +7,16 @@ from django.urls import reverse
 from sandbox.subscriptions.forms import KEEP_API_KEY_HELP, NEW_KEY_AND_CLEAR_ERROR
 from sandbox.subscriptions.models import ENDPOINT_URL_SCHEME_ERROR, Subscription
 from sandbox.subscriptions.services import subscription_create
+from tests.factories import subscription_form_data
 
 
 def form_data(**data) -> dict[str, str]:
-    return {
+    partner = {
         "name": "Partner hook",
-        "endpoint_url": "http://localhost:3000/segment",
         "api_key": "partner-key-9876",
         "custom_settings": '{"region": "eu"}',
-        "timeout_seconds": "5",
-        "retry_policy": "segment",
-        "time_scale": "1",
-        "dedupe_enabled": "on",
-        "dedupe_window_hours": "24",
-        "enabled": "on",
-        **data,
     }
+    return subscription_form_data(**(partner | data))
 
 
 @pytest.mark.django_db
