@@ -6,10 +6,14 @@ and any other server's first request does (see sandbox.delivery.runtime).
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sandbox.settings")
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)
+
+from sandbox.server.handler import SandboxASGIHandler  # noqa: E402
+
+django_asgi_app = SandboxASGIHandler()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 

@@ -4,11 +4,13 @@ import codecs
 import os
 from collections.abc import Callable
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.deprecation import MiddlewareMixin
+from whitenoise.middleware import WhiteNoiseMiddleware
 
 BODY_TOO_LARGE = (
     "The request is {size} and the sandbox accepts at most {limit} per form; "
@@ -87,3 +89,41 @@ def _refusal(request: HttpRequest, message: str, status: int) -> HttpResponse:
         # The page shows a short plain-text answer in its error banner.
         return HttpResponse(message, status=status, content_type="text/plain")
     return render(request, "400.html", {"message": message}, status=status)
+
+
+class StaticFilesMiddleware:
+    """WhiteNoise, usable on the async path too.
+
+    WhiteNoise's middleware is sync only: in an async middleware chain Django would
+    run it in the sync thread and the rest of the chain (an async view that waits,
+    such as a slow mock endpoint) inside it, holding that thread for the wait. Here
+    the async path looks the file up and serves it in the sync thread, and hands
+    anything else on without leaving the event loop.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable):
+        self.get_response = get_response
+        self.whitenoise = WhiteNoiseMiddleware(get_response)
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest):
+        if self.is_async:
+            return self._acall(request)
+        return self.whitenoise(request)
+
+    def _static_file(self, path: str):
+        if self.whitenoise.autorefresh:
+            return self.whitenoise.find_file(path)
+        return self.whitenoise.files.get(path)
+
+    async def _acall(self, request: HttpRequest):
+        if request.path_info.startswith(self.whitenoise.static_prefix):
+            static_file = await sync_to_async(self._static_file)(request.path_info)
+            if static_file is not None:
+                return await sync_to_async(self.whitenoise.serve)(static_file, request)
+        return await self.get_response(request)

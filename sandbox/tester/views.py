@@ -85,9 +85,9 @@ def send(request: HttpRequest) -> HttpResponse:
         else:
             if not request.htmx:
                 return redirect(f"{reverse('tester:home')}?sent={delivery.pk}")
-            delivery = delivery_selectors.delivery_get(pk=delivery.pk)
-            result = {**panes.detail_context(delivery), "run": run}
-            return render(request, f"{PAGE}#send-result", result)
+            return render(
+                request, f"{PAGE}#send-result", {"delivery": delivery, "run": run}
+            )
     if request.htmx:
         return render(request, f"{PAGE}#composer-result", context)
     context["deliveries"] = delivery_selectors.delivery_feed()
