@@ -15,6 +15,7 @@ so an open page ends showing exactly what is stored.
 """
 
 import asyncio
+import contextlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -57,6 +58,7 @@ class Watcher:
     pushed: dict[int, datetime] = field(default_factory=dict)
     # Its own thread: behind asgiref's one shared thread for sync views, a burst
     # of sends would hold every push back until the burst is served.
+    _poked: asyncio.Event | None = None
     executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="live")
     )
@@ -104,10 +106,18 @@ class Watcher:
         )
         return True
 
+    def poke(self, delivery_ids: tuple[int, ...] = ()) -> None:
+        """A change was committed in this process: tick now (on the watcher's loop)."""
+        if self._poked is not None:
+            self._poked.set()
+
     async def run_forever(self, stop: asyncio.Event) -> None:
+        self._poked = asyncio.Event()
         while not stop.is_set():
+            self._poked.clear()
             try:
                 await self.tick()
             except Exception:
                 logger.exception("live update failed")
-            await asyncio.sleep(self.interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._poked.wait(), self.interval)

@@ -23,6 +23,8 @@ _engine_loop: asyncio.AbstractEventLoop | None = None
 _engine = None
 _engine_thread: threading.Thread | None = None
 _watcher_task: asyncio.Task | None = None
+_watcher = None
+_watcher_loop: asyncio.AbstractEventLoop | None = None
 
 
 def start_engine(*, wait: bool = True) -> None:
@@ -62,16 +64,23 @@ def wake() -> None:
         loop.call_soon_threadsafe(engine.wake)
 
 
+def changed(delivery_ids=()) -> None:
+    """Deliveries changed in this process and committed: the live watcher looks at
+    once instead of at its next poll. Safe from any thread; call it on commit."""
+    watcher, loop = _watcher, _watcher_loop
+    if watcher is not None and loop is not None and not loop.is_closed():
+        loop.call_soon_threadsafe(watcher.poke, tuple(delivery_ids))
+
+
 def ensure_watcher() -> None:
     """Start the live watcher on the running (server) loop, once."""
-    global _watcher_task
+    global _watcher_task, _watcher, _watcher_loop
     if _watcher_task is not None and not _watcher_task.done():
         return
     from sandbox.delivery.broadcast import Watcher
 
-    _watcher_task = asyncio.get_running_loop().create_task(
-        Watcher().run_forever(asyncio.Event())
-    )
+    _watcher, _watcher_loop = Watcher(), asyncio.get_running_loop()
+    _watcher_task = _watcher_loop.create_task(_watcher.run_forever(asyncio.Event()))
 
 
 class StartLive:
