@@ -4,6 +4,8 @@ import json
 import re
 
 MASKED_CREDENTIALS = "••••••••"
+# Under a key field on an edit form: the stored key is never sent back to the page.
+KEEP_API_KEY_HELP = "Leave blank to keep the current key ({masked})."
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -39,11 +41,18 @@ def mask_headers(headers: list) -> list[tuple[str, str]]:
     ]
 
 
+def indent_json(value: object) -> str:
+    """A value as indented JSON for people to read (pages, editors, panes).
+
+    Any value Python's decoder produced encodes: both recurse to the same depth.
+    """
+    return safe_text(json.dumps(value, indent=2, ensure_ascii=False))
+
+
 def pretty_json(text: str) -> tuple[str, bool]:
     """Indented JSON and True, or the text as it came and False."""
     try:
-        pretty = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+        return indent_json(json.loads(text)), True
     except (ValueError, RecursionError):
         # Endpoints answer anything, absurdly nested JSON included.
         return safe_text(text), False
-    return safe_text(pretty), True

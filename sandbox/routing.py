@@ -3,11 +3,19 @@
 from channels.routing import URLRouter
 from django.urls import path
 
-from sandbox.delivery.consumers import DeliveryFeedConsumer
+from sandbox.delivery.consumers import (
+    DeliveryDetailConsumer,
+    DeliveryFeedConsumer,
+    MockRequestsConsumer,
+    RunProgressConsumer,
+)
 from sandbox.origin import SameOriginValidator
 
 websocket_urlpatterns = [
     path("ws/deliveries/", DeliveryFeedConsumer.as_asgi()),
+    path("ws/deliveries/<int:pk>/", DeliveryDetailConsumer.as_asgi()),
+    path("ws/runs/<int:pk>/", RunProgressConsumer.as_asgi()),
+    path("ws/mocks/<int:pk>/", MockRequestsConsumer.as_asgi()),
 ]
 
 websocket_application = SameOriginValidator(URLRouter(websocket_urlpatterns))

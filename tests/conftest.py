@@ -30,3 +30,10 @@ def deliver_due():
         return asyncio.run(run())
 
     return deliver_due
+
+
+def pytest_collection_modifyitems(config, items):
+    """Browser tests run last: sync Playwright keeps an event loop running in the
+    main thread for the session, and an async test after it could not start its
+    own."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)

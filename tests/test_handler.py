@@ -11,6 +11,9 @@ import pytest
 
 from tests.server import Server
 
+# They share one real server process, started by the first of them.
+pytestmark = pytest.mark.slow
+
 API_KEY = "handler-key"
 BASIC = "Basic " + base64.b64encode(f"{API_KEY}:".encode()).decode()
 

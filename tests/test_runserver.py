@@ -12,6 +12,9 @@ import pytest
 
 from tests.server import ROOT, Server
 
+# Each test runs real server processes.
+pytestmark = pytest.mark.slow
+
 UNREACHABLE_DELIVERY = (
     "from tests.factories import make_delivery, make_subscription\n"
     "make_delivery(subscription=make_subscription(name='Unreachable',"

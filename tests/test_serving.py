@@ -81,6 +81,7 @@ def _big_form() -> bytes:
 # DEBUG and the error pages
 
 
+@pytest.mark.slow
 def test_debug_is_off_unless_asked_for(tmp_path):
     assert _run_settings("print(settings.DEBUG)", tmp_path) == "False"
     assert _run_settings("print(settings.DEBUG)", tmp_path, SANDBOX_DEBUG="1") == (
@@ -155,6 +156,7 @@ def test_pages_load_their_scripts_and_styles_with_debug_off(client):
         assert body
 
 
+@pytest.mark.slow
 def test_a_real_server_serves_static_files_and_refuses_oversized_bodies(tmp_path):
     server = Server(tmp_path)
     server.env.pop("SANDBOX_DEBUG", None)
@@ -248,6 +250,7 @@ def test_form_declared_as_utf8_is_read(client, charset):
 # The secret key
 
 
+@pytest.mark.slow
 def test_secret_key_is_generated_once_per_data_directory(tmp_path):
     first = _run_settings("print(settings.SECRET_KEY)", tmp_path)
     key_file = tmp_path / "secret_key"
@@ -260,6 +263,7 @@ def test_secret_key_is_generated_once_per_data_directory(tmp_path):
     assert _run_settings("print(settings.SECRET_KEY)", other) != first
 
 
+@pytest.mark.slow
 def test_secret_key_from_the_environment_wins(tmp_path):
     for name in ("SANDBOX_SECRET_KEY", "SECRET_KEY"):
         printed = _run_settings(

@@ -2,16 +2,40 @@
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from sandbox.delivery.broadcast import FEED_GROUP
+from sandbox.delivery import broadcast
 
 
-class DeliveryFeedConsumer(AsyncWebsocketConsumer):
+class LiveConsumer(AsyncWebsocketConsumer):
+    """One page's subscription to one topic; the route's pk says whose."""
+
+    kind = ""
+    topic: broadcast.Topic | None = None
+
     async def connect(self) -> None:
-        await self.channel_layer.group_add(FEED_GROUP, self.channel_name)
+        key = self.scope["url_route"]["kwargs"].get("pk")
+        self.topic = broadcast.Topic(self.kind, key)
+        await broadcast.join(self.channel_layer, self.channel_name, self.topic)
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
-        await self.channel_layer.group_discard(FEED_GROUP, self.channel_name)
+        if self.topic is not None:
+            await broadcast.leave(self.channel_layer, self.channel_name, self.topic)
 
-    async def feed_html(self, event: dict) -> None:
+    async def live_html(self, event: dict) -> None:
         await self.send(text_data=event["html"])
+
+
+class DeliveryFeedConsumer(LiveConsumer):
+    kind = broadcast.FEED
+
+
+class DeliveryDetailConsumer(LiveConsumer):
+    kind = broadcast.DELIVERY_DETAIL
+
+
+class RunProgressConsumer(LiveConsumer):
+    kind = broadcast.RUN_PROGRESS
+
+
+class MockRequestsConsumer(LiveConsumer):
+    kind = broadcast.MOCK_REQUESTS

@@ -2,6 +2,8 @@
 
 from django.db import models
 
+from sandbox.delivery import webhook
+
 
 class Door(models.TextChoices):
     """Where a delivery came from; every door feeds the same pipeline."""
@@ -24,16 +26,56 @@ class State(models.TextChoices):
 class Outcome(models.TextChoices):
     """The Dev Center Test Suite's colours."""
 
-    GREEN = "green", "Green"
-    YELLOW = "yellow", "Yellow"
-    RED = "red", "Red"
+    GREEN = webhook.GREEN, "Green"
+    YELLOW = webhook.YELLOW, "Yellow"
+    RED = webhook.RED, "Red"
 
 
 OPEN_STATES = (State.PENDING, State.RETRYING)
 
 
+class TargetKind(models.TextChoices):
+    """What a target is; each kind has its sender (see sandbox.delivery.senders)."""
+
+    WEBHOOK = "webhook", "Webhook"
+
+
+class DeliveryTarget(models.Model):
+    """Where and how an attempt is sent: a subscription as it was at some moment,
+    or an ad hoc endpoint from the command line (no subscription).
+
+    Immutable and shared by content: every delivery and attempt made to the same
+    content points at one row, so the API key is stored once, and a deleted
+    subscription's history keeps what it was sent to.
+    """
+
+    kind = models.CharField(
+        max_length=16, choices=TargetKind.choices, default=TargetKind.WEBHOOK
+    )
+    subscription = models.ForeignKey(
+        "subscriptions.Subscription",
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="targets",
+    )
+    name = models.CharField(max_length=120)
+    endpoint_url = models.CharField(max_length=2000)
+    api_key = models.CharField(max_length=500, blank=True)
+    custom_settings = models.JSONField(default=dict, blank=True)
+    timeout_seconds = models.FloatField(default=5.0)
+    retry_policy = models.CharField(max_length=16, default="segment")
+    time_scale = models.FloatField(default=1.0)
+    # A hash of everything above (the subscription's id included): the row to reuse.
+    content_key = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} → {self.endpoint_url}"
+
+
 class Run(models.Model):
-    """Deliveries sent together under one set of delivery conditions."""
+    """Deliveries sent together: copies under delivery conditions, a suite, a
+    replay. The engine keeps each run within its concurrency."""
 
     door = models.CharField(max_length=16, choices=Door.choices)
     label = models.CharField(max_length=200, blank=True)
@@ -42,9 +84,18 @@ class Run(models.Model):
     # In-flight requests of this run at once, across the engine.
     concurrency = models.PositiveSmallIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set once no delivery of the run is open: the engine looks only at open runs.
+    settled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            models.Index(
+                fields=["id"],
+                condition=models.Q(settled_at__isnull=True),
+                name="run_open",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.label or f"run {self.pk}"
@@ -57,15 +108,11 @@ class Delivery(models.Model):
         on_delete=models.SET_NULL,
         related_name="deliveries",
     )
-    # The target as it was when the event was sent: history still reads well after the
-    # subscription is edited or deleted, and the command line can send ad hoc.
-    subscription_name = models.CharField(max_length=120)
-    endpoint_url = models.CharField(max_length=2000)
-    api_key = models.CharField(max_length=500, blank=True)
-    custom_settings = models.JSONField(default=dict, blank=True)
-    timeout_seconds = models.FloatField(default=5.0)
-    retry_policy = models.CharField(max_length=16, default="segment")
-    time_scale = models.FloatField(default=1.0)
+    # What it was last sent to (or, before its first attempt, what it was sent
+    # for): each attempt goes to the subscription as it is when the attempt is made.
+    target = models.ForeignKey(
+        DeliveryTarget, on_delete=models.PROTECT, related_name="deliveries"
+    )
     door = models.CharField(max_length=16, choices=Door.choices)
     resend_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="resends"
@@ -120,8 +167,24 @@ class Delivery(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["state", "next_attempt_at"], name="delivery_due"),
+            # The fair claim: due rows outside runs, and each open run's due rows,
+            # each read in due order from its own range.
+            models.Index(
+                fields=["run", "next_attempt_at", "id"], name="delivery_due_by_run"
+            ),
+            models.Index(
+                fields=["run"],
+                condition=models.Q(claimed_until__isnull=False),
+                name="delivery_run_in_flight",
+            ),
             models.Index(fields=["-created_at", "-id"], name="delivery_newest"),
             models.Index(fields=["message_id", "created_at"], name="delivery_dedupe"),
+            # History's "injected duplicates only": a few rows in a long history.
+            models.Index(
+                fields=["id"],
+                condition=models.Q(injected_duplicate=True),
+                name="delivery_injected_duplicate",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -134,6 +197,18 @@ class Delivery(models.Model):
     @property
     def timeline(self) -> list["Attempt"]:
         return sorted(self.attempts.all(), key=lambda attempt: attempt.number)
+
+    @property
+    def subscription_name(self) -> str:
+        return self.target.name
+
+    @property
+    def retry_policy(self) -> str:
+        return self.target.retry_policy
+
+    @property
+    def time_scale(self) -> float:
+        return self.target.time_scale
 
     @property
     def label(self) -> str:
@@ -156,13 +231,15 @@ class Attempt(models.Model):
         Delivery, on_delete=models.CASCADE, related_name="attempts"
     )
     number = models.PositiveSmallIntegerField()
+    target = models.ForeignKey(
+        DeliveryTarget, on_delete=models.PROTECT, related_name="attempts"
+    )
     # When the schedule wanted it sent; started_at is when it was.
     due_at = models.DateTimeField(null=True)
     started_at = models.DateTimeField()
     request_method = models.CharField(max_length=8, default="POST")
     request_url = models.CharField(max_length=2000)
     request_headers = models.JSONField(default=list)  # [[name, value], ...] in order
-    request_body = models.TextField(blank=True)
 
     response_status = models.PositiveSmallIntegerField(null=True)
     response_headers = models.JSONField(default=list)
@@ -171,6 +248,9 @@ class Attempt(models.Model):
     latency_ms = models.PositiveIntegerField(null=True)
     error_kind = models.CharField(max_length=16, choices=ErrorKind.choices, blank=True)
     error_message = models.CharField(max_length=1000, blank=True)
+    # Further HTTP exchanges the attempt made (a function's fetch calls), each as
+    # {"request": {...}, "response": {...}}; a webhook attempt is one exchange.
+    exchanges = models.JSONField(default=list, blank=True)
 
     # Blank while the request is in flight: written before sending, so a crash
     # leaves a trace and the attempt is never sent twice.
@@ -188,3 +268,10 @@ class Attempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number} of delivery {self.delivery_id}"
+
+    @property
+    def request_body(self) -> str:
+        """The body sent: the delivery's event, stored once, encoded as it went out."""
+        from sandbox.delivery.senders import request_body
+
+        return request_body(self.delivery)

@@ -1,19 +1,11 @@
 """What the request and response panes show of an attempt: decoded, masked, copyable."""
 
-import json
 import shlex
 from dataclasses import dataclass
 
 from sandbox.delivery.models import Attempt
 from sandbox.delivery.webhook import decode_basic, decode_settings
-from sandbox.display import mask_authorization, mask_secret, pretty_json, safe_text
-
-
-def indent_json(value: object) -> str:
-    try:
-        return safe_text(json.dumps(value, indent=2, ensure_ascii=False))
-    except RecursionError:
-        return safe_text(json.dumps(value, ensure_ascii=False))
+from sandbox.display import indent_json, mask_authorization, mask_secret, pretty_json
 
 
 @dataclass(frozen=True)

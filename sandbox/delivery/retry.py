@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 
-from sandbox.delivery.webhook import Verdict
+from sandbox.delivery.webhook import GREEN, YELLOW, Verdict
 
 SEGMENT = "segment"
 NONE = "none"
@@ -118,9 +118,9 @@ def next_step(
     rng: random.Random | None = None,
 ) -> Step:
     """Segment's reading of an attempt: done, given up, or retried (and when)."""
-    if verdict.outcome == "green":
+    if verdict.outcome == GREEN:
         return Step(DELIVERED, verdict.reason)
-    if verdict.outcome == "yellow":
+    if verdict.outcome == YELLOW:
         return Step(UNSUPPORTED, f"not retried: {verdict.reason}")
     if not verdict.retryable:
         return Step(DISCARDED, f"not retried: {verdict.reason}")

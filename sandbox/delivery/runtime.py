@@ -11,6 +11,8 @@ from another thread.
 """
 
 import asyncio
+import contextlib
+import functools
 import logging
 import threading
 
@@ -66,10 +68,27 @@ def wake() -> None:
 
 def changed(delivery_ids=()) -> None:
     """Deliveries changed in this process and committed: the live watcher looks at
-    once instead of at its next poll. Safe from any thread; call it on commit."""
+    once instead of at its next poll, and tells the other server processes. Without
+    ids it looks at every row changed since its last look. Safe from any thread;
+    call it on commit. Costs one callback scheduled on the watcher's loop."""
+    ids = tuple(delivery_ids)
+    _poke(deliveries=ids, scan=not ids)
+
+
+def mock_recorded(*, endpoint_id: int, request_id: int) -> None:
+    """A mock endpoint recorded a request and committed it. Safe from any thread."""
+    _poke(mock_requests=((endpoint_id, request_id),))
+
+
+def subscribed() -> None:
+    """A page joined a live group here: the watcher sends it what it shows."""
+    _poke()
+
+
+def _poke(**change) -> None:
     watcher, loop = _watcher, _watcher_loop
     if watcher is not None and loop is not None and not loop.is_closed():
-        loop.call_soon_threadsafe(watcher.poke, tuple(delivery_ids))
+        loop.call_soon_threadsafe(functools.partial(watcher.poke, **change))
 
 
 def ensure_watcher() -> None:
@@ -81,6 +100,19 @@ def ensure_watcher() -> None:
 
     _watcher, _watcher_loop = Watcher(), asyncio.get_running_loop()
     _watcher_task = _watcher_loop.create_task(_watcher.run_forever(asyncio.Event()))
+
+
+async def stop_watcher() -> None:
+    """Stop the live watcher (tests start and stop one on their own loop)."""
+    global _watcher_task, _watcher, _watcher_loop
+    task, watcher = _watcher_task, _watcher
+    _watcher_task = _watcher = _watcher_loop = None
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    if watcher is not None:
+        await watcher.close()
 
 
 class StartLive:

@@ -2,18 +2,23 @@
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 
-from sandbox.delivery.models import OPEN_STATES, Attempt, Delivery
+from sandbox.delivery.models import OPEN_STATES, Attempt, Delivery, State
 
 FEED_SIZE = 30
 PAGE_SIZE = 50
 
 # A row (feed, history, live push) never needs the event or the exchanged bodies:
 # ten 2.4 MB events in view would otherwise be read and held for every render.
-ROW_DEFERRED = ("payload", "custom_settings", "spec_problems")
+ROW_DEFERRED = (
+    "payload",
+    "spec_problems",
+    "target__api_key",
+    "target__custom_settings",
+)
 ATTEMPT_ROW_COLUMNS = (
     "id",
     "delivery_id",
@@ -50,8 +55,10 @@ class HistoryPage:
 def delivery_rows(queryset: QuerySet[Delivery]) -> QuerySet[Delivery]:
     """The columns a delivery row shows, with its attempts' timeline, and no more."""
     attempts = Attempt.objects.only(*ATTEMPT_ROW_COLUMNS).order_by("number")
-    return queryset.defer(*ROW_DEFERRED).prefetch_related(
-        Prefetch("attempts", queryset=attempts)
+    return (
+        queryset.select_related("target")
+        .defer(*ROW_DEFERRED)
+        .prefetch_related(Prefetch("attempts", queryset=attempts))
     )
 
 
@@ -68,6 +75,13 @@ def feed_floor(*, limit: int = FEED_SIZE) -> int | None:
 def delivery_feed_rows(*, ids: list[int]) -> list[Delivery]:
     """These deliveries as feed rows, newest first."""
     return list(delivery_rows(Delivery.objects.filter(pk__in=ids).order_by("-id")))
+
+
+# Ids grow with creation time, give or take a writer that stamped its row and then
+# waited (at most the 30 s busy timeout) for the database: rows created more than
+# this far apart are in id order. So a time bound is also an id bound, and every
+# filter reads its own index (or the table) newest first from that id.
+CREATION_ORDER_SLACK = timedelta(minutes=1)
 
 
 def _filtered(filters: HistoryFilters) -> QuerySet[Delivery]:
@@ -96,51 +110,106 @@ def _filtered(filters: HistoryFilters) -> QuerySet[Delivery]:
     return qs
 
 
+def _id_above(since: datetime) -> int | None:
+    """An id below every delivery created at or after `since`, if there is one."""
+    try:
+        earlier = since - CREATION_ORDER_SLACK
+    except OverflowError:  # since is the first minute of year 1
+        return None
+    ids = Delivery.objects.filter(created_at__lt=earlier).order_by("-created_at", "-id")
+    return ids.values_list("id", flat=True).first()
+
+
+def _id_below(until: datetime) -> int | None:
+    """An id above every delivery created before `until`, if there is one."""
+    try:
+        later = until + CREATION_ORDER_SLACK
+    except OverflowError:  # until is the last minute of year 9999
+        return None
+    ids = Delivery.objects.filter(created_at__gte=later).order_by("created_at", "id")
+    return ids.values_list("id", flat=True).first()
+
+
+def history_queryset(
+    *, filters: HistoryFilters, before: int | None = None
+) -> QuerySet[Delivery]:
+    """The deliveries matching `filters` older than `before`, newest first.
+
+    A time bound is read as an id range too (see CREATION_ORDER_SLACK): with the
+    created_at filter alone the database would walk the table from the newest row
+    to the first match, or sort the filter's whole index by id.
+    """
+    qs = _filtered(filters)
+    upper = before
+    if filters.until is not None:
+        below = _id_below(filters.until)
+        if below is not None:
+            upper = below if upper is None else min(upper, below)
+    if upper is not None:
+        qs = qs.filter(pk__lt=upper)
+    if filters.since is not None:
+        above = _id_above(filters.since)
+        if above is not None:
+            qs = qs.filter(pk__gt=above)
+    return qs.order_by("-id")
+
+
 def delivery_history(
     *, filters: HistoryFilters, before: int | None = None, limit: int = PAGE_SIZE
 ) -> HistoryPage:
     """Newest first, keyset-paginated on the id (ids grow with creation time)."""
-    qs = _filtered(filters)
-    if before is not None:
-        qs = qs.filter(pk__lt=before)
-    rows = list(qs.defer(*ROW_DEFERRED).order_by("-id")[: limit + 1])
+    qs = history_queryset(filters=filters, before=before)
+    rows = list(qs.select_related("target").defer(*ROW_DEFERRED)[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
     return HistoryPage(deliveries=rows, next_before=rows[-1].pk if more else None)
 
 
 def delivery_get(*, pk: int) -> Delivery:
-    return Delivery.objects.prefetch_related("attempts").get(pk=pk)
+    return (
+        Delivery.objects.select_related("target")
+        .prefetch_related("attempts")
+        .get(pk=pk)
+    )
 
 
 @dataclass(frozen=True)
 class Latency:
     p50: int
     p95: int
+    # Attempts with a measured latency, made for the last `deliveries` deliveries.
     attempts: int
+    deliveries: int
 
 
-LATENCY_SAMPLE = 1000
+# Latency is read from each subscription's most recent deliveries only: a bounded
+# range of the (subscription, id) index, however long the history is.
+LATENCY_WINDOW = 1000
 
 
 def latency_by_subscription(
-    *, subscription_ids: list[int], sample: int = LATENCY_SAMPLE
+    *, subscription_ids: list[int], window: int = LATENCY_WINDOW
 ) -> dict[int, Latency]:
-    """p50 and p95 of each subscription's most recent attempts, in milliseconds."""
+    """p50 and p95 in milliseconds of the attempts made for each subscription's
+    last `window` deliveries."""
     found = {}
     for subscription_id in subscription_ids:
+        recent = Delivery.objects.filter(subscription_id=subscription_id).order_by(
+            "-id"
+        )[:window]
         values = sorted(
             Attempt.objects.filter(
-                delivery__subscription_id=subscription_id, latency_ms__isnull=False
+                delivery_id__in=recent.values("id"), latency_ms__isnull=False
             )
-            .order_by("-id")
-            .values_list("latency_ms", flat=True)[:sample]
+            .order_by()
+            .values_list("latency_ms", flat=True)
         )
         if values:
             found[subscription_id] = Latency(
                 p50=_percentile(values, 0.50),
                 p95=_percentile(values, 0.95),
                 attempts=len(values),
+                deliveries=recent.count(),
             )
     return found
 
@@ -154,3 +223,65 @@ def _percentile(ordered: list[int], share: float) -> int:
 async def open_deliveries_count() -> int:
     """Deliveries still pending or retrying, whoever holds them."""
     return await Delivery.objects.filter(state__in=OPEN_STATES).acount()
+
+
+# The live watcher's reads (sandbox.delivery.broadcast): versions first, then only
+# what an open page shows.
+
+
+def delivery_versions_since(*, since: datetime) -> dict[int, datetime]:
+    """id → updated_at of the deliveries changed since then.
+
+    Without the model's default ordering SQLite answers from the updated_at index
+    alone: no row is read.
+    """
+    changed = Delivery.objects.filter(updated_at__gte=since).order_by()
+    return dict(changed.values_list("id", "updated_at"))
+
+
+def delivery_versions(*, ids: list[int]) -> dict[int, datetime]:
+    """id → updated_at of these deliveries (the ones still stored)."""
+    found = Delivery.objects.filter(pk__in=ids).order_by()
+    return dict(found.values_list("id", "updated_at"))
+
+
+def delivery_run_ids(*, ids: list[int], runs: list[int]) -> set[int]:
+    """Which of these runs the deliveries belong to."""
+    found = Delivery.objects.filter(pk__in=ids, run_id__in=runs).order_by()
+    return set(found.values_list("run_id", flat=True).distinct())
+
+
+@dataclass(frozen=True)
+class StateCount:
+    state: str
+    label: str
+    number: int
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    run_id: int
+    # In the order of the states, those that have deliveries only.
+    counts: list[StateCount]
+    total: int
+    settled: int
+
+
+def run_progress(*, run_id: int) -> RunProgress:
+    """How many of a run's deliveries are in each state: one grouped count."""
+    numbers = dict(
+        Delivery.objects.filter(run_id=run_id)
+        .order_by()
+        .values_list("state")
+        .annotate(number=Count("id"))
+    )
+    counts = [
+        StateCount(state=state, label=label.lower(), number=numbers[state])
+        for state, label in State.choices
+        if numbers.get(state)
+    ]
+    total = sum(numbers.values())
+    still_open = sum(numbers.get(state, 0) for state in OPEN_STATES)
+    return RunProgress(
+        run_id=run_id, counts=counts, total=total, settled=total - still_open
+    )

@@ -9,8 +9,10 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from sandbox.delivery.webhook import WebhookRequest
+from sandbox.spec.endpoint_url import ENDPOINT_URL_SCHEME_ERROR
 
-INVALID_URL = "The endpoint URL must start with http:// or https:// (got {url!r})."
+# The subscription's own sentence, with the URL that broke it.
+INVALID_URL = ENDPOINT_URL_SCHEME_ERROR + " (got {url!r})."
 TIMEOUT = (
     "The endpoint did not answer within {timeout:g} s, the subscription's timeout."
 )

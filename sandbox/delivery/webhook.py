@@ -42,16 +42,28 @@ def build_request(
     *, url: str, api_key: str, custom_settings: dict, event: object
 ) -> WebhookRequest:
     """Exactly the headers of segment-reference.md section 9, in that order."""
-    body = encode_body(event)
+    return request_for(
+        url=url,
+        authorization=authorization_value(api_key),
+        settings_header=settings_value(custom_settings),
+        body=encode_body(event),
+    )
+
+
+def request_for(
+    *, url: str, authorization: str, settings_header: str, body: bytes
+) -> WebhookRequest:
+    """The request with its target's two encoded headers given (a sender encodes
+    them once per target, not once per event)."""
     headers = [
         ("Accept", "*/*"),
-        ("Authorization", authorization_value(api_key)),
+        ("Authorization", authorization),
         ("Cache-Control", "no-cache"),
         ("Connection", "Keep-Alive"),
         ("Content-Length", str(len(body))),
         ("Content-Type", "application/json"),
         ("User-Agent", USER_AGENT),
-        ("X-Segment-Settings", settings_value(custom_settings)),
+        ("X-Segment-Settings", settings_header),
     ]
     return WebhookRequest(method="POST", url=url, headers=headers, body=body)
 

@@ -1,12 +1,11 @@
 """How a mock endpoint reads a delivery and words its answers (pure, no Django)."""
 
-import base64
-import binascii
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 
+from sandbox.delivery.webhook import decode_basic
 from sandbox.spec import parse_json
 
 MISSING_AUTHORIZATION = "Missing Authorization header"
@@ -56,12 +55,11 @@ def auth_error(headers: Sequence[Sequence[str]], api_key: str) -> str | None:
     )
     if value is None:
         return MISSING_AUTHORIZATION
-    scheme, _, token = value.strip().partition(" ")
-    if scheme.lower() != "basic":
+    value = value.strip()
+    if value.partition(" ")[0].lower() != "basic":
         return NOT_BASIC_AUTH
-    try:
-        credentials = base64.b64decode(token.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    credentials = decode_basic(value)
+    if credentials is None:
         return MALFORMED_BASIC_AUTH
     # Segment always sends "apiKey:", so a missing colon is not what Segment sends.
     if credentials != f"{api_key}:":

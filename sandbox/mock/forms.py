@@ -2,9 +2,9 @@
 
 from django import forms
 
-from sandbox.mock.models import EVENT_TYPES, UNKNOWN_EVENT_TYPES, MockEndpoint
-
-KEEP_API_KEY_HELP = "Leave blank to keep the current key ({masked})."
+from sandbox.display import KEEP_API_KEY_HELP
+from sandbox.mock.models import UNKNOWN_EVENT_TYPES, MockEndpoint
+from sandbox.spec import EVENT_TYPES
 
 
 class MockEndpointForm(forms.ModelForm):

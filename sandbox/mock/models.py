@@ -4,11 +4,10 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from sandbox.delivery.webhook import GREEN, classify_status
 from sandbox.display import mask_headers, mask_secret, pretty_json
 from sandbox.mock.answers import default_body
-from sandbox.spec import parse_json
-
-EVENT_TYPES = ("identify", "track", "page", "screen", "group", "alias", "delete")
+from sandbox.spec import EVENT_TYPES, parse_json
 
 STATUS_CODE_RANGE = (
     "Status code must be between 200 and 599: a 1xx status is not a final answer, "
@@ -134,12 +133,12 @@ class MockRequest(models.Model):
 
     @property
     def outcome(self) -> str:
-        """Segment's colour for the answer: 2xx green, 501 yellow, the rest red."""
-        if 200 <= self.response_status < 300:
-            return "green"
-        if self.response_status == 501:
-            return "yellow"
-        return "red"
+        """Segment's colour for the answer, as the engine reads the same status."""
+        return classify_status(self.response_status).outcome
+
+    @property
+    def succeeded(self) -> bool:
+        return self.outcome == GREEN
 
     @property
     def display_headers(self) -> list[tuple[str, str]]:

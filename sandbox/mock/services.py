@@ -1,10 +1,12 @@
 """Writes for mock endpoints, and the answer a mock gives to a delivery."""
 
+import functools
 from collections.abc import Iterable
 from typing import TypedDict, Unpack
 
 from django.db import transaction
 
+from sandbox.delivery import broadcast
 from sandbox.mock.answers import (
     FAILING_ATTEMPT,
     UNSUPPORTED_TYPE,
@@ -100,7 +102,7 @@ def mock_request_handle(
             answer = message_answer(501, UNSUPPORTED_TYPE.format(event_type=event_type))
         else:
             answer = _configured_answer(endpoint=endpoint, message_id=message_id)
-        MockRequest.objects.create(
+        recorded = MockRequest.objects.create(
             endpoint=endpoint,
             method=method,
             headers=header_pairs,
@@ -111,6 +113,7 @@ def mock_request_handle(
             response_body=answer.body,
             auth_ok=not unauthorised,
         )
+        _announce(recorded)
     return answer
 
 
@@ -128,7 +131,7 @@ def mock_request_record_oversized(
     """
     header_pairs = [[name, value] for name, value in headers]
     answer = message_answer(413, message)
-    MockRequest.objects.create(
+    recorded = MockRequest.objects.create(
         endpoint=endpoint,
         method=method,
         headers=header_pairs,
@@ -137,7 +140,19 @@ def mock_request_record_oversized(
         response_body=answer.body,
         auth_ok=not auth_error(header_pairs, endpoint.api_key),
     )
+    _announce(recorded)
     return answer
+
+
+def _announce(recorded: MockRequest) -> None:
+    """The endpoint's open pages show the request once it is committed."""
+    transaction.on_commit(
+        functools.partial(
+            broadcast.mock_request_recorded,
+            endpoint_id=recorded.endpoint_id,
+            request_id=recorded.pk,
+        )
+    )
 
 
 def _configured_answer(*, endpoint: MockEndpoint, message_id: str) -> MockAnswer:

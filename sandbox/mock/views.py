@@ -13,6 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from sandbox.delivery.broadcast import MOCK_REQUESTS_SHOWN
 from sandbox.middleware import body_size, megabytes
 from sandbox.mock.forms import MockEndpointForm
 from sandbox.mock.models import MockEndpoint
@@ -55,8 +56,12 @@ def _detail_context(request: HttpRequest, endpoint: MockEndpoint) -> dict:
     return {
         "endpoint": endpoint,
         "receive_url": request.build_absolute_uri(receive_path),
-        "mock_requests": mock_request_list(endpoint=endpoint),
+        "mock_requests": mock_request_list(
+            endpoint=endpoint, limit=MOCK_REQUESTS_SHOWN
+        ),
         "stats": mock_request_stats(endpoint=endpoint),
+        # Live pushes add to the list; the page keeps this many.
+        "requests_shown": MOCK_REQUESTS_SHOWN,
     }
 
 
@@ -81,8 +86,9 @@ def mock_endpoint_create_view(request: HttpRequest) -> HttpResponse:
 def mock_endpoint_detail_view(request: HttpRequest, slug: str) -> HttpResponse:
     endpoint = _endpoint_or_404(slug)
     if request.htmx:
-        # The list polls every 2 s; answering 204 when nothing changed leaves the
-        # page alone, so expanded headers and bodies stay open.
+        # The list fetches itself when its websocket (re)connects; answering 204
+        # when nothing changed leaves the page alone, so expanded headers and
+        # bodies stay open.
         stats = mock_request_stats(endpoint=endpoint)
         if request.GET.get("seen") == stats.version:
             return HttpResponse(status=204)

@@ -8,6 +8,7 @@ from sandbox.spec.constants import (
 )
 from sandbox.spec.json_text import (
     JsonError,
+    json_size,
     parse_event_json,
     parse_json,
     value_problem,
@@ -28,6 +29,7 @@ __all__ = [
     "Problem",
     "Template",
     "format_timestamp",
+    "json_size",
     "normalise",
     "parse_event_json",
     "parse_json",

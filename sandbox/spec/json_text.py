@@ -120,6 +120,15 @@ def value_problem(value: object) -> str | None:
     return None
 
 
+def json_size(value: object) -> int:
+    """Bytes of a value as compact UTF-8 JSON, the form Segment's size limits count.
+
+    Raises ValueError or RecursionError for what cannot be encoded.
+    """
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    return len(text.encode("utf-8"))
+
+
 def parse_json(text: str) -> tuple[object | None, JsonError | None]:
     """Parse any JSON text: (value, None) on success, (None, error) otherwise."""
     try:

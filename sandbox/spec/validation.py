@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sandbox.spec.constants import EVENT_TYPES, MAX_EVENT_BYTES, MAX_MESSAGE_ID_LENGTH
+from sandbox.spec.json_text import json_size
 from sandbox.spec.timestamps import is_iso_shaped, parse_go_time, parse_timestamp
 
 NOT_AN_OBJECT = "An event must be a JSON object, not {kind}."
@@ -257,15 +258,9 @@ def _message_id(payload: dict) -> list[Problem]:
     return []
 
 
-def event_size(payload: object) -> int:
-    """Bytes of the event as compact UTF-8 JSON, the form the 32 KB limit applies to."""
-    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, default=str)
-    return len(text.encode("utf-8"))
-
-
 def _size(payload: dict) -> list[Problem]:
     try:
-        size = event_size(payload)
+        size = json_size(payload)
     except (ValueError, RecursionError):
         return []
     if size <= MAX_EVENT_BYTES:

@@ -1,13 +1,12 @@
 """The subscription form: custom settings are edited as a JSON object."""
 
-import json
 from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.forms.fields import InvalidJSONInput
 
-from sandbox.display import mask_secret, safe_text
+from sandbox.display import KEEP_API_KEY_HELP, indent_json, mask_secret
 from sandbox.spec import parse_json
 from sandbox.subscriptions.models import (
     EDITABLE_FIELDS,
@@ -20,7 +19,6 @@ from sandbox.subscriptions.models import (
 CUSTOM_SETTINGS_INVALID_JSON_ERROR = (
     "Custom settings are not valid JSON: {problem} (line {line}, column {column})"
 )
-KEEP_API_KEY_HELP = "Leave blank to keep the current key ({masked})."
 NEW_KEY_AND_CLEAR_ERROR = "Either type a new API key or clear it, not both."
 
 
@@ -62,7 +60,7 @@ class CustomSettingsField(forms.JSONField):
     def prepare_value(self, value: Any) -> Any:
         if isinstance(value, InvalidJSONInput):
             return value
-        return safe_text(json.dumps(value, ensure_ascii=False, indent=2))
+        return indent_json(value)
 
 
 class SubscriptionForm(forms.ModelForm):

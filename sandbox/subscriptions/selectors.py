@@ -18,3 +18,8 @@ def subscription_get(*, pk: int) -> Subscription:
 
 def subscription_get_by_name(*, name: str) -> Subscription:
     return Subscription.objects.get(name=name)
+
+
+def subscription_first_enabled() -> Subscription | None:
+    """The oldest enabled subscription, the one a new event goes to by default."""
+    return Subscription.objects.filter(enabled=True).order_by("pk").first()

@@ -48,10 +48,20 @@ def subscription_update(*, subscription: Subscription, **fields: Any) -> Subscri
     unknown = fields.keys() - EDITABLE_FIELDS
     if unknown:
         raise TypeError(f"Not editable on a subscription: {', '.join(sorted(unknown))}")
+    was_enabled = subscription.enabled
     for field_name, value in fields.items():
         setattr(subscription, field_name, value)
     subscription.full_clean()
     subscription.save()
+    if was_enabled and not subscription.enabled:
+        # Imported here: delivery depends on subscriptions, not the other way round.
+        from sandbox.delivery.services import (
+            deliveries_stop_for_disabled_subscription,
+        )
+
+        deliveries_stop_for_disabled_subscription(
+            subscription_id=subscription.pk, name=subscription.name
+        )
     return subscription
 
 
@@ -66,10 +76,21 @@ def subscription_delete(*, subscription: Subscription) -> None:
 
 
 @transaction.atomic
-def subscription_ensure(*, name: str, endpoint_url: str, api_key: str) -> Subscription:
+def subscription_ensure(
+    *,
+    name: str,
+    endpoint_url: str,
+    api_key: str,
+    custom_settings: dict[str, Any] | None = None,
+) -> Subscription:
     """Create the named subscription unless it exists; an existing one is left as the
     user edited it, so seeding again never undoes their changes."""
     existing = Subscription.objects.filter(name=name).first()
     if existing is not None:
         return existing
-    return subscription_create(name=name, endpoint_url=endpoint_url, api_key=api_key)
+    return subscription_create(
+        name=name,
+        endpoint_url=endpoint_url,
+        api_key=api_key,
+        custom_settings=custom_settings,
+    )

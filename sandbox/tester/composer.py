@@ -1,9 +1,9 @@
 """What the composer shows about the JSON being edited (pure apart from the spec)."""
 
-import json
 from dataclasses import dataclass, field
 
 from sandbox import spec
+from sandbox.display import indent_json
 
 
 @dataclass(frozen=True)
@@ -22,9 +22,9 @@ def check_text(text: str) -> Check:
     event, error = spec.parse_event_json(text)
     if error is not None:
         return Check(json_error=error)
-    size = len(json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode())
-    return Check(problems=spec.validate_event(event), size_bytes=size)
+    return Check(problems=spec.validate_event(event), size_bytes=spec.json_size(event))
 
 
 def editor_text(event: object) -> str:
-    return json.dumps(event, indent=2, ensure_ascii=False)
+    """The event as the editor shows it."""
+    return indent_json(event)

@@ -4,7 +4,7 @@ from django import forms
 
 from sandbox import spec
 from sandbox.delivery import conditions
-from sandbox.subscriptions.models import Subscription
+from sandbox.subscriptions.selectors import subscription_list
 
 
 def template_choices() -> list:
@@ -40,7 +40,7 @@ class SampleForm(forms.Form):
 
 class ComposerForm(SampleForm):
     subscription = forms.ModelChoiceField(
-        queryset=Subscription.objects.all(),
+        queryset=subscription_list(),
         empty_label=None,
         error_messages={"required": "Choose a subscription to send to."},
     )

@@ -2,7 +2,8 @@
 
 from sandbox import spec
 from sandbox.delivery.models import Delivery
-from sandbox.subscriptions.models import Subscription
+from sandbox.delivery.selectors import delivery_get
+from sandbox.subscriptions.selectors import subscription_first_enabled
 from sandbox.tester.composer import editor_text
 
 DEFAULT_TEMPLATE = "Order Completed"
@@ -10,16 +11,14 @@ DEFAULT_TEMPLATE = "Order Completed"
 
 def composer_initial(*, from_delivery: str | None = None) -> dict:
     """A ready-to-send Order Completed, or a stored event for "Edit & resend"."""
-    first = Subscription.objects.filter(enabled=True).order_by("pk").first()
+    first = subscription_first_enabled()
     initial = {
         "subscription": first.pk if first else None,
         "event_type": "track",
         "source": "analytics.js",
         "template": DEFAULT_TEMPLATE,
     }
-    delivery = None
-    if from_delivery and from_delivery.isdigit():
-        delivery = Delivery.objects.filter(pk=int(from_delivery)).first()
+    delivery = _stored_delivery(from_delivery)
     if delivery is not None:
         initial.update(
             payload=editor_text(delivery.payload),
@@ -33,3 +32,12 @@ def composer_initial(*, from_delivery: str | None = None) -> dict:
             spec.sample_event("track", template=DEFAULT_TEMPLATE)
         )
     return initial
+
+
+def _stored_delivery(pk: str | None) -> Delivery | None:
+    if not pk or not pk.isdigit():
+        return None
+    try:
+        return delivery_get(pk=int(pk))
+    except Delivery.DoesNotExist:
+        return None

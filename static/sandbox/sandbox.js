@@ -10,12 +10,20 @@ function setLive(on) {
 }
 // Whatever changed while the socket was down (or still connecting) is fetched
 // once it is open, so the feed never stays stale.
-document.addEventListener("htmx:wsOpen", () => {
+// Only the page's own socket (the feed, a mock's requests) drives the dot; a
+// delivery pane's or a run's socket inside the Event Tester does not.
+function isPageSocket(event) {
+  const url = event.target.getAttribute && event.target.getAttribute("ws-connect");
+  return !url || !/^\/ws\/(deliveries\/\d+|runs\/\d+)\//.test(url) ||
+    !document.querySelector('[ws-connect="/ws/deliveries/"]');
+}
+document.addEventListener("htmx:wsOpen", (event) => {
+  if (!isPageSocket(event)) return;
   setLive(true);
   htmx.trigger(document.body, "feed-resync");
 });
-document.addEventListener("htmx:wsClose", () => setLive(false));
-document.addEventListener("htmx:wsError", () => setLive(false));
+document.addEventListener("htmx:wsClose", (event) => isPageSocket(event) && setLive(false));
+document.addEventListener("htmx:wsError", (event) => isPageSocket(event) && setLive(false));
 
 // "Copy as cURL": fetched on demand so the API key is never sitting in the page.
 document.addEventListener("click", async (event) => {

@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import save_screenshot
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def test_send_a_generated_track_and_see_it_live_then_in_history(server, page):
@@ -89,7 +89,7 @@ def _retry_story_setup(server) -> None:
         "    mock_endpoint_create(slug='flaky', name='Flaky', api_key='k-flaky',"
         " fail_first_n=3, fail_status=503)\n"
         f"    subscription_create(name='Retry story', endpoint_url='{server.url}"
-        "/mock/flaky/', api_key='k-flaky', time_scale=24)\n"
+        "/mock/flaky/', api_key='k-flaky', time_scale=48)\n"
         f"    subscription_create(name='Wrong key', endpoint_url='{server.url}"
         "/mock/flaky/', api_key='not-the-key', time_scale=24)\n"
     )

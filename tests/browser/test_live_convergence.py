@@ -11,7 +11,7 @@ import pytest
 
 from sandbox.delivery.selectors import FEED_SIZE
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 BURST = 100
 

@@ -5,7 +5,7 @@ from playwright.sync_api import expect
 
 from sandbox.middleware import BODY_TOO_LARGE
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def test_an_oversized_send_is_told_in_the_banner_and_the_event_is_kept(server, page):

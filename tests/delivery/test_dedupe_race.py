@@ -38,6 +38,7 @@ def _send_at_once(target: services.Target, event: dict) -> list[Exception]:
     return errors
 
 
+@pytest.mark.slow
 def test_concurrent_sends_of_one_message_id_go_out_once():
     subscription = make_subscription()
     target = services.Target.of(subscription)

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from sandbox.delivery import services
+from sandbox.delivery import queue, services
 from sandbox.delivery.models import Attempt, Delivery, State
 from tests.factories import make_delivery, make_subscription
 
@@ -183,11 +183,13 @@ def test_engine_refuses_a_non_http_url_without_retrying(deliver_due):
 
 
 def test_retry_policy_none_fails_at_once(receiver, deliver_due):
-    sub = make_subscription(endpoint_url=receiver.url("/status/500"))
-    target = services.Target.of(sub)
-    target = services.Target(**{**target.__dict__, "retry_policy": "none"})
+    sub = make_subscription(
+        endpoint_url=receiver.url("/status/500"), retry_policy="none"
+    )
     delivery = services.delivery_enqueue(
-        target=target, event={"type": "track", "event": "x", "userId": "u"}, door="cli"
+        target=services.Target.of(sub),
+        event={"type": "track", "event": "x", "userId": "u"},
+        door="cli",
     )
     deliver_due()
     delivery.refresh_from_db()
@@ -200,7 +202,7 @@ def test_two_engines_never_claim_the_same_delivery(receiver):
         make_delivery(subscription=sub)
 
     def claim(name):
-        return services.deliveries_claim(
+        return queue.deliveries_claim(
             claimer=name, token=f"{name}#1", limit=12, lease_seconds=60
         )
 

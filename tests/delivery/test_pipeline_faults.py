@@ -11,23 +11,33 @@ from django.urls import reverse
 from django.utils import timezone
 
 from sandbox import spec
-from sandbox.delivery import retry, services
+from sandbox.delivery import queue, retry, services
 from sandbox.delivery.engine import Engine
-from sandbox.delivery.models import Attempt, Delivery, Door, State
+from sandbox.delivery.models import Attempt, Delivery, DeliveryTarget, Door, State
+from sandbox.delivery.targets import target_row
 from tests.factories import make_delivery, make_subscription
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _store_poison(subscription, *, payload=None, custom_settings=None) -> Delivery:
-    """A row no door would take today, stored as an older version or a bug could."""
+    """A row no door would take today, stored as an older version or a bug could.
+
+    Poisoned settings sit on an ad hoc target row (a subscription's own settings
+    are checked at its form), so only that row carries them."""
     event = spec.sample_event("track")
+    target = target_row(services.Target.of(subscription))
+    if custom_settings is not None:
+        target = DeliveryTarget.objects.create(
+            name="ad hoc: poisoned settings",
+            endpoint_url=subscription.endpoint_url,
+            api_key=subscription.api_key,
+            custom_settings=custom_settings,
+            content_key="poisoned-settings",
+        )
     return Delivery.objects.create(
-        subscription=subscription,
-        subscription_name=subscription.name,
-        endpoint_url=subscription.endpoint_url,
-        api_key=subscription.api_key,
-        custom_settings=custom_settings or {},
+        subscription=None if custom_settings is not None else subscription,
+        target=target,
         door=Door.COMPOSER,
         message_id="poison",
         event_type="track",
@@ -77,7 +87,7 @@ async def test_a_poison_row_does_not_delay_the_deliveries_behind_it(receiver):
         await row.arefresh_from_db()
         assert row.state == State.FAILED
         assert row.outcome == "red"
-        assert row.reason == services.UNPREPARABLE.format(
+        assert row.reason == queue.UNPREPARABLE.format(
             detail="it holds a lone UTF-16 surrogate, which is not valid Unicode"
         )
         assert row.claimed_by == ""
@@ -123,7 +133,10 @@ def test_credentials_in_a_stored_url_are_recorded_not_raised(receiver, deliver_d
     delivery = make_delivery(subscription=subscription)
     # An endpoint stored before URLs with credentials were refused at the door.
     url = receiver.url("/ok").replace("http://", "http://user:pass@")
-    Delivery.objects.filter(pk=delivery.pk).update(endpoint_url=url, subscription=None)
+    stored = DeliveryTarget.objects.create(
+        name="ad hoc", endpoint_url=url, api_key="k", content_key="with-credentials"
+    )
+    Delivery.objects.filter(pk=delivery.pk).update(target=stored, subscription=None)
     deliver_due()
     delivery.refresh_from_db()
     attempt = delivery.attempts.get()
@@ -167,6 +180,7 @@ def test_an_error_body_with_a_lone_surrogate_keeps_the_real_400(
     assert client.get(reverse("delivery:detail", args=[delivery.pk])).status_code == 200
 
 
+@pytest.mark.slow
 def test_a_five_second_timeout_lasts_five_seconds(receiver, deliver_due):
     subscription = make_subscription(
         endpoint_url=receiver.url("/hang"), timeout_seconds=5.0, retry_policy="none"
@@ -178,6 +192,7 @@ def test_a_five_second_timeout_lasts_five_seconds(receiver, deliver_due):
     assert 5000 <= attempt.latency_ms <= 5200
 
 
+@pytest.mark.slow
 async def test_retries_leave_when_they_fall_due(receiver):
     subscription = await database_sync_to_async(make_subscription)(
         endpoint_url=receiver.url("/flaky/4/503"), time_scale=240

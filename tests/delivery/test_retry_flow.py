@@ -10,7 +10,7 @@ from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from sandbox import spec
-from sandbox.delivery import retry, services
+from sandbox.delivery import queue, retry, services
 from sandbox.delivery.engine import Engine
 from sandbox.delivery.models import Attempt, Delivery, State
 from tests.factories import make_delivery, make_subscription
@@ -44,6 +44,7 @@ async def _make(receiver, path, **subscription):
     return await database_sync_to_async(make_delivery)(subscription=sub)
 
 
+@pytest.mark.slow
 async def test_fail_first_three_then_succeed_on_schedule(receiver):
     delivery = await _make(receiver, "/flaky/3/503", time_scale=240)
     await _run_until_settled([delivery.pk])
@@ -84,6 +85,7 @@ async def test_501_is_unsupported_and_not_retried(receiver):
     assert delivery.reason.startswith("not retried: unsupported event type (501)")
 
 
+@pytest.mark.slow
 async def test_retries_exhaust_after_ten_attempts(receiver):
     delivery = await _make(receiver, "/status/500", time_scale=10_000)
     await _run_until_settled([delivery.pk], timeout=30)
@@ -132,12 +134,12 @@ def test_an_interrupted_attempt_is_recorded_not_sent_again(receiver, deliver_due
     sub = make_subscription(endpoint_url=receiver.url("/ok"), time_scale=10_000)
     delivery = make_delivery(subscription=sub)
     dead = "some-other-host:1:abc"
-    claimed = services.deliveries_claim(
+    claimed = queue.deliveries_claim(
         claimer=dead, token=f"{dead}#1", limit=1, lease_seconds=0.0
     )
     assert len(claimed) == 1
     time.sleep(0.01)  # the zero-length lease lapses
-    assert services.deliveries_recover() == 1
+    assert queue.deliveries_recover() == 1
     first = Attempt.objects.get(delivery=delivery, number=1)
     assert first.error_kind == "interrupted"
     assert first.outcome == "red"

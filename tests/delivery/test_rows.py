@@ -7,7 +7,6 @@ from django.test.utils import CaptureQueriesContext
 
 from sandbox import spec
 from sandbox.delivery import selectors
-from sandbox.delivery.broadcast import Watcher
 from tests.factories import make_delivery, make_subscription
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -60,15 +59,3 @@ def test_rendering_history_costs_one_query_and_no_bodies(delivered):
     assert html.count('id="history-row-') == 35
     assert len(queries) == 1
     assert _heavy(queries.captured_queries) == []
-
-
-def test_the_watcher_reads_ids_then_only_the_rows_in_the_window(delivered):
-    watcher = Watcher(started_at=selectors.delivery_feed()[-1].created_at)
-    with CaptureQueriesContext(connection) as queries:
-        html = watcher.collect()
-    assert html.count('class="delivery-row"') == 30
-    # changed ids, the window's floor, the rows, their attempts
-    assert len(queries) == 4
-    assert _heavy(queries.captured_queries) == []
-    assert "ORDER BY" not in queries.captured_queries[0]["sql"]
-    assert watcher.collect() == ""

@@ -47,6 +47,14 @@ def test_auth_error_not_base64():
     assert auth_error([["Authorization", "Basic !!!"]], "k1") == MALFORMED_BASIC_AUTH
 
 
+def test_auth_error_basic_without_credentials_is_malformed():
+    assert auth_error([["Authorization", "Basic"]], "k1") == MALFORMED_BASIC_AUTH
+
+
+def test_auth_error_ignores_surrounding_whitespace(basic_auth):
+    assert auth_error([["Authorization", f" {basic_auth('k1')} "]], "k1") is None
+
+
 def test_parse_event_returns_object():
     assert parse_event(b'{"type": "track"}') == ({"type": "track"}, None)
 

@@ -5,6 +5,7 @@ import json
 import pytest
 from django.core.exceptions import ValidationError
 
+from sandbox.delivery import webhook
 from sandbox.mock.answers import (
     API_KEY_MISMATCH,
     BODY_NOT_JSON,
@@ -240,3 +241,15 @@ def test_mock_endpoint_delete_removes_recorded_requests(make_mock_endpoint, hand
     mock_endpoint_delete(endpoint=endpoint)
     assert not MockEndpoint.objects.exists()
     assert not MockRequest.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("status", [200, 204, 299, 302, 400, 429, 500, 501, 503])
+def test_mock_request_outcome_is_the_engines_reading(
+    make_mock_endpoint, handle, status
+):
+    handle(make_mock_endpoint(status_code=status))
+    request = MockRequest.objects.get()
+    assert request.response_status == status
+    assert request.outcome == webhook.classify_status(status).outcome
+    assert request.succeeded is (request.outcome == webhook.GREEN)

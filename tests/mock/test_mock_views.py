@@ -4,10 +4,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from sandbox.mock.forms import KEEP_API_KEY_HELP
+from sandbox.display import KEEP_API_KEY_HELP
 from sandbox.mock.models import (
     DELAY_RANGE,
-    EVENT_TYPES,
     FAIL_STATUS_RANGE,
     RESERVED_SLUG,
     STATUS_CODE_RANGE,
@@ -16,6 +15,7 @@ from sandbox.mock.models import (
     MockRequest,
 )
 from sandbox.mock.selectors import mock_request_stats
+from sandbox.spec import EVENT_TYPES
 
 
 def detail_url(endpoint):
@@ -208,7 +208,8 @@ def test_detail_htmx_poll_renders_requests_partial(client, make_mock_endpoint, d
     response = client.get(detail_url(endpoint), headers={"HX-Request": "true"})
     assert response.status_code == 200
     assert response.text.lstrip().startswith('<section id="mock-requests"')
-    assert 'hx-trigger="every 2s"' in response.text
+    assert "every 2s" not in response.text
+    assert 'hx-trigger="live-resync' in response.text
     assert "msg-1" in response.text
 
 

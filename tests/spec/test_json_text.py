@@ -1,6 +1,6 @@
 """Tests for parsing typed or pasted event JSON."""
 
-from sandbox.spec import JsonError, json_text, parse_event_json, parse_json
+from sandbox.spec import JsonError, json_size, json_text, parse_event_json, parse_json
 from sandbox.spec.json_text import EMPTY_DOCUMENT
 
 
@@ -81,3 +81,9 @@ def test_parse_json_takes_100_levels_and_refuses_101():
 def test_value_problem_checks_values_built_in_code():
     assert json_text.value_problem({"x": float("nan")}) is not None
     assert json_text.value_problem({"x": ["fine", 1.5, None]}) is None
+
+
+def test_json_size_counts_compact_utf8_bytes():
+    assert json_size({"a": [1, 2]}) == len(b'{"a":[1,2]}')
+    # Three bytes a euro sign, not one character or a six-character escape.
+    assert json_size("€") == 5

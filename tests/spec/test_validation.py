@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from sandbox.spec import Problem, sample_event, validate_event
+from sandbox.spec import Problem, json_size, sample_event, validate_event
 from sandbox.spec.validation import (
     BAD_TIMESTAMP,
     MESSAGE_ID_TOO_LONG,
@@ -21,7 +21,6 @@ from sandbox.spec.validation import (
     TOO_LARGE,
     UNKNOWN_TYPE,
     WRONG_TYPE,
-    event_size,
 )
 
 NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
@@ -156,7 +155,7 @@ def test_validate_event_accepts_an_event_of_exactly_32_kb():
         json.dumps(track(properties={"n": ""}), separators=(",", ":"))
     )
     event = track(properties={"n": "x" * padding})
-    assert event_size(event) == 32 * 1024
+    assert json_size(event) == 32 * 1024
     assert validate_event(event) == []
     event["properties"]["n"] += "x"
     assert [problem.code for problem in validate_event(event)] == ["too_large"]

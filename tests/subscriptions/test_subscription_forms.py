@@ -2,9 +2,9 @@
 
 import pytest
 
+from sandbox.display import KEEP_API_KEY_HELP
 from sandbox.subscriptions.forms import (
     CUSTOM_SETTINGS_INVALID_JSON_ERROR,
-    KEEP_API_KEY_HELP,
     NEW_KEY_AND_CLEAR_ERROR,
     SubscriptionForm,
 )

@@ -5,19 +5,22 @@ import math
 import pytest
 from django.core.exceptions import ValidationError
 
-from sandbox.subscriptions.models import (
-    CUSTOM_SETTINGS_API_KEY_ERROR,
-    CUSTOM_SETTINGS_NOT_OBJECT_ERROR,
+from sandbox.display import mask_secret
+from sandbox.spec.endpoint_url import (
     ENDPOINT_URL_HOST_ERROR,
     ENDPOINT_URL_PORT_ERROR,
     ENDPOINT_URL_SCHEME_ERROR,
     ENDPOINT_URL_WHITESPACE_ERROR,
+)
+from sandbox.subscriptions.models import (
+    CUSTOM_SETTINGS_API_KEY_ERROR,
+    CUSTOM_SETTINGS_NOT_OBJECT_ERROR,
     NAME_TAKEN_ERROR,
     TIMEOUT_RANGE_ERROR,
     Subscription,
-    mask_secret,
 )
 from sandbox.subscriptions.selectors import (
+    subscription_first_enabled,
     subscription_get,
     subscription_get_by_name,
     subscription_list,
@@ -28,6 +31,7 @@ from sandbox.subscriptions.services import (
     subscription_ensure,
     subscription_update,
 )
+from tests.factories import make_subscription
 
 
 def create_errors(**fields) -> dict[str, list[str]]:
@@ -194,3 +198,12 @@ def test_mask_secret_shows_only_last_four():
     assert mask_secret("segment-test-key-WXYZ") == "••••••••WXYZ"
     assert mask_secret("abcd") == "••••"
     assert mask_secret("") == ""
+
+
+@pytest.mark.django_db
+def test_subscription_first_enabled_is_the_oldest_enabled():
+    assert subscription_first_enabled() is None
+    make_subscription(name="B disabled", enabled=False)
+    oldest = make_subscription(name="Z oldest enabled")
+    make_subscription(name="A newer")
+    assert subscription_first_enabled() == oldest

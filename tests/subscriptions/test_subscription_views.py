@@ -4,8 +4,10 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from sandbox.subscriptions.forms import KEEP_API_KEY_HELP, NEW_KEY_AND_CLEAR_ERROR
-from sandbox.subscriptions.models import ENDPOINT_URL_SCHEME_ERROR, Subscription
+from sandbox.display import KEEP_API_KEY_HELP
+from sandbox.spec.endpoint_url import ENDPOINT_URL_SCHEME_ERROR
+from sandbox.subscriptions.forms import NEW_KEY_AND_CLEAR_ERROR
+from sandbox.subscriptions.models import Subscription
 from sandbox.subscriptions.services import subscription_create
 from tests.factories import subscription_form_data
 

@@ -202,6 +202,21 @@ def test_edit_and_resend_prefills_the_composer(client):
     assert b"It keeps its messageId" in response.content
 
 
+def test_home_starts_on_the_oldest_enabled_subscription(client):
+    make_subscription(name="Off", enabled=False)
+    oldest = make_subscription(name="Z first enabled")
+    make_subscription(name="A later")
+    response = client.get(reverse("tester:home"))
+    assert response.context["form"].initial["subscription"] == oldest.pk
+
+
+def test_edit_and_resend_of_a_missing_delivery_starts_with_a_sample(client):
+    make_subscription()
+    response = client.get(reverse("tester:home"), {"from": "999999"})
+    event = json.loads(response.context["form"].initial["payload"])
+    assert event["event"] == "Order Completed"
+
+
 def test_send_with_conditions_reports_what_was_applied(client):
     subscription = make_subscription()
     response = _post_send(

@@ -8,19 +8,21 @@ import sys
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.urls import reverse
 
 from sandbox import spec
 from sandbox.delivery import services
 from sandbox.delivery.engine import Engine
-from sandbox.delivery.models import Delivery, Door, State
+from sandbox.delivery.models import Delivery, Door, Outcome, State
+from sandbox.delivery.selectors import delivery_get
 from sandbox.subscriptions.models import (
     DEFAULT_TIMEOUT_SECONDS,
     Subscription,
     custom_settings_problem,
     endpoint_url_problem,
 )
+from sandbox.subscriptions.selectors import subscription_get_by_name, subscription_list
 
 UNKNOWN_SUBSCRIPTION = "No subscription named {name!r}. Known: {known}."
 TARGET_REQUIRED = "Give --to SUBSCRIPTION_NAME, or --endpoint URL with --api-key KEY."
@@ -36,6 +38,9 @@ UNKNOWN_WHAT = (
 NOT_AN_OBJECT = "An event must be a JSON object, not {kind}."
 TYPE_MISMATCH = "The file holds a {found!r} event, but the command asked for {asked!r}."
 UNREADABLE = "Cannot read {path}: {detail}"
+SPEC_REFUSED = "Not sent. Add --force to send it anyway."
+NO_ATTEMPT = "No attempt was made: {reason}"
+NOT_DELIVERED = "Not delivered: {state}."
 
 
 class BadInput(Exception):
@@ -87,8 +92,7 @@ class Command(BaseCommand):
             target = self._target(options)
             event = self._event(options)
         except BadInput as error:
-            self.stderr.write(str(error))
-            sys.exit(2)
+            raise CommandError(str(error), returncode=2) from None
         engine = Engine(concurrency=1)
         try:
             delivery = services.delivery_enqueue(
@@ -101,15 +105,14 @@ class Command(BaseCommand):
         except services.SpecRejected as rejected:
             for problem in rejected.problems:
                 self.stderr.write(f"Spec: {problem.message}")
-            self.stderr.write("Not sent. Add --force to send it anyway.")
-            sys.exit(2)
+            raise CommandError(SPEC_REFUSED, returncode=2) from None
         except services.DeliveryRefused as refusal:
-            self.stderr.write(str(refusal))
-            sys.exit(2)
+            raise CommandError(str(refusal), returncode=2) from None
         asyncio.run(self._deliver(engine, delivery.pk))
-        delivery = Delivery.objects.get(pk=delivery.pk)
-        self._report(delivery)
-        sys.exit(0 if delivery.outcome in {"green", "yellow"} else 1)
+        delivery = delivery_get(pk=delivery.pk)
+        failure = self._report(delivery)
+        if failure is not None:
+            raise CommandError(failure, returncode=1)
 
     async def _deliver(self, engine: Engine, pk: int) -> None:
         try:
@@ -122,15 +125,10 @@ class Command(BaseCommand):
             raise BadInput(TARGET_BOTH)
         if options["to"]:
             try:
-                return services.Target.of(Subscription.objects.get(name=options["to"]))
+                return services.Target.of(subscription_get_by_name(name=options["to"]))
             except Subscription.DoesNotExist:
-                known = (
-                    ", ".join(
-                        repr(n)
-                        for n in Subscription.objects.values_list("name", flat=True)
-                    )
-                    or "none"
-                )
+                names = subscription_list().values_list("name", flat=True)
+                known = ", ".join(repr(n) for n in names) or "none"
                 raise BadInput(
                     UNKNOWN_SUBSCRIPTION.format(name=options["to"], known=known)
                 ) from None
@@ -190,16 +188,15 @@ class Command(BaseCommand):
             UNKNOWN_WHAT.format(what=what, types=", ".join(spec.EVENT_TYPES))
         )
 
-    def _report(self, delivery: Delivery) -> None:
+    def _report(self, delivery: Delivery) -> str | None:
+        """Print what happened; the reason it was not delivered, if it was not."""
         attempt = delivery.attempts.order_by("-number").first()
         if delivery.state == State.DEDUPLICATED:
             path = reverse("delivery:detail", args=[delivery.duplicate_of_id])
             link = f"{settings.BASE_URL}{path}"
-            self.stderr.write(DEDUPLICATED.format(reason=delivery.reason, link=link))
-            return
+            return DEDUPLICATED.format(reason=delivery.reason, link=link)
         if attempt is None:
-            self.stderr.write(f"No attempt was made: {delivery.reason}")
-            return
+            return NO_ATTEMPT.format(reason=delivery.reason)
         self.stdout.write(f"{attempt.request_method} {attempt.request_url}")
         what = attempt.response_status or attempt.get_error_kind_display()
         self.stdout.write(f"{what} · {attempt.latency_ms} ms · {attempt.outcome}")
@@ -213,3 +210,6 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"delivery #{delivery.pk}, messageId {delivery.message_id}"
             )
+        if delivery.outcome in {Outcome.GREEN, Outcome.YELLOW}:
+            return None
+        return NOT_DELIVERED.format(state=delivery.get_state_display().lower())

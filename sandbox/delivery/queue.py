@@ -1,0 +1,569 @@
+"""The delivery queue: claim, lease, attempts written ahead, recovery, recording.
+
+Doors put rows in through sandbox.delivery.services; the engine takes them out
+through this module only. Claiming is fair (a run at its concurrency never hides
+other due rows) and durable (each attempt is written before it is sent, so a
+crash leaves it interrupted and it is never sent twice). Results are recorded in
+batches, one transaction per batch.
+"""
+
+import json
+import os
+import socket
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db import connection, transaction
+from django.db.models import Min, Q
+from django.utils import timezone
+
+from sandbox.delivery import retry, runtime, senders, transport, webhook
+from sandbox.delivery.models import (
+    OPEN_STATES,
+    Attempt,
+    Delivery,
+    DeliveryTarget,
+    Outcome,
+    Run,
+    State,
+)
+from sandbox.delivery.targets import Target, target_row
+from sandbox.display import safe_text
+from sandbox.subscriptions.models import Subscription
+
+INTERRUPTED = (
+    "The sandbox stopped before the endpoint answered; the endpoint may have "
+    "received this attempt."
+)
+UNPREPARABLE = (
+    "not sent: the sandbox could not build Segment's request from this stored "
+    "event ({detail}). Delete it, or fix the event and send it again."
+)
+ENGINE_FAULT = (
+    "not retried: the sandbox failed while making this attempt ({detail}); "
+    "the endpoint may or may not have received it."
+)
+SUBSCRIPTION_DISABLED = (
+    "Stopped: the subscription {name!r} was disabled; no further attempts are made. "
+    "Resend it once the subscription is enabled again."
+)
+
+
+def worker_name() -> str:
+    """host:pid:nonce; the host and pid let a restarted server see a dead claimer."""
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+
+
+@dataclass(frozen=True)
+class ClaimedDelivery:
+    pk: int
+    run_id: int | None
+
+
+@dataclass(frozen=True)
+class ClaimedAttempt:
+    pk: int
+    number: int
+    request_headers: list[list[str]]
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A delivery taken by one engine, its attempt written ahead, ready to send."""
+
+    delivery: ClaimedDelivery
+    attempt: ClaimedAttempt
+    target: DeliveryTarget
+    request: senders.Prepared
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    exchange: transport.Exchange
+    verdict: webhook.Verdict
+    step: retry.Step
+    more_exchanges: list[dict] = field(default_factory=list)
+
+
+# Claiming -----------------------------------------------------------------------
+
+
+def _claimable(claimer: str) -> Q:
+    return Q(claimed_until__isnull=True) | Q(claimed_by=claimer)
+
+
+_OPEN = "state IN ('pending', 'retrying')"
+_CLAIMABLE = "(claimed_until IS NULL OR claimed_by = %s)"
+
+
+def _rows(sql: str, params: list) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _in_due_order(
+    run_id: int | None, now, claimer: str, limit: int, only_ids: list[int] | None
+) -> list[tuple]:
+    # (run, next_attempt_at, id) is one index: each range is read in due order.
+    table = Delivery._meta.db_table
+    run = "run_id IS NULL" if run_id is None else "run_id = %s"
+    params = ([] if run_id is None else [run_id]) + [now, claimer]
+    only = ""
+    if only_ids is not None:
+        only = f" AND id IN ({', '.join('%s' for _ in only_ids)})"
+        params += list(only_ids)
+    return _rows(
+        f"SELECT next_attempt_at, id FROM {table} WHERE {run} AND "
+        f"next_attempt_at <= %s AND {_CLAIMABLE} AND {_OPEN}{only} "
+        "ORDER BY next_attempt_at, id LIMIT %s",
+        [*params, limit],
+    )
+
+
+def _pick_due(
+    now: datetime, claimer: str, limit: int, only_ids: list[int] | None
+) -> list[int]:
+    """Due rows outside runs, and each open run's due rows up to its free room,
+    earliest first. A run at its cap is never read, so it hides nothing."""
+    if only_ids is not None and not only_ids:
+        return []
+    at = connection.ops.adapt_datetimefield_value(now)
+    found = _in_due_order(None, at, claimer, limit, only_ids)
+    table = Delivery._meta.db_table
+    open_runs = _rows(
+        f"SELECT id, concurrency FROM {Run._meta.db_table} WHERE settled_at IS NULL",
+        [],
+    )
+    for run_id, concurrency in open_runs:
+        [(in_flight,)] = _rows(
+            f"SELECT count(*) FROM {table} "
+            "WHERE run_id = %s AND claimed_until IS NOT NULL",
+            [run_id],
+        )
+        room = min(max(concurrency, 1) - in_flight, limit)
+        if room <= 0:
+            continue
+        rows = _in_due_order(run_id, at, claimer, room, only_ids)
+        if rows:
+            found += rows
+        elif only_ids is None and not in_flight:
+            _settle_if_done(run_id, now)
+    found.sort()
+    return [pk for _, pk in found[:limit]]
+
+
+def _settle_if_done(run_id: int, now: datetime) -> None:
+    still_open = Delivery.objects.filter(
+        run_id=run_id, next_attempt_at__isnull=False, state__in=OPEN_STATES
+    ).exists()
+    if not still_open:
+        Run.objects.filter(pk=run_id, settled_at__isnull=True).update(settled_at=now)
+
+
+# Target rows never change: each engine process reads each one once.
+_targets: dict[int, DeliveryTarget] = {}
+_targets_by_content: dict[str, DeliveryTarget] = {}
+
+
+def _target(target_id: int) -> DeliveryTarget:
+    found = _targets.get(target_id)
+    if found is None:
+        found = _targets[target_id] = DeliveryTarget.objects.get(pk=target_id)
+    return found
+
+
+def _current_targets(subscription_ids: set[int]) -> dict[int, object]:
+    """Each subscription as it is now: its target row, the subscription itself
+    when it is disabled, or the error its settings raise."""
+    current: dict[int, object] = {}
+    for subscription in Subscription.objects.filter(pk__in=subscription_ids):
+        if not subscription.enabled:
+            current[subscription.pk] = subscription
+            continue
+        try:
+            target = Target.of(subscription)
+            key = target.content_key()
+            row = _targets_by_content.get(key)
+            if row is None:
+                row = _targets_by_content[key] = target_row(target)
+        except Exception as error:
+            current[subscription.pk] = error
+            continue
+        _targets.setdefault(row.pk, row)
+        current[subscription.pk] = row
+    return current
+
+
+@transaction.atomic
+def deliveries_claim(
+    *,
+    claimer: str,
+    token: str,
+    limit: int,
+    lease_seconds: float,
+    only_ids: list[int] | None = None,
+) -> list[Claimed]:
+    """Claim due deliveries for one engine and write their attempts ahead.
+
+    One transaction (SQLite takes the write lock at its start; PostgreSQL skips
+    rows another engine has locked), re-checking the claim in the UPDATE, so two
+    engines never take the same row. Each attempt goes to its subscription as it
+    is now: a disabled subscription's delivery stops, an edited one's URL, key and
+    settings are used. The claim bumps `updated_at`, so the page shows it sending.
+    The hot path is plain SQL: it runs for every attempt the sandbox makes.
+    """
+    now = timezone.now()
+    picked = _pick_due(now, claimer, limit, only_ids)
+    if connection.vendor == "postgresql" and picked:
+        picked = list(
+            Delivery.objects.filter(_claimable(claimer), pk__in=picked)
+            .select_for_update(skip_locked=True)
+            .values_list("pk", flat=True)
+        )
+    if not picked:
+        return []
+    table = Delivery._meta.db_table
+    marks = ", ".join("%s" for _ in picked)
+    adapt = connection.ops.adapt_datetimefield_value
+    # The stored JSON comes as text and is decoded row by row below, so a row
+    # whose payload cannot be read or sent ends alone instead of failing the claim.
+    rows = _rows(
+        f"UPDATE {table} SET claimed_by = %s, claimed_until = %s, updated_at = %s "
+        f"WHERE id IN ({marks}) AND {_CLAIMABLE} RETURNING id, run_id, target_id, "
+        "subscription_id, attempt_count, next_attempt_at, CAST(payload AS TEXT)",
+        [
+            token,
+            adapt(now + timedelta(seconds=lease_seconds)),
+            adapt(now),
+            *picked,
+            claimer,
+        ],
+    )
+    rows.sort()
+    current = _current_targets({row[3] for row in rows if row[3] is not None})
+    ready: list[tuple] = []
+    retargeted: dict[int, list[int]] = {}
+    for pk, run_id, target_id, subscription_id, count, due, payload_text in rows:
+        try:
+            if subscription_id is None:
+                target = _target(target_id)
+            else:
+                target = current.get(subscription_id)
+                if isinstance(target, Subscription):
+                    name = target.name
+                    _end(pk, SUBSCRIPTION_DISABLED.format(name=name), now)
+                    continue
+                if isinstance(target, Exception):
+                    raise target
+                if target is None:
+                    # Deleted since: its own target row, as for an ad hoc send.
+                    target = _target(target_id)
+            request = senders.sender_for(target.kind).prepare(
+                target=target, event=json.loads(payload_text)
+            )
+        except Exception as error:
+            _end(pk, UNPREPARABLE.format(detail=describe_fault(error)), now)
+            continue
+        if target.pk != target_id:
+            retargeted.setdefault(target.pk, []).append(pk)
+        ready.append((pk, run_id, count + 1, due, target, request))
+    for new_target, delivery_ids in retargeted.items():
+        Delivery.objects.filter(pk__in=delivery_ids).update(target_id=new_target)
+    claimed = _write_ahead(ready, now)
+    transaction.on_commit(lambda: runtime.changed([c.delivery.pk for c in claimed]))
+    return claimed
+
+
+_ATTEMPT_COLUMNS = (
+    "delivery_id, number, target_id, due_at, started_at, request_method, "
+    "request_url, request_headers, response_headers, response_body, "
+    "response_truncated, error_kind, error_message, exchanges, outcome, reason, "
+    "created_at"
+)
+
+
+def _write_ahead(ready: list[tuple], now: datetime) -> list[Claimed]:
+    """Each claimed delivery's next attempt, request included, in one INSERT."""
+    if not ready:
+        return []
+    as_json = _json_placeholder()
+    one = (
+        f"(%s, %s, %s, %s, %s, %s, %s, {as_json}, {as_json}, '', "
+        f"%s, '', '', {as_json}, '', '', %s)"
+    )
+    params: list = []
+    started = connection.ops.adapt_datetimefield_value(now)
+    headers_of = {}
+    for pk, _, number, due, target, request in ready:
+        headers = [list(pair) for pair in request.headers]
+        headers_of[pk] = headers
+        params += [
+            pk,
+            number,
+            target.pk,
+            due,
+            started,
+            request.method,
+            request.url,
+            json.dumps(headers, ensure_ascii=False),
+            "[]",
+            False,
+            "[]",
+            started,
+        ]
+    ids = dict(
+        (delivery_id, attempt_id)
+        for attempt_id, delivery_id in _rows(
+            f"INSERT INTO {Attempt._meta.db_table} ({_ATTEMPT_COLUMNS}) VALUES "
+            + ", ".join(one for _ in ready)
+            + " RETURNING id, delivery_id",
+            params,
+        )
+    )
+    return [
+        Claimed(
+            ClaimedDelivery(pk, run_id),
+            ClaimedAttempt(ids[pk], number, headers_of[pk]),
+            target,
+            request,
+        )
+        for pk, run_id, number, _, target, request in ready
+    ]
+
+
+def _end(pk: int, reason: str, now: datetime) -> None:
+    """A row that cannot be attempted ends alone, in a final state, saying why."""
+    Delivery.objects.filter(pk=pk).update(
+        state=State.FAILED,
+        outcome=Outcome.RED,
+        reason=reason[:500],
+        next_attempt_at=None,
+        claimed_by="",
+        claimed_until=None,
+        updated_at=now,
+    )
+    transaction.on_commit(lambda: runtime.changed([pk]))
+
+
+def describe_fault(error: BaseException) -> str:
+    if isinstance(error, UnicodeError):
+        return "it holds a lone UTF-16 surrogate, which is not valid Unicode"
+    if isinstance(error, RecursionError):
+        return "it is nested too deeply to encode"
+    detail = safe_text(str(error) or type(error).__name__)
+    return detail if len(detail) <= 200 else detail[:197] + "..."
+
+
+# Recovery -----------------------------------------------------------------------
+
+
+def _is_dead_here(claimed_by: str) -> bool:
+    """Whether the claimer was a process on this host that no longer runs."""
+    host, _, rest = claimed_by.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+@transaction.atomic
+def deliveries_recover(*, now: datetime | None = None) -> int:
+    """Free the claims of engines that died or overran their lease.
+
+    An attempt they had in flight is recorded as interrupted, never sent again
+    as the same attempt: its retry follows Segment's schedule (at once if late).
+    """
+    now = now or timezone.now()
+    stale = [
+        delivery
+        for delivery in Delivery.objects.filter(state__in=OPEN_STATES)
+        .exclude(claimed_by="")
+        .select_related("target")
+        .defer("payload", "spec_problems")
+        if delivery.claimed_until < now or _is_dead_here(delivery.claimed_by)
+    ]
+    for delivery in stale:
+        in_flight = delivery.attempts.filter(outcome="").order_by("-number").first()
+        if in_flight is None:
+            Delivery.objects.filter(pk=delivery.pk).update(
+                claimed_by="", claimed_until=None, updated_at=now
+            )
+            continue
+        verdict = webhook.classify_error(INTERRUPTED)
+        step = retry.next_step(
+            verdict=verdict,
+            policy=retry.Policy(
+                delivery.target.retry_policy, delivery.target.time_scale
+            ),
+            attempts_made=in_flight.number,
+            started_at=in_flight.started_at,
+        )
+        Attempt.objects.filter(pk=in_flight.pk).update(
+            outcome=Outcome.RED,
+            error_kind=Attempt.ErrorKind.INTERRUPTED,
+            error_message=INTERRUPTED,
+            reason=INTERRUPTED,
+        )
+        Delivery.objects.filter(pk=delivery.pk).update(
+            state=step.state,
+            outcome=Outcome.RED,
+            response_status=None,
+            latency_ms=None,
+            reason=step.reason,
+            attempt_count=in_flight.number,
+            next_attempt_at=max(step.next_attempt_at, now)
+            if step.next_attempt_at
+            else None,
+            claimed_by="",
+            claimed_until=None,
+            updated_at=now,
+        )
+    if stale:
+        ids = [delivery.pk for delivery in stale]
+        transaction.on_commit(lambda: runtime.changed(ids))
+    return len(stale)
+
+
+def deliveries_next_due(*, after: datetime) -> datetime | None:
+    """When the earliest open, unclaimed delivery due after `after` falls due (the
+    engine sleeps until then, so a retry leaves on time, not at the next poll)."""
+    found = Delivery.objects.filter(
+        state__in=OPEN_STATES, claimed_until__isnull=True, next_attempt_at__gt=after
+    ).aggregate(due=Min("next_attempt_at"))
+    return found["due"]
+
+
+# Recording ----------------------------------------------------------------------
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _json_placeholder() -> str:
+    return "%s::jsonb" if connection.vendor == "postgresql" else "%s"
+
+
+@transaction.atomic
+def attempts_record(results: list[tuple[Claimed, AttemptResult]]) -> None:
+    """Complete many attempts written ahead and move their deliveries on, in one
+    transaction and two statements.
+
+    Updates, never inserts: a delivery deleted meanwhile stays deleted. A delivery
+    the user stopped meanwhile keeps their decision; its numbers are recorded.
+    Whatever the endpoint said is stored as text any page can show.
+    """
+    if not results:
+        return
+    now = timezone.now()
+    attempt_rows, delivery_rows = [], []
+    for claimed, result in results:
+        exchange = result.exchange
+        attempt_rows.append(
+            (
+                exchange.status,
+                _json([[safe_text(n), safe_text(v)] for n, v in exchange.headers]),
+                safe_text(exchange.body),
+                exchange.truncated,
+                exchange.latency_ms,
+                exchange.error_kind,
+                safe_text(exchange.error_message)[:1000],
+                result.verdict.outcome,
+                safe_text(result.verdict.reason)[:500],
+                _json(result.more_exchanges),
+                claimed.attempt.pk,
+            )
+        )
+        delivery_rows.append(
+            (
+                result.step.state,
+                safe_text(result.step.reason)[:500],
+                result.step.next_attempt_at,
+                result.verdict.outcome,
+                exchange.status,
+                exchange.latency_ms,
+                claimed.attempt.number,
+                now,
+                claimed.delivery.pk,
+            )
+        )
+    as_json = _json_placeholder()
+    attempt_table = Attempt._meta.db_table
+    delivery_table = Delivery._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {attempt_table} SET response_status = %s, "
+            f"response_headers = {as_json}, response_body = %s, "
+            "response_truncated = %s, latency_ms = %s, error_kind = %s, "
+            f"error_message = %s, outcome = %s, reason = %s, exchanges = {as_json} "
+            "WHERE id = %s",
+            attempt_rows,
+        )
+        # SET expressions read the row as it was: a stopped delivery keeps its state.
+        cursor.executemany(
+            f"UPDATE {delivery_table} SET "
+            f"state = CASE WHEN {_OPEN} THEN %s ELSE state END, "
+            f"reason = CASE WHEN {_OPEN} THEN %s ELSE reason END, "
+            f"next_attempt_at = CASE WHEN {_OPEN} THEN %s ELSE next_attempt_at END, "
+            "outcome = %s, response_status = %s, latency_ms = %s, "
+            "attempt_count = %s, claimed_by = '', claimed_until = NULL, "
+            "updated_at = %s WHERE id = %s",
+            [_adapted(row) for row in delivery_rows],
+        )
+    ids = [claimed.delivery.pk for claimed, _ in results]
+    transaction.on_commit(lambda: runtime.changed(ids))
+
+
+def _adapted(row: tuple) -> tuple:
+    """Datetimes as the backend stores them (raw SQL skips the field's adaptation)."""
+    ops = connection.ops
+    return tuple(
+        ops.adapt_datetimefield_value(value) if isinstance(value, datetime) else value
+        for value in row
+    )
+
+
+def attempt_record(*, claimed: Claimed, result: AttemptResult) -> None:
+    attempts_record([(claimed, result)])
+
+
+@transaction.atomic
+def attempt_record_fault(*, claimed: Claimed, error: BaseException) -> None:
+    """The engine itself failed on this attempt: end the delivery, saying so.
+
+    Not retried, since the same fault would recur; the attempt was written ahead,
+    so it may have reached the endpoint.
+    """
+    reason = ENGINE_FAULT.format(detail=describe_fault(error))[:500]
+    now = timezone.now()
+    Attempt.objects.filter(pk=claimed.attempt.pk).update(
+        outcome=Outcome.RED,
+        error_kind=Attempt.ErrorKind.OTHER,
+        error_message=reason[:1000],
+        reason=reason,
+    )
+    Delivery.objects.filter(pk=claimed.delivery.pk).update(
+        state=State.FAILED,
+        outcome=Outcome.RED,
+        reason=reason,
+        attempt_count=claimed.attempt.number,
+        next_attempt_at=None,
+        claimed_by="",
+        claimed_until=None,
+        updated_at=now,
+    )
+    transaction.on_commit(lambda: runtime.changed([claimed.delivery.pk]))
+
+
+def run_is_settled(run_id: int) -> bool:
+    """No delivery of the run is open (pending, retrying or in flight)."""
+    return not Delivery.objects.filter(
+        Q(run_id=run_id) & Q(state__in=OPEN_STATES)
+    ).exists()
