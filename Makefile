@@ -40,6 +40,8 @@ format: install
 bench: install
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/load.py
+	$(BIN)/python benchmarks/pages.py
+	$(BIN)/python benchmarks/live.py
 
 clean:
 	rm -rf $(VENV) var/test.sqlite3*

@@ -1,10 +1,11 @@
 """A tiny webhook for the benchmarks, run as its own process: every request gets
-`{"success": true}`.
+`{"success": true}`, at once or after `--delay-ms` (a partner's processing time).
 
 It listens on 127.0.0.1 at a free port, prints that port on stdout, and serves
 until its stdin closes (the parent is done or died) or MAX_LIFETIME_SECONDS pass.
 """
 
+import argparse
 import asyncio
 import contextlib
 import sys
@@ -16,14 +17,19 @@ MAX_LIFETIME_SECONDS = 300.0
 ANSWER = b'{"success": true}'
 
 
-async def handle(request: web.Request) -> web.Response:
-    await request.read()
-    return web.Response(body=ANSWER, content_type="application/json")
+def handler(delay_seconds: float):
+    async def handle(request: web.Request) -> web.Response:
+        await request.read()
+        if delay_seconds:
+            await asyncio.sleep(delay_seconds)
+        return web.Response(body=ANSWER, content_type="application/json")
+
+    return handle
 
 
-async def serve() -> None:
+async def serve(delay_seconds: float) -> None:
     app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handle)
+    app.router.add_route("*", "/{tail:.*}", handler(delay_seconds))
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -47,4 +53,8 @@ async def serve() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(serve())
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--delay-ms", type=float, default=0.0, help="answer after this long"
+    )
+    asyncio.run(serve(parser.parse_args().delay_ms / 1000))

@@ -4,8 +4,15 @@ import asyncio
 
 import pytest
 
+from sandbox.delivery import targets
 from sandbox.delivery.engine import Engine
 from tests.receiver import Receiver
+
+
+@pytest.fixture(autouse=True)
+def _fresh_target_rows():
+    """Tests empty the database between them; a process never does."""
+    targets.forget_rows()
 
 
 @pytest.fixture

@@ -77,6 +77,8 @@ OVERLAP = timedelta(seconds=2)
 RUN_PROGRESS_SECONDS = 0.25
 # Channel layers forget a group membership after a day; the watcher renews its own.
 REJOIN_SECONDS = 3600.0
+# The least time between two looks of the watcher.
+COALESCE_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -441,7 +443,15 @@ class Watcher:
         listener = asyncio.create_task(self._listen())
         next_poll = 0.0
         try:
+            next_look = 0.0
             while not stop.is_set():
+                # Changes arriving faster than this share one look: a burst of
+                # sends costs a few renders a second, not one per send, and the
+                # watcher takes at most a quarter of the time it runs in.
+                gap = next_look - time.monotonic()
+                if gap > 0:
+                    await asyncio.sleep(gap)
+                started = time.monotonic()
                 self._poked.clear()
                 poll = time.monotonic() >= next_poll
                 if poll:
@@ -450,6 +460,8 @@ class Watcher:
                     await self.tick(poll=poll)
                 except Exception:
                     logger.exception("live update failed")
+                took = time.monotonic() - started
+                next_look = started + max(COALESCE_SECONDS, took * 4)
                 wake_at = min(next_poll, self.runs_due_at())
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(

@@ -163,7 +163,6 @@ def _settle_if_done(run_id: int, now: datetime) -> None:
 
 # Target rows never change: each engine process reads each one once.
 _targets: dict[int, DeliveryTarget] = {}
-_targets_by_content: dict[str, DeliveryTarget] = {}
 
 
 def _target(target_id: int) -> DeliveryTarget:
@@ -182,11 +181,7 @@ def _current_targets(subscription_ids: set[int]) -> dict[int, object]:
             current[subscription.pk] = subscription
             continue
         try:
-            target = Target.of(subscription)
-            key = target.content_key()
-            row = _targets_by_content.get(key)
-            if row is None:
-                row = _targets_by_content[key] = target_row(target)
+            row = target_row(Target.of(subscription))
         except Exception as error:
             current[subscription.pk] = error
             continue

@@ -119,11 +119,20 @@ def content_key(
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+# Target rows never change: each process looks each content up once.
+_rows: dict[str, DeliveryTarget] = {}
+
+
 def target_row(target: Target) -> DeliveryTarget:
     """The stored row for this content, created the first time it is sent to."""
     key = target.content_key()
+    found = _rows.get(key)
+    if found is not None:
+        return found
     found = DeliveryTarget.objects.filter(content_key=key).first()
     if found is not None:
+        # Kept once committed: a row made by a transaction that rolls back is not.
+        transaction.on_commit(lambda: _rows.setdefault(key, found))
         return found
     row = DeliveryTarget(
         kind=target.kind,
@@ -142,5 +151,11 @@ def target_row(target: Target) -> DeliveryTarget:
             row.save()
     except IntegrityError:
         # Another process stored the same content first.
-        return DeliveryTarget.objects.get(content_key=key)
+        row = DeliveryTarget.objects.get(content_key=key)
+    transaction.on_commit(lambda: _rows.setdefault(key, row))
     return row
+
+
+def forget_rows() -> None:
+    """Drop the remembered rows (a database emptied under a running process)."""
+    _rows.clear()
