@@ -95,9 +95,22 @@ def _surrogate_reason(text: str, where: str) -> str | None:
 def value_problem(value: object) -> str | None:
     """Why a decoded value cannot travel through the pipeline, or None.
 
-    Walks the value without recursion, so any depth is safe to ask about; a
-    path is spelled out only for the item that has a problem.
+    Most values are fine: one strict encoding proves it (no NaN or infinity, no
+    lone surrogate, and fewer brackets than the depth limit means no deeper
+    nesting). Otherwise the value is walked without recursion, so any depth is
+    safe to ask about, and a path is spelled out for the item at fault.
     """
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+        text.encode("utf-8")
+    except (ValueError, TypeError, RecursionError):
+        return _walked_problem(value)
+    if text.count("{") + text.count("[") <= MAX_DEPTH:
+        return None
+    return _walked_problem(value)
+
+
+def _walked_problem(value: object) -> str | None:
     # (item, link, depth); a link is (the parent's link, this item's key).
     stack: list[tuple[object, tuple | None, int]] = [(value, None, 1)]
     while stack:
