@@ -6,9 +6,9 @@ from django.urls import path
 from sandbox.delivery.consumers import (
     DeliveryDetailConsumer,
     DeliveryFeedConsumer,
-    MockRequestsConsumer,
     RunProgressConsumer,
 )
+from sandbox.mock.consumers import MockRequestsConsumer
 from sandbox.origin import SameOriginValidator
 
 websocket_urlpatterns = [

@@ -35,7 +35,3 @@ class DeliveryDetailConsumer(LiveConsumer):
 
 class RunProgressConsumer(LiveConsumer):
     kind = broadcast.RUN_PROGRESS
-
-
-class MockRequestsConsumer(LiveConsumer):
-    kind = broadcast.MOCK_REQUESTS
