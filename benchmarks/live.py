@@ -16,7 +16,6 @@ Usage: .venv/bin/python benchmarks/live.py [--deliveries N] [--sends K]
 import argparse
 import asyncio
 import json
-import math
 import os
 import random
 import tempfile
@@ -26,7 +25,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import fixtures
-from pages import Server, line
+from common import Server, line, percentile
 
 CHROMIUM = "/usr/bin/chromium"
 FINAL = ("delivered", "failed", "discarded", "unsupported", "deduplicated")
@@ -49,10 +48,6 @@ OBSERVE = """() => {
     attributeFilter: ['data-state'],
   });
 }"""
-
-
-def percentile(ordered: list[float], share: float) -> float:
-    return ordered[max(1, math.ceil(share * len(ordered))) - 1]
 
 
 def stored_ms(stamp: str) -> float:

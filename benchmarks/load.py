@@ -16,107 +16,20 @@ Usage: .venv/bin/python benchmarks/load.py [--clients N]   (make bench)
 import argparse
 import asyncio
 import json
-import math
 import os
-import socket
-import sqlite3
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+from common import Server, line, percentile
 from yarl import URL
 
-ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 FEED_SIZE = 30
 SETTLE_SECONDS = 180
 CONVERGE_SECONDS = 10
-
-
-def line(label: str, value: str) -> None:
-    print(f"  {label:<44} {value}", flush=True)
-
-
-def percentile(ordered: list[float], share: float) -> float:
-    return ordered[max(1, math.ceil(share * len(ordered))) - 1]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Server:
-    """The sandbox as `make run` starts it, on its own data directory."""
-
-    def __init__(self, data_dir: Path):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.data_dir = data_dir
-        self.env = {
-            **os.environ,
-            "SANDBOX_DATA_DIR": str(data_dir),
-            "SANDBOX_BASE_URL": self.url,
-            "SANDBOX_DEBUG": "0",
-        }
-        self.process: subprocess.Popen | None = None
-
-    def manage(self, *args: str) -> None:
-        subprocess.run(
-            [sys.executable, str(ROOT / "manage.py"), *args],
-            env=self.env,
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-        )
-
-    def start(self) -> None:
-        self.manage("migrate", "-v0")
-        self.manage("seed_demo")
-        self.log = (self.data_dir / "server.log").open("w")
-        address = f"127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                str(ROOT / "manage.py"),
-                "runserver",
-                "--noreload",
-                address,
-            ],
-            env=self.env,
-            cwd=ROOT,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("the server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(10)
-            self.log.close()
-
-    def peak_rss_mb(self) -> float:
-        for row in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if row.startswith("VmHWM:"):
-                return int(row.split()[1]) / 1024
-        return float("nan")
-
-    def query(self, sql: str, *params) -> list[tuple]:
-        with sqlite3.connect(self.data_dir / "sandbox.sqlite3", timeout=30) as db:
-            return db.execute(sql, params).fetchall()
 
 
 @dataclass
@@ -215,6 +128,7 @@ async def main(clients: int) -> None:
     print(f"Load: {clients} concurrent sends against runserver, {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory(prefix="sandbox-load-") as data_dir:
         server = Server(Path(data_dir))
+        server.prepare()
         server.start()
         try:
             await measure(server, clients)

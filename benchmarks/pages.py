@@ -13,12 +13,7 @@ Usage: .venv/bin/python benchmarks/pages.py [--deliveries N] [--requests R]
 
 import argparse
 import http.client
-import math
 import os
-import socket
-import sqlite3
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import datetime, timedelta
@@ -26,80 +21,10 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import fixtures
+from common import Server, line, percentile
 
-ROOT = Path(__file__).resolve().parents[1]
 TARGET_P95_MS = 100.0
 WARM_UP = 2
-
-
-def line(label: str, value: str) -> None:
-    print(f"  {label:<44} {value}", flush=True)
-
-
-def percentile(ordered: list[float], share: float) -> float:
-    return ordered[max(1, math.ceil(share * len(ordered))) - 1]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Server:
-    """runserver on a data directory whose database is already in place."""
-
-    def __init__(self, data_dir: Path, *, engine: bool):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.data_dir = data_dir
-        self.env = {
-            **os.environ,
-            "SANDBOX_DATA_DIR": str(data_dir),
-            "SANDBOX_BASE_URL": self.url,
-            "SANDBOX_DEBUG": "0",
-            "SANDBOX_ENGINE": "on" if engine else "off",
-        }
-        for name in ("DATABASE_URL", "SANDBOX_DB_PATH"):
-            self.env.pop(name, None)
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.log = (self.data_dir / "server.log").open("w")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                str(ROOT / "manage.py"),
-                "runserver",
-                "--noreload",
-                f"127.0.0.1:{self.port}",
-            ],
-            env=self.env,
-            cwd=ROOT,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                if self.process.poll() is not None:
-                    break
-                time.sleep(0.1)
-        raise RuntimeError(f"the server did not start; see {self.data_dir}/server.log")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(10)
-            self.log.close()
-
-    def query(self, sql: str, *params) -> list[tuple]:
-        path = self.data_dir / fixtures.DATABASE
-        with sqlite3.connect(path, timeout=30) as db:
-            return db.execute(sql, params).fetchall()
 
 
 def form_time(stored: str) -> str:

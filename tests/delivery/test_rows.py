@@ -1,4 +1,5 @@
-"""Rows (feed, history, live pushes) never load an event or an exchanged body."""
+"""Rows (feed, history, live pushes) never load an event or an exchanged body; the
+watcher reads ids and versions first, then only what an open page shows."""
 
 import pytest
 from django.db import connection
@@ -7,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from sandbox import spec
 from sandbox.delivery import selectors
+from sandbox.delivery.broadcast import FEED, Subscribers, Topic, Watcher
 from tests.factories import make_delivery, make_subscription
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -57,5 +59,36 @@ def test_rendering_history_costs_one_query_and_no_bodies(delivered):
             {"page": page, "query": ""},
         )
     assert html.count('id="history-row-') == 35
+    assert len(queries) == 1
+    assert _heavy(queries.captured_queries) == []
+
+
+def _watcher(subscribers: Subscribers) -> Watcher:
+    started_at = selectors.delivery_feed()[-1].created_at
+    return Watcher(subscribers=subscribers, started_at=started_at)
+
+
+def test_an_open_feed_costs_versions_then_its_window_and_no_bodies(delivered):
+    subscribers = Subscribers()
+    subscribers.add(Topic(FEED), "a-page")
+    watcher = _watcher(subscribers)
+    with CaptureQueriesContext(connection) as queries:
+        pushes = watcher.collect(watcher.take(poll=True))
+    [push] = pushes
+    assert push.group == Topic(FEED).group
+    assert push.html.count('class="delivery-row"') == 30
+    # changed versions, the window's floor, the rows, their attempts
+    assert len(queries) == 4
+    assert _heavy(queries.captured_queries) == []
+    first = queries.captured_queries[0]["sql"]
+    assert "ORDER BY" not in first
+    assert first.split(" FROM ")[0].count(",") == 1  # id and updated_at only
+    assert watcher.collect(watcher.take(poll=True)) == []
+
+
+def test_with_no_page_open_only_versions_are_read(delivered):
+    watcher = _watcher(Subscribers())
+    with CaptureQueriesContext(connection) as queries:
+        assert watcher.collect(watcher.take(poll=True)) == []
     assert len(queries) == 1
     assert _heavy(queries.captured_queries) == []
