@@ -525,10 +525,6 @@ def _adapted(row: tuple) -> tuple:
     )
 
 
-def attempt_record(*, claimed: Claimed, result: AttemptResult) -> None:
-    attempts_record([(claimed, result)])
-
-
 @transaction.atomic
 def attempt_record_fault(*, claimed: Claimed, error: BaseException) -> None:
     """The engine itself failed on this attempt: end the delivery, saying so.

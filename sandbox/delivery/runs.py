@@ -1,15 +1,13 @@
 """Runs: any set of deliveries sent together (copies under delivery conditions, a
-suite, a replay), their progress, and one way to wait until a run settles that the
-command line, suites and replay share."""
+suite, a replay), and one way to wait until a run settles that the command line,
+suites and replay share (its progress is selectors.run_progress)."""
 
 import asyncio
-from collections import Counter
-from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
-from django.db.models import Count
 
-from sandbox.delivery.models import OPEN_STATES, Delivery, Run
+from sandbox.delivery import selectors
+from sandbox.delivery.models import Run
 
 WAIT_EVERY_SECONDS = 0.05
 
@@ -32,46 +30,17 @@ def run_create(
     )
 
 
-@dataclass(frozen=True)
-class RunProgress:
-    run_id: int
-    by_state: dict[str, int]
-
-    @property
-    def total(self) -> int:
-        return sum(self.by_state.values())
-
-    @property
-    def open(self) -> int:
-        return sum(self.by_state.get(state, 0) for state in OPEN_STATES)
-
-    @property
-    def settled(self) -> bool:
-        return self.open == 0
-
-
-def run_progress(*, run_id: int) -> RunProgress:
-    """How many of the run's deliveries are in each state (one grouped count)."""
-    counts = (
-        Delivery.objects.filter(run_id=run_id)
-        .order_by()
-        .values_list("state")
-        .annotate(n=Count("id"))
-    )
-    return RunProgress(run_id, dict(Counter(dict(counts))))
-
-
 async def run_wait(
     *, run_id: int, timeout: float | None = None, every: float = WAIT_EVERY_SECONDS
-) -> RunProgress:
+) -> selectors.RunProgress:
     """Until no delivery of the run is open; whichever engine sends it (this
     process's, a server's, or another command's). Raises TimeoutError."""
-    progress = sync_to_async(run_progress)
+    progress = sync_to_async(selectors.run_progress)
 
-    async def settled() -> RunProgress:
+    async def settled() -> selectors.RunProgress:
         while True:
             found = await progress(run_id=run_id)
-            if found.settled:
+            if found.is_settled:
                 return found
             await asyncio.sleep(every)
 

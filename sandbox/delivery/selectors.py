@@ -266,6 +266,15 @@ class RunProgress:
     total: int
     settled: int
 
+    @property
+    def by_state(self) -> dict[str, int]:
+        return {count.state: count.number for count in self.counts}
+
+    @property
+    def is_settled(self) -> bool:
+        """No delivery of the run is open (pending, retrying or in flight)."""
+        return self.settled == self.total
+
 
 def run_progress(*, run_id: int) -> RunProgress:
     """How many of a run's deliveries are in each state: one grouped count."""

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from sandbox import spec
 from sandbox.delivery import conditions as conditions_module
-from sandbox.delivery import runtime
+from sandbox.delivery import queue, runtime
 from sandbox.delivery.models import OPEN_STATES, Delivery, Door, Run, State
 from sandbox.delivery.runs import run_create
 from sandbox.delivery.targets import Target, target_row
@@ -22,10 +22,8 @@ __all__ = ["Target"]
 
 SUBSCRIPTION_DISABLED = "The subscription {name!r} is disabled; enable it to send."
 SUBSCRIPTION_DELETED = "The subscription was deleted; no further attempts are made."
-SUBSCRIPTION_DISABLED_STOPPED = (
-    "Stopped: the subscription {name!r} was disabled; no further attempts are made. "
-    "Resend it once the subscription is enabled again."
-)
+# The claim stops a disabled subscription's deliveries in the same words.
+SUBSCRIPTION_DISABLED_STOPPED = queue.SUBSCRIPTION_DISABLED
 AD_HOC_NAME = "ad hoc: {url}"
 DEDUPLICATED = (
     "Deduplicated: messageId {message_id!r} was already sent to {name} at "

@@ -1,15 +1,12 @@
 """An open Event Tester ends showing exactly what is stored, after a burst of sends."""
 
-import http.cookiejar
-import json
 import threading
 import time
-import urllib.parse
-import urllib.request
 
 import pytest
 
 from sandbox.delivery.selectors import FEED_SIZE
+from tests.server import composer_send
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -22,26 +19,11 @@ DOM_ROWS = """() => Array.from(
 
 def _send(url: str, subscription: int, number: int, start: threading.Barrier) -> int:
     """One browser-less client: a CSRF cookie from the page, then one send."""
-    jar = http.cookiejar.CookieJar()
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-    opener.open(url + "/", timeout=60).read()
-    token = next(cookie.value for cookie in jar if cookie.name == "csrftoken")
     event = {"type": "track", "event": "Burst", "userId": f"burst-{number}"}
-    form = urllib.parse.urlencode(
-        {
-            "subscription": subscription,
-            "event_type": "track",
-            "source": "analytics.js",
-            "template": "",
-            "payload": json.dumps(event),
-        }
-    ).encode()
-    request = urllib.request.Request(
-        url + "/send/", data=form, headers={"X-CSRFToken": token, "HX-Request": "true"}
+    status, _ = composer_send(
+        url, subscription, event, before_send=start.wait, timeout=120
     )
-    start.wait()
-    with opener.open(request, timeout=120) as response:
-        return response.status
+    return status
 
 
 def _stored_feed(server) -> list[list[str]]:

@@ -1,6 +1,5 @@
 """A delivery's pane follows its attempts over the websocket: no HTTP polling."""
 
-import http.cookiejar
 import json
 import re
 import urllib.parse
@@ -9,6 +8,8 @@ import uuid
 
 import pytest
 from playwright.sync_api import expect
+
+from tests.server import composer_send
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -37,25 +38,8 @@ print(subscription.pk)
 
 def _send(url: str, subscription: int) -> int:
     """A send through the composer, without a browser; returns the delivery's id."""
-    jar = http.cookiejar.CookieJar()
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-    opener.open(url + "/", timeout=30).read()
-    token = next(cookie.value for cookie in jar if cookie.name == "csrftoken")
     event = {"type": "track", "event": "Flaky", "userId": "pane-1"}
-    form = urllib.parse.urlencode(
-        {
-            "subscription": subscription,
-            "event_type": "track",
-            "source": "analytics.js",
-            "template": "",
-            "payload": json.dumps(event),
-        }
-    ).encode()
-    request = urllib.request.Request(
-        url + "/send/", data=form, headers={"X-CSRFToken": token, "HX-Request": "true"}
-    )
-    with opener.open(request, timeout=30) as response:
-        html = response.read().decode()
+    _, html = composer_send(url, subscription, event)
     return int(re.search(r'id="delivery-row-(\d+)"', html).group(1))
 
 

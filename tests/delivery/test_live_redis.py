@@ -1,22 +1,18 @@
 """Two servers on one Redis channel layer: each page hears each change once."""
 
 import asyncio
-import http.cookiejar
 import importlib.util
-import json
 import os
 import re
 import socket
 import subprocess
 import time
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from tests.server import Server
+from tests.server import Server, composer_send
 
 REDIS_SERVER = Path("/usr/bin/redis-server")
 ROW = re.compile(
@@ -80,25 +76,8 @@ def redis_url(tmp_path):
 
 def _send(url: str, subscription: int) -> int:
     """One send through the composer of the server at `url`."""
-    jar = http.cookiejar.CookieJar()
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-    opener.open(url + "/", timeout=30).read()
-    token = next(cookie.value for cookie in jar if cookie.name == "csrftoken")
     event = {"type": "track", "event": "Twice Heard?", "userId": "redis-1"}
-    form = urllib.parse.urlencode(
-        {
-            "subscription": subscription,
-            "event_type": "track",
-            "source": "analytics.js",
-            "template": "",
-            "payload": json.dumps(event),
-        }
-    ).encode()
-    request = urllib.request.Request(
-        url + "/send/", data=form, headers={"X-CSRFToken": token, "HX-Request": "true"}
-    )
-    with opener.open(request, timeout=30) as response:
-        html = response.read().decode()
+    _, html = composer_send(url, subscription, event)
     return int(re.search(r'id="delivery-row-(\d+)"', html).group(1))
 
 
