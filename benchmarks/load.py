@@ -197,6 +197,15 @@ async def measure(server: Server, clients: int) -> None:
         f"{len(deliveries)} / {delivered} / {len(received)} / {len(set(received))}",
     )
     line("each delivered exactly once", "yes" if exactly_once else "NO")
+    # A retry sends an event again (Segment delivers at least once): say why.
+    retried = server.query(
+        "SELECT error_kind, response_status, count(*) FROM delivery_attempt "
+        "WHERE outcome != 'green' GROUP BY error_kind, response_status"
+    )
+    line(
+        "attempts that were not green",
+        ", ".join(f"{kind or status}: {n}" for kind, status, n in retried) or "none",
+    )
 
     if page is not None:
         expected = stored_feed(server)

@@ -364,7 +364,12 @@ class DbWork:
             self.query_seconds += time.perf_counter() - started
 
 
-WATCHED = {"deliveries_claim": "claimed", "attempts_record": "results"}
+# The queue's calls the engine makes, and what the rows each handles are.
+WATCHED = {
+    "deliveries_claim": "claimed",
+    "attempts_record_and_claim": "claimed",
+    "attempts_record": "results",
+}
 
 
 @contextlib.contextmanager
@@ -397,7 +402,7 @@ def watching_db() -> Iterator[DbWork]:
                 work.service_seconds[name] = work.service_seconds.get(name, 0) + spent
                 work.service_cpu[name] = work.service_cpu.get(name, 0) + cpu
                 work.service_calls[name] = work.service_calls.get(name, 0) + 1
-            rows = len(answer if name == "deliveries_claim" else kwargs["results"])
+            rows = len(kwargs["results"] if WATCHED[name] == "results" else answer)
             work.service_rows[name] = work.service_rows.get(name, 0) + rows
             return answer
 

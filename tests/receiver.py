@@ -127,6 +127,12 @@ class Receiver:
             )
         if path == "/redirect":
             raise web.HTTPFound(location="https://elsewhere.example/hook")
+        if path == "/moved":
+            return web.json_response(
+                {"message": "Moved."},
+                status=301,
+                headers={"Location": "https://elsewhere.example/new"},
+            )
         return web.json_response({"message": "no such path"}, status=404)
 
     def start(self) -> "Receiver":

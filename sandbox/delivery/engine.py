@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from itertools import count
 
@@ -31,9 +32,10 @@ RECOVER_EVERY_SECONDS = 2.0
 # waits at most this long for others to join it.
 RECORD_BATCH = 200
 RECORD_LINGER_SECONDS = 0.005
-# Under load, a claim waits up to this long for half of the slots to free
-# up: one claim of many rows costs far less than many claims of one.
-CLAIM_LINGER_SECONDS = 0.003
+# Rows are claimed ahead of the slots, up to as many again as the concurrency:
+# a slot that frees starts the next claimed row at once, while the next claim
+# is made. One claim of many rows costs far less than many claims of one, so a
+# claim waits until half of that room is free.
 
 
 def _close_connection() -> None:
@@ -74,6 +76,11 @@ class Recorder:
             self._flushing is not None and not self._flushing.done()
         )
 
+    def take(self) -> list[tuple[queue.Claimed, queue.AttemptResult]]:
+        """The results waiting to be written, for a caller that writes them now."""
+        taken, self._pending = self._pending, []
+        return taken
+
     def submit(self, claimed: queue.Claimed, result: queue.AttemptResult) -> None:
         self._pending.append((claimed, result))
         if self._flushing is None or self._flushing.done():
@@ -107,6 +114,9 @@ class Engine:
         self._session = None
         self._wake: asyncio.Event | None = None
         self._in_flight: set[asyncio.Task] = set()
+        # Claimed, each attempt written ahead, waiting for a slot.
+        self._ready: deque[queue.Claimed] = deque()
+        self._claim_at = max(1, concurrency // 2)
         # The engine's database work has a thread of its own: it never waits
         # behind page requests, and pages never wait behind it.
         self._database_thread = ThreadPoolExecutor(
@@ -165,14 +175,27 @@ class Engine:
     async def _claim(
         self, limit: int, only_ids: list[int] | None
     ) -> list[queue.Claimed]:
-        return await self._database(
-            queue.deliveries_claim,
-            claimer=self.name,
-            token=f"{self.name}#{next(self._claims)}",
-            limit=limit,
-            lease_seconds=LEASE_SECONDS,
-            only_ids=only_ids,
-        )
+        """Claim up to `limit` rows; results waiting to be written go in the same
+        transaction, first (they may free a run's room or make a retry due)."""
+        claim = {
+            "claimer": self.name,
+            "token": f"{self.name}#{next(self._claims)}",
+            "limit": limit,
+            "lease_seconds": LEASE_SECONDS,
+            "only_ids": only_ids,
+        }
+        results = self._recorder.take()
+        if not results:
+            return await self._database(queue.deliveries_claim, **claim)
+        try:
+            return await self._database(
+                queue.attempts_record_and_claim, results=results, **claim
+            )
+        except Exception:
+            # The results are written on their own, and the claim comes again.
+            for claimed, result in results:
+                self._recorder.submit(claimed, result)
+            raise
 
     async def _deliver_safely(self, claimed: queue.Claimed) -> None:
         try:
@@ -185,55 +208,54 @@ class Engine:
     async def run_due(self, *, only_ids: list[int] | None = None) -> int:
         """Claim everything due now and deliver it; returns how many were sent.
 
-        A pipeline: the next rows are claimed while sends are in flight, and a
-        slot is free as soon as its answer is read (the result is written in the
-        background). Done when a claim finds nothing, nothing is in flight and
-        every result is written (a written result can free a run's room or make
-        a retry due)."""
+        A pipeline: rows are claimed ahead while sends are in flight, and a slot
+        is free as soon as its answer is read (the result is written with the
+        next claim, or in the background). Done when a claim finds nothing,
+        nothing is in flight or waiting, and every result is written (a written
+        result can free a run's room or make a retry due)."""
         self._wake = asyncio.Event()
         sent = 0
         try:
             while True:
                 self._wake.clear()
-                await self._gather_slots()
-                free = self.concurrency - len(self._in_flight)
-                batch = await self._claim(free, only_ids) if free > 0 else []
-                self._start(batch)
-                sent += len(batch)
-                if batch and len(self._in_flight) < self.concurrency:
-                    continue
-                if not batch and not self._in_flight:
-                    if not self._recorder.busy:
-                        return sent
-                    await self._recorder.drain()
-                    continue
+                room = self._room()
+                if room >= self._claim_at or not self._busy:
+                    batch = await self._claim(room, only_ids) if room > 0 else []
+                    self._take(batch)
+                    sent += len(batch)
+                    if batch:
+                        continue
+                    if not self._busy:
+                        if not self._recorder.busy:
+                            return sent
+                        await self._recorder.drain()
+                        continue
                 await self._wake.wait()
         finally:
             await self._settle()
 
-    async def _gather_slots(self) -> None:
-        """While most slots are busy, wait a moment for more to free up."""
-        enough = max(1, self.concurrency // 2)
-        if not self._in_flight or self.concurrency - len(self._in_flight) >= enough:
-            return
-        deadline = asyncio.get_running_loop().time() + CLAIM_LINGER_SECONDS
-        while self._in_flight and self.concurrency - len(self._in_flight) < enough:
-            left = deadline - asyncio.get_running_loop().time()
-            if left <= 0:
-                return
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), left)
+    @property
+    def _busy(self) -> bool:
+        return bool(self._in_flight or self._ready)
 
-    def _start(self, batch: list[queue.Claimed]) -> None:
-        for claimed in batch:
-            task = asyncio.create_task(self._deliver_safely(claimed))
+    def _room(self) -> int:
+        """How many more rows to claim: free slots, and as many again ahead."""
+        return 2 * self.concurrency - len(self._in_flight) - len(self._ready)
+
+    def _take(self, batch: list[queue.Claimed]) -> None:
+        self._ready.extend(batch)
+        self._fill_slots()
+
+    def _fill_slots(self) -> None:
+        while self._ready and len(self._in_flight) < self.concurrency:
+            task = asyncio.create_task(self._deliver_safely(self._ready.popleft()))
             self._in_flight.add(task)
             task.add_done_callback(self._finished)
 
     async def _settle(self) -> None:
-        """Let sends in flight finish and every result be written."""
-        if self._in_flight:
+        """Send what is claimed, let sends in flight finish, write every result."""
+        while self._busy:
+            self._fill_slots()
             await asyncio.gather(*self._in_flight, return_exceptions=True)
         await self._recorder.drain()
 
@@ -267,26 +289,21 @@ class Engine:
         last_recovery = -RECOVER_EVERY_SECONDS
         while not stop.is_set():
             self._wake.clear()
+            # Every slot busy (or enough claimed ahead): a finished send wakes us.
+            wait = IDLE_WAKE_SECONDS
             try:
                 if loop.time() - last_recovery >= RECOVER_EVERY_SECONDS:
                     last_recovery = loop.time()
                     await self.recover()
-                await self._gather_slots()
-                free = self.concurrency - len(self._in_flight)
-                checked_at = timezone.now()
-                batch = await self._claim(free, None) if free > 0 else []
-                wait = (
-                    await self._seconds_until_due(checked_at)
-                    if free > len(batch)
-                    else None
-                )
+                room = self._room()
+                if room >= self._claim_at or not self._busy:
+                    checked_at = timezone.now()
+                    batch = await self._claim(room, None)
+                    self._take(batch)
+                    if len(batch) < room:
+                        wait = await self._seconds_until_due(checked_at)
             except Exception:
                 logger.exception("claiming due deliveries failed")
-                batch, wait = [], IDLE_WAKE_SECONDS
-            self._start(batch)
-            if wait is None:
-                # Every slot is busy: a finished send wakes the loop.
-                wait = IDLE_WAKE_SECONDS
             if wait > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), wait)
@@ -294,5 +311,7 @@ class Engine:
 
     def _finished(self, task: asyncio.Task) -> None:
         self._in_flight.discard(task)
-        # A finished send may free a slot (or a run's) for a row already due.
+        # The freed slot takes the next claimed row; the loop may claim more (a
+        # finished send may also free a run's room for a row already due).
+        self._fill_slots()
         self.wake()

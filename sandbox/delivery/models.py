@@ -139,7 +139,8 @@ class Delivery(models.Model):
     event_name = models.CharField(max_length=200, blank=True, db_index=True)
     user_id = models.CharField(max_length=200, blank=True, db_index=True)
     anonymous_id = models.CharField(max_length=200, blank=True, db_index=True)
-    payload = models.JSONField()
+    # Stored as the webhook sends it (compact, UTF-8): the text is the body.
+    payload = models.JSONField(encoder=webhook.BodyEncoder)
     # Spec problems the user chose to send anyway.
     spec_problems = models.JSONField(default=list, blank=True)
 

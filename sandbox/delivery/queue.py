@@ -172,22 +172,51 @@ def _target(target_id: int) -> DeliveryTarget:
     return found
 
 
+_SUBSCRIPTION_COLUMNS = (
+    "id, enabled, name, kind, endpoint_url, api_key, CAST(custom_settings AS TEXT), "
+    "timeout_seconds, retry_policy, time_scale, dedupe_enabled, dedupe_window_hours"
+)
+# Each subscription's stored columns, as last read, and what they came to.
+_current: dict[tuple, object] = {}
+
+
 def _current_targets(subscription_ids: set[int]) -> dict[int, object]:
     """Each subscription as it is now: its target row, the subscription itself
-    when it is disabled, or the error its settings raise."""
+    when it is disabled, or the error its settings raise. One plain query per
+    claim; a subscription's columns unchanged since the last claim cost nothing."""
+    if not subscription_ids:
+        return {}
+    marks = ", ".join("%s" for _ in subscription_ids)
+    rows = _rows(
+        f"SELECT {_SUBSCRIPTION_COLUMNS} FROM {Subscription._meta.db_table} "
+        f"WHERE id IN ({marks})",
+        list(subscription_ids),
+    )
     current: dict[int, object] = {}
-    for subscription in Subscription.objects.filter(pk__in=subscription_ids):
-        if not subscription.enabled:
-            current[subscription.pk] = subscription
-            continue
-        try:
-            row = target_row(Target.of(subscription))
-        except Exception as error:
-            current[subscription.pk] = error
-            continue
-        _targets.setdefault(row.pk, row)
-        current[subscription.pk] = row
+    for row in rows:
+        found = _current.get(row)
+        if found is None:
+            found = _target_of_subscription(row[0])
+            if isinstance(found, DeliveryTarget):
+                _targets.setdefault(found.pk, found)
+                if len(_current) > 1000:
+                    _current.clear()
+                # Kept once committed: a row made by a claim that rolls back is not.
+                transaction.on_commit(
+                    lambda row=row, found=found: _current.setdefault(row, found)
+                )
+        current[row[0]] = found
     return current
+
+
+def _target_of_subscription(pk: int) -> object:
+    subscription = Subscription.objects.get(pk=pk)
+    if not subscription.enabled:
+        return subscription
+    try:
+        return target_row(Target.of(subscription))
+    except Exception as error:
+        return error
 
 
 @transaction.atomic
@@ -208,6 +237,23 @@ def deliveries_claim(
     settings are used. The claim bumps `updated_at`, so the page shows it sending.
     The hot path is plain SQL: it runs for every attempt the sandbox makes.
     """
+    return _claim(
+        claimer=claimer,
+        token=token,
+        limit=limit,
+        lease_seconds=lease_seconds,
+        only_ids=only_ids,
+    )
+
+
+def _claim(
+    *,
+    claimer: str,
+    token: str,
+    limit: int,
+    lease_seconds: float,
+    only_ids: list[int] | None = None,
+) -> list[Claimed]:
     now = timezone.now()
     picked = _pick_due(now, claimer, limit, only_ids)
     if connection.vendor == "postgresql" and picked:
@@ -221,8 +267,9 @@ def deliveries_claim(
     table = Delivery._meta.db_table
     marks = ", ".join("%s" for _ in picked)
     adapt = connection.ops.adapt_datetimefield_value
-    # The stored JSON comes as text and is decoded row by row below, so a row
-    # whose payload cannot be read or sent ends alone instead of failing the claim.
+    # The stored JSON comes as text, which is the webhook's body as it is, and
+    # the sender reads it row by row: a row whose payload cannot be read or sent
+    # ends alone instead of failing the claim.
     rows = _rows(
         f"UPDATE {table} SET claimed_by = %s, claimed_until = %s, updated_at = %s "
         f"WHERE id IN ({marks}) AND {_CLAIMABLE} RETURNING id, run_id, target_id, "
@@ -255,7 +302,7 @@ def deliveries_claim(
                     # Deleted since: its own target row, as for an ad hoc send.
                     target = _target(target_id)
             request = senders.sender_for(target.kind).prepare(
-                target=target, event=json.loads(payload_text)
+                target=target, event_text=payload_text
             )
         except Exception as error:
             _end(pk, UNPREPARABLE.format(detail=describe_fault(error)), now)
@@ -301,7 +348,7 @@ def _write_ahead(ready: list[tuple], now: datetime) -> list[Claimed]:
             started,
             request.method,
             request.url,
-            json.dumps(headers, ensure_ascii=False),
+            request.headers_json or json.dumps(headers, ensure_ascii=False),
             "[]",
             False,
             "[]",
@@ -455,9 +502,25 @@ def attempts_record(results: list[tuple[Claimed, AttemptResult]]) -> None:
     the user stopped meanwhile keeps their decision; its numbers are recorded.
     Whatever the endpoint said is stored as text any page can show.
     """
+    _record(results)
+
+
+@transaction.atomic
+def attempts_record_and_claim(
+    *, results: list[tuple[Claimed, AttemptResult]], **claim
+) -> list[Claimed]:
+    """attempts_record, then deliveries_claim, in one transaction: the engine's
+    usual step once results have freed slots (one commit instead of two)."""
+    _record(results)
+    return _claim(**claim)
+
+
+def _record(results: list[tuple[Claimed, AttemptResult]]) -> None:
     if not results:
         return
     now = timezone.now()
+    adapt = connection.ops.adapt_datetimefield_value
+    stamp = adapt(now)
     attempt_rows, delivery_rows = [], []
     for claimed, result in results:
         exchange = result.exchange
@@ -472,7 +535,7 @@ def attempts_record(results: list[tuple[Claimed, AttemptResult]]) -> None:
                 safe_text(exchange.error_message)[:1000],
                 result.verdict.outcome,
                 safe_text(result.verdict.reason)[:500],
-                _json(result.more_exchanges),
+                _json(result.more_exchanges) if result.more_exchanges else "[]",
                 claimed.attempt.pk,
             )
         )
@@ -480,49 +543,95 @@ def attempts_record(results: list[tuple[Claimed, AttemptResult]]) -> None:
             (
                 result.step.state,
                 safe_text(result.step.reason)[:500],
-                result.step.next_attempt_at,
+                adapt(result.step.next_attempt_at),
                 result.verdict.outcome,
                 exchange.status,
                 exchange.latency_ms,
                 claimed.attempt.number,
-                now,
+                stamp,
                 claimed.delivery.pk,
             )
         )
-    as_json = _json_placeholder()
-    attempt_table = Attempt._meta.db_table
-    delivery_table = Delivery._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            f"UPDATE {attempt_table} SET response_status = %s, "
-            f"response_headers = {as_json}, response_body = %s, "
-            "response_truncated = %s, latency_ms = %s, error_kind = %s, "
-            f"error_message = %s, outcome = %s, reason = %s, exchanges = {as_json} "
-            "WHERE id = %s",
-            attempt_rows,
-        )
-        # SET expressions read the row as it was: a stopped delivery keeps its state.
-        cursor.executemany(
-            f"UPDATE {delivery_table} SET "
-            f"state = CASE WHEN {_OPEN} THEN %s ELSE state END, "
-            f"reason = CASE WHEN {_OPEN} THEN %s ELSE reason END, "
-            f"next_attempt_at = CASE WHEN {_OPEN} THEN %s ELSE next_attempt_at END, "
-            "outcome = %s, response_status = %s, latency_ms = %s, "
-            "attempt_count = %s, claimed_by = '', claimed_until = NULL, "
-            "updated_at = %s WHERE id = %s",
-            [_adapted(row) for row in delivery_rows],
-        )
+    if connection.vendor == "sqlite":
+        _update_from_values(Attempt._meta.db_table, _ATTEMPT_SET, attempt_rows)
+        _update_from_values(Delivery._meta.db_table, _DELIVERY_SET, delivery_rows)
+    else:
+        as_json = _json_placeholder()
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"UPDATE {Attempt._meta.db_table} SET response_status = %s, "
+                f"response_headers = {as_json}, response_body = %s, "
+                "response_truncated = %s, latency_ms = %s, error_kind = %s, "
+                f"error_message = %s, outcome = %s, reason = %s, "
+                f"exchanges = {as_json} WHERE id = %s",
+                attempt_rows,
+            )
+            # SET reads the row as it was: a stopped delivery keeps its state.
+            cursor.executemany(
+                f"UPDATE {Delivery._meta.db_table} SET "
+                f"state = CASE WHEN {_OPEN} THEN %s ELSE state END, "
+                f"reason = CASE WHEN {_OPEN} THEN %s ELSE reason END, "
+                f"next_attempt_at = CASE WHEN {_OPEN} THEN %s "
+                "ELSE next_attempt_at END, "
+                "outcome = %s, response_status = %s, latency_ms = %s, "
+                "attempt_count = %s, claimed_by = '', claimed_until = NULL, "
+                "updated_at = %s WHERE id = %s",
+                delivery_rows,
+            )
     ids = [claimed.delivery.pk for claimed, _ in results]
     transaction.on_commit(lambda: runtime.changed(ids))
 
 
-def _adapted(row: tuple) -> tuple:
-    """Datetimes as the backend stores them (raw SQL skips the field's adaptation)."""
-    ops = connection.ops
-    return tuple(
-        ops.adapt_datetimefield_value(value) if isinstance(value, datetime) else value
-        for value in row
+# What recording sets, as (column, value from the new row `r`); the row's id is
+# last. In a delivery, a stopped state is kept (SET reads the row as it was).
+_ATTEMPT_SET = (
+    ("response_status", "r.c1"),
+    ("response_headers", "r.c2"),
+    ("response_body", "r.c3"),
+    ("response_truncated", "r.c4"),
+    ("latency_ms", "r.c5"),
+    ("error_kind", "r.c6"),
+    ("error_message", "r.c7"),
+    ("outcome", "r.c8"),
+    ("reason", "r.c9"),
+    ("exchanges", "r.c10"),
+)
+_STILL_OPEN = "{table}.state IN ('pending', 'retrying')"
+_DELIVERY_SET = (
+    ("state", f"CASE WHEN {_STILL_OPEN} THEN r.c1 ELSE {{table}}.state END"),
+    ("reason", f"CASE WHEN {_STILL_OPEN} THEN r.c2 ELSE {{table}}.reason END"),
+    (
+        "next_attempt_at",
+        f"CASE WHEN {_STILL_OPEN} THEN r.c3 ELSE {{table}}.next_attempt_at END",
+    ),
+    ("outcome", "r.c4"),
+    ("response_status", "r.c5"),
+    ("latency_ms", "r.c6"),
+    ("attempt_count", "r.c7"),
+    ("claimed_by", "''"),
+    ("claimed_until", "NULL"),
+    ("updated_at", "r.c8"),
+)
+
+
+def _update_from_values(table: str, assignments: tuple, rows: list[tuple]) -> None:
+    """UPDATE many rows from one VALUES list per statement (SQLite): one statement
+    instead of one per row, each row's values last-to-id as in `rows`."""
+    width = len(rows[0])
+    names = ", ".join(f"c{i}" for i in range(1, width)) + ", id"
+    sets = ", ".join(
+        f"{column} = {value.format(table=table)}" for column, value in assignments
     )
+    one = "(" + ", ".join("%s" for _ in range(width)) + ")"
+    per_statement = max(1, connection.features.max_query_params // width)
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start : start + per_statement]
+            cursor.execute(
+                f"WITH r({names}) AS (VALUES {', '.join(one for _ in chunk)}) "
+                f"UPDATE {table} SET {sets} FROM r WHERE {table}.id = r.id",
+                [value for row in chunk for value in row],
+            )
 
 
 @transaction.atomic

@@ -7,6 +7,7 @@ another kind (a subscription function) registers its own sender and the loop doe
 not change.
 """
 
+import json
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -18,6 +19,8 @@ from sandbox.delivery import retry, transport, webhook
 from sandbox.delivery.models import Delivery, DeliveryTarget, TargetKind
 
 NO_SENDER = "no sender for targets of kind {kind!r}"
+# Stands for the Content-Length value in a target's stored header list.
+_GAP = "\x00"
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,9 @@ class Prepared:
     url: str
     headers: list[tuple[str, str]]
     body: bytes
+    # The headers as the attempt row stores them ([[name, value], ...] in JSON),
+    # when the sender has them already encoded; the queue encodes them otherwise.
+    headers_json: str = ""
 
 
 @dataclass
@@ -42,7 +48,10 @@ class Answer:
 
 
 class Sender(Protocol):
-    def prepare(self, *, target: DeliveryTarget, event: object) -> Prepared: ...
+    def prepare(self, *, target: DeliveryTarget, event_text: str) -> Prepared:
+        """The request for the event stored as `event_text` (JSON); raises
+        when it cannot be built, and the delivery then ends alone."""
+        ...
 
     def body_text(self, event: object) -> str: ...
 
@@ -60,29 +69,46 @@ class WebhookSender:
     API key, the settings in a header (segment-reference.md section 9)."""
 
     def __init__(self):
-        # Target rows never change: their two encoded headers are made once.
-        self._headers: dict[str, tuple[str, str]] = {}
+        # Target rows never change: their encoded headers are made once, and so
+        # is the stored form of the header list, with a gap for Content-Length.
+        self._headers: dict[str, tuple[str, str, str, str]] = {}
 
-    def _target_headers(self, target: DeliveryTarget) -> tuple[str, str]:
+    def _target_headers(self, target: DeliveryTarget) -> tuple[str, str, str, str]:
         found = self._headers.get(target.content_key)
         if found is None:
-            found = (
-                webhook.authorization_value(target.api_key),
-                webhook.settings_value(target.custom_settings or {}),
+            authorization = webhook.authorization_value(target.api_key)
+            settings_header = webhook.settings_value(target.custom_settings or {})
+            template = webhook.request_for(
+                url=target.endpoint_url,
+                authorization=authorization,
+                settings_header=settings_header,
+                body=b"",
+            ).headers
+            stored = json.dumps(
+                [[n, _GAP if n == "Content-Length" else v] for n, v in template],
+                ensure_ascii=False,
             )
+            before, after = stored.split(json.dumps(_GAP), 1)
+            found = (authorization, settings_header, before, after)
             if target.content_key:
                 self._headers[target.content_key] = found
         return found
 
-    def prepare(self, *, target: DeliveryTarget, event: object) -> Prepared:
-        authorization, settings_header = self._target_headers(target)
+    def prepare(self, *, target: DeliveryTarget, event_text: str) -> Prepared:
+        authorization, settings_header, before, after = self._target_headers(target)
         request = webhook.request_for(
             url=target.endpoint_url,
             authorization=authorization,
             settings_header=settings_header,
-            body=webhook.encode_body(event),
+            body=webhook.body_of_text(event_text),
         )
-        return Prepared(request.method, request.url, request.headers, request.body)
+        return Prepared(
+            request.method,
+            request.url,
+            request.headers,
+            request.body,
+            headers_json=f'{before}"{len(request.body)}"{after}',
+        )
 
     def body_text(self, event: object) -> str:
         return webhook.encode_body(event).decode()
@@ -115,14 +141,17 @@ def verdict_for(exchange: transport.Exchange) -> webhook.Verdict:
             exchange.error_message, retryable=exchange.error_kind != "invalid_url"
         )
     message = webhook.error_message(exchange.body, exchange.content_type)
-    verdict = webhook.classify_status(exchange.status, message=message)
+    location = ""
     if 300 <= exchange.status < 400:
         location = next((v for k, v in exchange.headers if k.lower() == "location"), "")
-        if location:
-            verdict = webhook.Verdict(
-                verdict.outcome, f"{verdict.reason} to {location}", verdict.retryable
-            )
-    return verdict
+    if not location:
+        return webhook.classify_status(exchange.status, message=message)
+    # Where the redirect pointed, then what the endpoint said.
+    bare = webhook.classify_status(exchange.status)
+    reason = f"{bare.reason} to {location}"
+    if message:
+        reason = f"{reason}: {message}"
+    return webhook.Verdict(bare.outcome, reason, bare.retryable)
 
 
 def retry_after(exchange: transport.Exchange) -> float | None:

@@ -160,6 +160,14 @@ def test_engine_does_not_follow_redirects(receiver, deliver_due):
     )
 
 
+def test_a_redirect_says_where_then_what_the_endpoint_said(receiver, deliver_due):
+    _, attempt = _send(receiver, deliver_due, "/moved")
+    assert attempt.reason == (
+        "redirect: Segment does not follow redirects (301) to "
+        "https://elsewhere.example/new: Moved."
+    )
+
+
 def test_engine_refuses_a_non_http_url_without_retrying(deliver_due):
     target = services.Target(
         name="ad hoc",

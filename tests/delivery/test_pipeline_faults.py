@@ -1,6 +1,7 @@
 """One bad row or one strange answer ends alone, saying why; the rest go on."""
 
 import asyncio
+import json
 import statistics
 import time
 
@@ -35,15 +36,25 @@ def _store_poison(subscription, *, payload=None, custom_settings=None) -> Delive
             custom_settings=custom_settings,
             content_key="poisoned-settings",
         )
-    return Delivery.objects.create(
+    delivery = Delivery.objects.create(
         subscription=None if custom_settings is not None else subscription,
         target=target,
         door=Door.COMPOSER,
         message_id="poison",
         event_type="track",
-        payload=payload or {**event, "properties": {"x": "\ud800"}},
+        payload=event,
         next_attempt_at=timezone.now(),
     )
+    # The sandbox stores events as UTF-8, which cannot hold a lone surrogate: the
+    # text spells it as an escape, as an older version or another program could.
+    poison = payload or {**event, "properties": {"x": "\ud800"}}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE delivery_delivery SET payload = %s WHERE id = %s",
+            [json.dumps(poison), delivery.pk],
+        )
+    delivery.refresh_from_db()
+    return delivery
 
 
 async def _serve(engine: Engine, pks: list[int], *, timeout: float) -> float:

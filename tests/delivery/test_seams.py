@@ -275,7 +275,8 @@ def test_bulk_enqueue_writes_the_batch_in_a_few_queries():
 class FormPostSender:
     """A second kind, for this test only: the event's fields as a form POST."""
 
-    def prepare(self, *, target, event):
+    def prepare(self, *, target, event_text):
+        event = json.loads(event_text)
         fields = {"type": event["type"], "userId": event.get("userId") or ""}
         body = "&".join(f"{k}={v}" for k, v in fields.items()).encode()
         headers = [("Content-Type", "application/x-www-form-urlencoded")]
