@@ -90,6 +90,13 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.3g} s"
 
 
+def _clause(reason: str) -> str:
+    """A reason as the clause of a longer one: a transport error is a sentence
+    ("...before the response was complete.") and an endpoint's message may end
+    in any punctuation, so its closing marks go before "; retry 3 of 9" follows."""
+    return reason.rstrip().rstrip(".;:,!?").rstrip()
+
+
 # States a delivery moves to (the names of sandbox.delivery.models.State).
 DELIVERED = "delivered"
 UNSUPPORTED = "unsupported"
@@ -120,12 +127,13 @@ def next_step(
     """Segment's reading of an attempt: done, given up, or retried (and when)."""
     if verdict.outcome == GREEN:
         return Step(DELIVERED, verdict.reason)
+    reason = _clause(verdict.reason)
     if verdict.outcome == YELLOW:
-        return Step(UNSUPPORTED, f"not retried: {verdict.reason}")
+        return Step(UNSUPPORTED, f"not retried: {reason}")
     if not verdict.retryable:
-        return Step(DISCARDED, f"not retried: {verdict.reason}")
+        return Step(DISCARDED, f"not retried: {reason}")
     if policy.name == NONE:
-        return Step(FAILED, f"{verdict.reason}; not retried (retry policy: none)")
+        return Step(FAILED, f"{reason}; not retried (retry policy: none)")
     delay = next_delay(
         policy=policy,
         attempts_made=attempts_made,
@@ -136,11 +144,9 @@ def next_step(
     if delay is None:
         return Step(
             FAILED,
-            f"{verdict.reason}; failed after {attempts_made} attempts "
-            "(retries exhausted)",
+            f"{reason}; failed after {attempts_made} attempts (retries exhausted)",
         )
     moment = started_at + timedelta(seconds=delay)
-    reason = verdict.reason
     if (
         retry_after is not None
         and status in RETRY_AFTER_STATUSES

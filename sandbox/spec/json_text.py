@@ -2,8 +2,9 @@
 
 Beyond the grammar, a value must be one the rest of the pipeline can store, encode
 and send: finite numbers, real Unicode text and a sane depth. Python's decoder
-accepts NaN, Infinity, 1e400 (as infinity) and lone UTF-16 surrogates such as
-"\\ud800"; Segment's API refuses them, and so does the sandbox, at the door.
+accepts NaN, Infinity, 1e400 (as infinity, and written out as an integer as a
+number no double holds) and lone UTF-16 surrogates such as "\\ud800"; Segment's
+API refuses them, and so does the sandbox, at the door.
 """
 
 import json
@@ -35,6 +36,8 @@ LONE_SURROGATE = (
 # (in the encoder, the database's JSON functions, the page's pretty-printer) gives up.
 MAX_DEPTH = 100
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# Digits (with a sign) below which no integer can be too large for a double.
+_DOUBLE_DIGITS = 308
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,19 @@ def _finite_float(text: str) -> float:
     if value in (float("inf"), float("-inf")):
         shown = text if len(text) <= 30 else text[:27] + "..."
         raise _Refused(NUMBER_TOO_LARGE.format(text=shown))
+    return value
+
+
+def _finite_int(text: str) -> int:
+    value = int(text)
+    # Segment's API and JavaScript read every JSON number as a double, so an
+    # integer past the largest one (1 followed by 400 zeros) is infinity to them.
+    if len(text) > _DOUBLE_DIGITS:
+        try:
+            float(value)
+        except OverflowError:
+            shown = text if len(text) <= 30 else text[:27] + "..."
+            raise _Refused(NUMBER_TOO_LARGE.format(text=shown)) from None
     return value
 
 
@@ -146,7 +162,10 @@ def parse_json(text: str) -> tuple[object | None, JsonError | None]:
     """Parse any JSON text: (value, None) on success, (None, error) otherwise."""
     try:
         value = json.loads(
-            text, parse_constant=_refuse_constant, parse_float=_finite_float
+            text,
+            parse_constant=_refuse_constant,
+            parse_float=_finite_float,
+            parse_int=_finite_int,
         )
     except json.JSONDecodeError as error:
         message = INVALID_JSON.format(

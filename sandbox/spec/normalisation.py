@@ -1,9 +1,15 @@
-"""What Segment does to an event on arrival: a messageId and its four timestamps."""
+"""What Segment's pipeline does to an event on its way to a subscription."""
 
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from sandbox.spec.constants import (
+    BROWSER_LIBRARIES,
+    MOBILE_LIBRARIES,
+    SANDBOX_PROJECT_ID,
+    TRACKING_API_VERSION,
+)
 from sandbox.spec.timestamps import (
     as_utc,
     format_go_time,
@@ -14,26 +20,42 @@ from sandbox.spec.timestamps import (
 )
 
 
+class NormalisedEvent(dict):
+    """An event as Segment delivers it, which remembers the event it was made from.
+
+    as_sent is what the client sent: Segment's limits (the 32 KB) apply to it, not
+    to the fields Segment's pipeline adds on the way. It is the same object that
+    was given to normalise(). Stored and encoded, this is a plain JSON object.
+    """
+
+    as_sent: object
+
+
 def normalise(
     event: dict,
     *,
     now: datetime,
     fresh: bool = False,
     new_message_id: Callable[[], str] | None = None,
+    project_id: str = SANDBOX_PROJECT_ID,
 ) -> dict:
     """Return a new event as Segment would deliver it had it arrived at now.
 
-    Only messageId and the four timestamps change, applying
-    timestamp = receivedAt - (sentAt - originalTimestamp). fresh=True makes it a new
-    event (new messageId, times re-based on now) for "resend as new". Values that
-    don't parse are left alone: the user may be sending an invalid event on purpose.
-    The copy is shallow; nested objects are shared with the input and not modified.
+    As segment-reference.md section 1.1: receivedAt is now; timestamp is
+    Segment's, receivedAt - (sentAt - originalTimestamp), and originalTimestamp
+    the client's time; a missing messageId is made; projectId (the source),
+    channel and version are added when the client sent none. Everything else
+    stays as the client sent it. fresh=True makes it a new event (new messageId,
+    times re-based on now) for "resend as new". Values that don't parse are left
+    alone: the user may be sending an invalid event on purpose. The copy is
+    shallow; nested objects are shared with the input and not modified.
     """
     if not isinstance(event, dict):
         return event
     received = as_utc(now)
     is_delete = event.get("type") == "delete"
-    result = dict(event)
+    result = NormalisedEvent(event)
+    result.as_sent = event
     if fresh or not isinstance(event.get("messageId"), str):
         make_id = new_message_id or (_delete_message_id if is_delete else _message_id)
         result["messageId"] = make_id()
@@ -42,7 +64,29 @@ def normalise(
         result.update(_delete_times(event, received, fresh))
     else:
         result.update(_times(event, received, fresh))
+    if "projectId" not in event:
+        result["projectId"] = project_id
+    if "channel" not in event:
+        # Segment's own delete messages come from its servers.
+        result["channel"] = "server" if is_delete else _channel(event)
+    if "version" not in event and not is_delete:
+        # Both documented delete messages go without a version.
+        result["version"] = TRACKING_API_VERSION
     return result
+
+
+def _channel(event: dict) -> str:
+    """The channel Segment gives an event, by the library that sent it."""
+    context = event.get("context")
+    library = context.get("library") if isinstance(context, dict) else None
+    name = library.get("name") if isinstance(library, dict) else None
+    if not isinstance(name, str):
+        return "server"
+    if name in BROWSER_LIBRARIES:
+        return "client"
+    if name in MOBILE_LIBRARIES:
+        return "mobile"
+    return "server"
 
 
 def _message_id() -> str:

@@ -10,6 +10,11 @@ _ISO = re.compile(
     r"(?P<zone>[Zz]|[+-]\d{2}(?::?\d{2})?)?"
 )
 
+# The forms nearly every event carries, four times over, by length: Segment's and
+# JavaScript's (2025-01-31T12:00:00.000Z) and analytics-python's
+# (2025-01-31T12:00:00.000+00:00, and with microseconds on sentAt).
+_FAST_ENDINGS = {24: "Z", 29: "+00:00", 32: "+00:00"}
+
 # Go's time.String(): "2020-05-09 23:54:49.209808489 +0000 UTC m=+70366.298768264".
 # Segment puts this in the originalTimestamp of the delete messages it sends partners.
 _GO_TIME = re.compile(
@@ -26,6 +31,14 @@ def parse_timestamp(value: str) -> datetime | None:
     """
     if not isinstance(value, str):
         return None
+    ending = _FAST_ENDINGS.get(len(value))
+    if ending and value.endswith(ending) and value[10] == "T" and value[19] == ".":
+        # The C parser reads these forms several times faster than the pattern,
+        # and reads them as it does.
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass
     match = _ISO.fullmatch(value.strip())
     if match is None:
         return None

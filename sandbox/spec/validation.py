@@ -5,7 +5,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sandbox.spec.constants import EVENT_TYPES, MAX_EVENT_BYTES, MAX_MESSAGE_ID_LENGTH
-from sandbox.spec.json_text import json_size
+from sandbox.spec.json_text import value_problem
+from sandbox.spec.normalisation import NormalisedEvent
 from sandbox.spec.timestamps import is_iso_shaped, parse_go_time, parse_timestamp
 
 NOT_AN_OBJECT = "An event must be a JSON object, not {kind}."
@@ -45,11 +46,23 @@ CORRECTION_OFF_THE_CALENDAR = (
 BAD_TIMESTAMP = (
     "{path} is not an ISO-8601 date: {value}. Use a form like 2025-01-31T12:00:00.000Z."
 )
+NOT_JSON = "The event cannot travel as JSON: {reason}."
+NUMERIC_ID = (
+    "{path} is the number {value}, not a string. Segment accepts it and delivers it "
+    "as it came (analytics-python and analytics-node send a numeric {path} as it "
+    "is), but the Spec types {path} as a string, so an endpoint that expects one "
+    "may trip over a number."
+)
+
+ERROR = "error"
+WARNING = "warning"
 
 AN_OBJECT = "an object"
 A_STRING = "a string"
 A_NUMBER = "a number"
 NUMBER_OR_STRING = "a number or a string"
+# groupId and previousId: the Spec says string; Segment and the SDKs take numbers.
+STRING_OR_NUMBER = "a string or a number"
 OBJECT_ARRAY_OR_NULL = "an object, an empty array or null"
 A_DATE_STRING = "an ISO-8601 date string"
 
@@ -60,8 +73,8 @@ _TYPED_FIELDS = {
     "track": {"event": A_STRING, "properties": AN_OBJECT},
     "page": {"name": A_STRING, "category": A_STRING, "properties": AN_OBJECT},
     "screen": {"name": A_STRING, "category": A_STRING, "properties": AN_OBJECT},
-    "group": {"groupId": A_STRING, "traits": AN_OBJECT},
-    "alias": {"previousId": A_STRING},
+    "group": {"groupId": STRING_OR_NUMBER, "traits": AN_OBJECT},
+    "alias": {"previousId": STRING_OR_NUMBER},
     "delete": {},
 }
 _COMMON_FIELDS = {
@@ -74,6 +87,25 @@ _COMMON_FIELDS = {
 }
 # The Spec's reserved track properties; destinations count on these types.
 _RESERVED_PROPERTIES = {"revenue": A_NUMBER, "value": A_NUMBER, "currency": A_STRING}
+# Ids the SDKs pass on as numbers: Segment accepts them, with a warning here.
+_NUMERIC_IDS = {"group": "groupId", "alias": "previousId"}
+
+
+def _expected_types(event_type: str | None) -> dict[str, str]:
+    expected = dict(_COMMON_FIELDS)
+    expected["version"] = NUMBER_OR_STRING
+    if event_type == "delete":
+        # Segment's delete messages carry context and integrations as [] or null.
+        expected.update(context=OBJECT_ARRAY_OR_NULL, integrations=OBJECT_ARRAY_OR_NULL)
+    if event_type is not None:
+        expected.update(_TYPED_FIELDS[event_type])
+    return expected
+
+
+# Built once: validate_event runs for every event enqueued, bulk doors included.
+_EXPECTED_TYPES = {
+    event_type: _expected_types(event_type) for event_type in (*EVENT_TYPES, None)
+}
 
 
 @dataclass(frozen=True)
@@ -81,13 +113,19 @@ class Problem:
     code: str  # stable and machine-readable, e.g. "no_identity"
     message: str  # one of this module's message constants, filled in
     path: str = ""  # where in the event, e.g. "properties.revenue"; "" for all of it
+    # ERROR: Segment's API would not take the event as it is (sendable only after
+    # confirming). WARNING: Segment takes it, but an endpoint may trip over it.
+    severity: str = ERROR
 
 
 def validate_event(payload: object) -> list[Problem]:
     """List what stops payload from being a Spec-valid event; [] when it is one.
 
     Lenient where real SDKs are: nulls, "+00:00" offsets, a string version, a
-    top-level channel and unknown extra fields are all fine.
+    top-level channel, numeric groupId and previousId (see event_warnings) and
+    unknown extra fields are all fine. The size is what the client sent (see
+    event_size), so an event checked before and after normalise() gets the
+    same answer.
     """
     if not isinstance(payload, dict):
         return [Problem("not_an_object", NOT_AN_OBJECT.format(kind=json_kind(payload)))]
@@ -139,26 +177,67 @@ def _has_type(value: object, expected: str) -> bool:
         return isinstance(value, str)
     if expected == A_NUMBER:
         return isinstance(value, int | float) and not isinstance(value, bool)
-    if expected == NUMBER_OR_STRING:
+    if expected in (NUMBER_OR_STRING, STRING_OR_NUMBER):
         return isinstance(value, str) or _has_type(value, A_NUMBER)
     if expected == OBJECT_ARRAY_OR_NULL:
         return value is None or value == [] or isinstance(value, dict)
     raise AssertionError(expected)
 
 
-def _field_types(payload: dict, event_type: str | None) -> list[Problem]:
-    expected_types = dict(_COMMON_FIELDS)
-    expected_types["version"] = NUMBER_OR_STRING
-    if event_type == "delete":
-        # Segment's delete messages carry context and integrations as [] or null.
-        expected_types.update(
-            context=OBJECT_ARRAY_OR_NULL, integrations=OBJECT_ARRAY_OR_NULL
+def event_warnings(payload: object) -> list[Problem]:
+    """What Segment accepts in an event but a partner's endpoint may trip over.
+
+    Kept apart from validate_event, whose every problem stops a send until the
+    user confirms: a warning never does.
+    """
+    if not isinstance(payload, dict):
+        return []
+    event_type = payload.get("type")
+    name = _NUMERIC_IDS.get(event_type) if isinstance(event_type, str) else None
+    value = payload.get(name) if name else None
+    if not _has_type(value, A_NUMBER):
+        return []
+    message = NUMERIC_ID.format(path=name, value=json.dumps(value))
+    return [Problem("numeric_id", message, name, WARNING)]
+
+
+def event_size(event: object) -> int:
+    """Bytes the event counts against Segment's 32 KB limit.
+
+    What the client sent for it (for a normalised event, the event before
+    normalise() added Segment's fields), as compact UTF-8 JSON, without a
+    top-level sentAt: the server libraries send sentAt once per batch, outside
+    the event, and measure each event without it, as Segment's per-event limit
+    in a batch does. Raises ValueError for what JSON cannot carry (NaN,
+    infinity) and RecursionError for absurd nesting.
+    """
+    if isinstance(event, NormalisedEvent):
+        event = event.as_sent
+    size = len(
+        json.dumps(
+            event,
+            separators=(",", ":"),
+            ensure_ascii=False,
+            allow_nan=False,
+            default=str,
+        ).encode("utf-8")
+    )
+    if isinstance(event, dict) and "sentAt" in event:
+        member = json.dumps(
+            {"sentAt": event["sentAt"]},
+            separators=(",", ":"),
+            ensure_ascii=False,
+            default=str,
         )
-    if event_type is not None:
-        expected_types.update(_TYPED_FIELDS[event_type])
+        # Its "name":value, less the braces, and the comma that joined it.
+        size -= len(member.encode("utf-8")) - 2 + (len(event) > 1)
+    return size
+
+
+def _field_types(payload: dict, event_type: str | None) -> list[Problem]:
     problems = [
         _wrong_type(name, expected, payload[name])
-        for name, expected in expected_types.items()
+        for name, expected in _EXPECTED_TYPES[event_type].items()
         # null is accepted anywhere: analytics-python sends the fields it lacks as null.
         if payload.get(name) is not None and not _has_type(payload[name], expected)
     ]
@@ -205,6 +284,7 @@ def _required_fields(payload: dict, event_type: str | None) -> list[Problem]:
 
 def _timestamps(payload: dict, event_type: str | None) -> list[Problem]:
     problems = []
+    parsed: dict[str, datetime] = {}
     for name in TIMESTAMP_FIELDS:
         value = payload.get(name)
         if value is None:
@@ -212,7 +292,9 @@ def _timestamps(payload: dict, event_type: str | None) -> list[Problem]:
         if not isinstance(value, str):
             problems.append(_wrong_type(name, A_DATE_STRING, value))
             continue
-        if parse_timestamp(value) is not None:
+        moment = parse_timestamp(value)
+        if moment is not None:
+            parsed[name] = moment
             continue
         # Segment itself sends Go's time.String() as a delete's originalTimestamp.
         if (
@@ -227,18 +309,22 @@ def _timestamps(payload: dict, event_type: str | None) -> list[Problem]:
             Problem("bad_timestamp", template.format(path=name, value=shown), name)
         )
     if event_type != "delete" and not problems:
-        problems += _correction(payload)
+        problems += _correction(payload, parsed)
     return problems
 
 
-def _correction(payload: dict) -> list[Problem]:
-    """Whether Segment's skew correction of the event's time stays on the calendar."""
-    client = payload.get("originalTimestamp")
-    original = parse_timestamp(payload.get("timestamp") if client is None else client)
-    sent = parse_timestamp(payload.get("sentAt"))
+def _correction(payload: dict, parsed: dict[str, datetime]) -> list[Problem]:
+    """Whether Segment's skew correction of the event's time stays on the calendar.
+
+    parsed holds the event's timestamps, every one present having parsed.
+    """
+    # A manually set timestamp is the client time when there is no originalTimestamp.
+    has_original = payload.get("originalTimestamp") is not None
+    original = parsed.get("originalTimestamp" if has_original else "timestamp")
+    sent = parsed.get("sentAt")
     if original is None or sent is None:
         return []
-    received = parse_timestamp(payload.get("receivedAt")) or datetime.now(UTC)
+    received = parsed.get("receivedAt") or datetime.now(UTC)
     try:
         received - (sent - original)
     except OverflowError:
@@ -260,9 +346,10 @@ def _message_id(payload: dict) -> list[Problem]:
 
 def _size(payload: dict) -> list[Problem]:
     try:
-        size = json_size(payload)
-    except (ValueError, RecursionError):
-        return []
+        size = event_size(payload)
+    except (ValueError, RecursionError) as error:
+        reason = value_problem(payload) or str(error) or type(error).__name__
+        return [Problem("not_json", NOT_JSON.format(reason=reason))]
     if size <= MAX_EVENT_BYTES:
         return []
     message = TOO_LARGE.format(

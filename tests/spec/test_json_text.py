@@ -87,3 +87,60 @@ def test_json_size_counts_compact_utf8_bytes():
     assert json_size({"a": [1, 2]}) == len(b'{"a":[1,2]}')
     # Three bytes a euro sign, not one character or a six-character escape.
     assert json_size("€") == 5
+
+
+NON_NUMBERS = [
+    ("NaN", json_text.NOT_A_NUMBER.format(token="NaN")),
+    ("-NaN", None),
+    ("Infinity", json_text.NOT_A_NUMBER.format(token="Infinity")),
+    ("-Infinity", json_text.NOT_A_NUMBER.format(token="-Infinity")),
+    ("1e400", json_text.NUMBER_TOO_LARGE.format(text="1e400")),
+    ("-1e400", json_text.NUMBER_TOO_LARGE.format(text="-1e400")),
+    ("1.5E+309", json_text.NUMBER_TOO_LARGE.format(text="1.5E+309")),
+    ("1" + "0" * 400, json_text.NUMBER_TOO_LARGE.format(text="1" + "0" * 26 + "...")),
+    ("-" + "9" * 309, json_text.NUMBER_TOO_LARGE.format(text="-" + "9" * 26 + "...")),
+]
+
+
+def test_parse_json_refuses_non_numbers_wherever_they_are():
+    for token, reason in NON_NUMBERS:
+        for text in (
+            '{"properties": {"price": ' + token + "}}",
+            '{"properties": {"products": [{"price": 1}, {"price": ' + token + "}]}}",
+            '{"context": {"screen": {"density": ' + token + "}}}",
+            "[" + token + "]",
+        ):
+            value, error = parse_json(text)
+            assert value is None, text
+            assert error.message.startswith("Invalid JSON"), text
+            if reason is not None:
+                assert error.reason == reason, text
+                assert error.message == f"Invalid JSON: {reason}"
+
+
+def test_parse_json_says_why_in_words():
+    assert json_text.NOT_A_NUMBER.format(token="NaN") == (
+        "NaN is not a JSON number (JSON has no NaN or Infinity); "
+        "use null or a finite number"
+    )
+    assert json_text.NUMBER_TOO_LARGE.format(text="1e400") == (
+        "the number 1e400 is too large to represent (at most about 1.8e308)"
+    )
+
+
+def test_parse_json_keeps_the_largest_numbers_a_double_holds():
+    largest = str(int(1.7976931348623157e308))
+    assert len(largest) == 309
+    assert parse_json("[" + largest + "]") == ([int(largest)], None)
+    assert parse_json("[-" + largest + "]") == ([-int(largest)], None)
+    assert parse_json("[1.7976931348623157e308]") == ([1.7976931348623157e308], None)
+    assert parse_json('{"n": 12345678901234567890}') == (
+        {"n": 12345678901234567890},
+        None,
+    )
+
+
+def test_value_problem_finds_non_numbers_built_in_code():
+    for value in (float("nan"), float("inf"), float("-inf")):
+        reason = json_text.value_problem({"properties": {"list": [1, value]}})
+        assert reason == json_text.NOT_A_NUMBER.format(token=repr(value))

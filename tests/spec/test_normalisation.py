@@ -1,11 +1,14 @@
-"""Tests for normalise: messageId and the four timestamps as Segment sets them."""
+"""Tests for normalise: what Segment's pipeline adds to an event on its way."""
 
 import copy
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from sandbox.spec import format_timestamp, normalise, parse_timestamp
+from sandbox.spec.constants import SANDBOX_PROJECT_ID
+from sandbox.spec.normalisation import NormalisedEvent
 from sandbox.spec.timestamps import format_go_time
 
 NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
@@ -154,7 +157,83 @@ def test_normalise_passes_everything_else_through():
         "receivedAt",
         "originalTimestamp",
         "timestamp",
+        "projectId",
+        "channel",
+        "version",
     }
+
+
+def test_normalise_adds_what_segments_pipeline_adds():
+    result = normalise(event(), now=NOW, new_message_id=lambda: "m1")
+    assert result == {
+        "type": "track",
+        "event": "Signed In",
+        "userId": "u1",
+        "properties": {},
+        "messageId": "m1",
+        "receivedAt": "2025-06-01T12:00:00.000Z",
+        "originalTimestamp": "2025-06-01T12:00:00.000Z",
+        "timestamp": "2025-06-01T12:00:00.000Z",
+        "projectId": SANDBOX_PROJECT_ID,
+        "channel": "server",
+        "version": 2,
+    }
+
+
+def test_normalise_keeps_project_id_channel_and_version_as_sent():
+    sent = event(projectId="P0OJ3CTID1", channel="browser", version="1.1")
+    result = normalise(sent, now=NOW)
+    assert (result["projectId"], result["channel"], result["version"]) == (
+        "P0OJ3CTID1",
+        "browser",
+        "1.1",
+    )
+    # Sent as null is sent too: the user may be testing an endpoint with it.
+    nulls = normalise(event(projectId=None, channel=None, version=None), now=NOW)
+    assert [nulls[name] for name in ("projectId", "channel", "version")] == [None] * 3
+
+
+def test_normalise_takes_a_project_id_for_the_source():
+    assert normalise(event(), now=NOW, project_id="Src42")["projectId"] == "Src42"
+
+
+@pytest.mark.parametrize(
+    ("library", "channel"),
+    [
+        ({"name": "analytics.js", "version": "npm:next-1.84.1"}, "client"),
+        ({"name": "analytics-swift", "version": "1.7.3"}, "mobile"),
+        ({"name": "analytics-kotlin", "version": "1.19.2"}, "mobile"),
+        ({"name": "analytics-python", "version": "2.4.0"}, "server"),
+        ({"name": "@segment/analytics-node", "version": "3.1.0"}, "server"),
+        ({"name": ["not", "a", "name"]}, "server"),
+        ("analytics.js", "server"),
+        (None, "server"),
+    ],
+)
+def test_normalise_gives_the_channel_of_the_sending_library(library, channel):
+    sent = event(context={"library": library})
+    assert normalise(sent, now=NOW)["channel"] == channel
+
+
+def test_normalise_gives_a_channel_to_an_event_without_context():
+    assert normalise(event(context=[1]), now=NOW)["channel"] == "server"
+
+
+def test_normalise_remembers_what_was_sent():
+    sent = event(sentAt="2025-06-01T11:59:59.000Z")
+    for fresh in (False, True):
+        result = normalise(sent, now=NOW, fresh=fresh)
+        assert isinstance(result, NormalisedEvent)
+        assert result.as_sent is sent
+        # Stored and sent, it is a plain JSON object.
+        assert json.loads(json.dumps(result)) == dict(result)
+
+
+def test_normalise_keeps_numeric_ids_as_sent():
+    group = {"type": "group", "userId": "u1", "groupId": 999, "traits": {}}
+    alias = {"type": "alias", "userId": "u1", "previousId": 111}
+    assert normalise(group, now=NOW)["groupId"] == 999
+    assert normalise(alias, now=NOW)["previousId"] == 111
 
 
 @pytest.mark.parametrize("garbage", [None, [], "event", 42])
@@ -195,6 +274,16 @@ DELETE = {
     "sentAt": "2020-05-09T17:49:00.000Z",
     "originalTimestamp": "2020-05-09 23:54:49.209808489 +0000 UTC m=+70366.298768264",
 }
+
+
+def test_normalise_delete_gets_a_project_id_and_channel_but_no_version():
+    minimal = {"type": "delete", "userId": "u1"}
+    result = normalise(minimal, now=NOW)
+    assert result["projectId"] == SANDBOX_PROJECT_ID
+    assert result["channel"] == "server"
+    assert "version" not in result
+    # Segment's own delete messages keep theirs.
+    assert normalise(DELETE, now=NOW)["projectId"] == "P0OJ3CTID1"
 
 
 def test_normalise_delete_keeps_its_shape_and_skips_the_skew_correction():

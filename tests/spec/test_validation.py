@@ -6,7 +6,16 @@ from datetime import UTC, datetime
 
 import pytest
 
-from sandbox.spec import Problem, json_size, sample_event, validate_event
+from sandbox.spec import (
+    Problem,
+    event_size,
+    event_warnings,
+    json_size,
+    normalise,
+    sample_event,
+    validate_event,
+)
+from sandbox.spec.json_text import NOT_A_NUMBER
 from sandbox.spec.validation import (
     BAD_TIMESTAMP,
     MESSAGE_ID_TOO_LONG,
@@ -18,6 +27,8 @@ from sandbox.spec.validation import (
     MISSING_PREVIOUS_ID,
     MISSING_TYPE,
     NOT_AN_OBJECT,
+    NOT_JSON,
+    NUMERIC_ID,
     TOO_LARGE,
     UNKNOWN_TYPE,
     WRONG_TYPE,
@@ -361,3 +372,146 @@ def test_validate_event_accepts_every_sample():
         for event_type in ("identify", "track", "delete"):
             event = sample_event(event_type, now=NOW, rng=random.Random(seed))
             assert validate_event(event) == []
+
+
+def test_validate_event_accepts_a_numeric_group_id_with_a_warning():
+    # analytics-python's group() and classic analytics-node send it as a number.
+    event = {"type": "group", "userId": "u1", "groupId": 999, "traits": {}}
+    assert validate_event(event) == []
+    message = NUMERIC_ID.format(path="groupId", value="999")
+    assert event_warnings(event) == [
+        Problem("numeric_id", message, "groupId", "warning")
+    ]
+    assert message == (
+        "groupId is the number 999, not a string. Segment accepts it and delivers "
+        "it as it came (analytics-python and analytics-node send a numeric groupId "
+        "as it is), but the Spec types groupId as a string, so an endpoint that "
+        "expects one may trip over a number."
+    )
+
+
+def test_validate_event_accepts_a_numeric_previous_id_with_a_warning():
+    # Both SDKs turn a numeric userId into a string, but not previousId.
+    event = {"type": "alias", "userId": "u1", "previousId": 111}
+    assert validate_event(event) == []
+    assert event_warnings(event) == [
+        Problem(
+            "numeric_id",
+            NUMERIC_ID.format(path="previousId", value="111"),
+            "previousId",
+            "warning",
+        )
+    ]
+    assert event_warnings(event | {"previousId": 1.5})[0].message.startswith(
+        "previousId is the number 1.5, not a string."
+    )
+
+
+@pytest.mark.parametrize(
+    ("event", "path", "kind"),
+    [
+        ({"type": "group", "userId": "u", "groupId": True}, "groupId", "a boolean"),
+        ({"type": "group", "userId": "u", "groupId": {}}, "groupId", "an object"),
+        ({"type": "alias", "userId": "u", "previousId": [1]}, "previousId", "an array"),
+    ],
+)
+def test_validate_event_refuses_an_id_that_is_neither_string_nor_number(
+    event, path, kind
+):
+    assert validate_event(event) == [
+        Problem(
+            "wrong_type",
+            WRONG_TYPE.format(path=path, expected="a string or a number", kind=kind),
+            path,
+        )
+    ]
+    assert event_warnings(event) == []
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"type": "group", "userId": "u1", "groupId": "g1"},
+        {"type": "alias", "userId": "u1", "previousId": "old"},
+        {"type": "track", "userId": "u1", "event": "E", "groupId": 5},
+        {"type": ["group"], "groupId": 5},
+        {"type": "group", "groupId": None},
+        "not an event",
+    ],
+)
+def test_event_warnings_has_nothing_to_say_about_the_rest(event):
+    assert event_warnings(event) == []
+
+
+def test_validate_event_still_refuses_a_numeric_user_id_or_anonymous_id():
+    # The SDKs turn these into strings before sending, so a number is a mistake.
+    codes = [p.code for p in validate_event(track(userId=..., anonymousId=7))]
+    assert codes == ["wrong_type"]
+
+
+def _at_the_limit() -> dict:
+    """A track of exactly 32 KB of compact JSON."""
+    event = track(properties={"n": ""})
+    event["properties"]["n"] = "x" * (32 * 1024 - json_size(event))
+    assert json_size(event) == 32 * 1024
+    return event
+
+
+def test_validate_event_measures_what_the_client_sent_not_what_segment_adds():
+    event = _at_the_limit()
+    normalised = normalise(event, now=NOW)
+    # messageId, receivedAt, originalTimestamp, timestamp, projectId, channel and
+    # version add some 190 bytes on the way; Segment counts what it received.
+    assert json_size(normalised) > 32 * 1024 + 150
+    assert event_size(normalised) == event_size(event) == 32 * 1024
+    assert validate_event(normalised) == validate_event(event) == []
+    event["properties"]["n"] += "x"
+    refused = [
+        Problem(
+            "too_large",
+            TOO_LARGE.format(
+                size_kb=32_769 / 1024, size=32_769, limit_kb=32, limit=32768
+            ),
+        )
+    ]
+    assert validate_event(event) == refused
+    assert validate_event(normalise(event, now=NOW)) == refused
+    assert validate_event(normalise(event, now=NOW, fresh=True)) == refused
+
+
+def test_validate_event_does_not_count_a_sent_at_against_the_limit():
+    # The server libraries send sentAt once per batch and measure each event
+    # without it; Segment's API applies it to each event of the batch.
+    event = _at_the_limit() | {"sentAt": "2025-06-01T11:59:59.123456+00:00"}
+    assert json_size(event) == 32 * 1024 + len(
+        ',"sentAt":"2025-06-01T11:59:59.123456+00:00"'
+    )
+    assert event_size(event) == 32 * 1024
+    assert validate_event(event) == []
+    assert validate_event(normalise(event, now=NOW)) == []
+
+
+def test_event_size_leaves_out_only_a_top_level_sent_at():
+    assert event_size({"sentAt": "2025-01-01T00:00:00.000Z"}) == len("{}")
+    assert event_size({"a": 1, "sentAt": None}) == len('{"a":1}')
+    assert event_size({"sentAt": "é", "a": "é"}) == len('{"a":"é"}'.encode())
+    nested = {"properties": {"sentAt": "x"}}
+    assert event_size(nested) == json_size(nested)
+
+
+@pytest.mark.parametrize(
+    ("value", "token"),
+    [(float("nan"), "nan"), (float("inf"), "inf"), (float("-inf"), "-inf")],
+)
+def test_validate_event_refuses_what_json_has_no_number_for(value, token):
+    # Built in code rather than parsed, where no door's parser has refused it.
+    event = track(properties={"prices": [1.0, {"price": value}]})
+    reason = NOT_A_NUMBER.format(token=token)
+    assert validate_event(event) == [
+        Problem("not_json", NOT_JSON.format(reason=reason))
+    ]
+    assert validate_event(normalise(event, now=NOW)) == validate_event(event)
+    assert NOT_JSON.format(reason=reason).startswith(
+        f"The event cannot travel as JSON: {token} is not a JSON number (JSON has "
+        "no NaN or Infinity); use null or a finite number."
+    )
