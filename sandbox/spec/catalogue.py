@@ -327,6 +327,8 @@ MOBILE_SCREENS = (
 @dataclass(frozen=True)
 class Browser:
     user_agent: str
+    # Chromium browsers answer navigator.userAgentData, which analytics.js sends as
+    # context.userAgentData; Safari and Firefox have none (brand "").
     brand: str
     platform: str
     mobile: bool
@@ -342,6 +344,11 @@ BROWSERS = (
             "Edg/142.0.0.0", "Microsoft Edge", "Windows", False),
     Browser(f"Mozilla/5.0 (Linux; Android 10; K) {_CHROME} Mobile Safari/537.36",
             "Google Chrome", "Android", True),
+    Browser("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 "
+            "(KHTML, like Gecko) Version/18.3 Safari/605.1.15", "", "macOS", False),
+    Browser("Mozilla/5.0 (iPhone; CPU iPhone OS 18_3 like Mac OS X) "
+            "AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.3 Mobile/15E148 "
+            "Safari/604.1", "", "iOS", True),
 )  # fmt: skip
 
 
@@ -351,9 +358,12 @@ class Handset:
     model: str
     name: str
     os_versions: tuple[str, ...]
+    # Points on iOS (UIScreen.main.bounds), pixels on Android (displayMetrics).
     width: int
     height: int
     density: float
+    # Android's Build.ID, which the system's http.agent (context.userAgent) names.
+    build_id: str = ""
 
 
 IPHONES = (
@@ -362,10 +372,13 @@ IPHONES = (
     Handset("Apple", "iPhone14,5", "iPhone", ("17.5", "18.0.1"), 390, 844, 3),
 )
 ANDROID_PHONES = (
-    Handset("Google", "Pixel 8", "shiba", ("14", "15"), 1080, 2400, 2.625),
-    Handset("Google", "Pixel 7a", "lynx", ("14",), 1080, 2400, 2.625),
-    Handset("samsung", "SM-S921U", "e1q", ("14", "15"), 1080, 2340, 3.0),
-)
+    Handset("Google", "Pixel 8", "shiba", ("14", "15"), 1080, 2400, 2.625,
+            "AP2A.240805.005"),
+    Handset("Google", "Pixel 7a", "lynx", ("14",), 1080, 2400, 2.625,
+            "UQ1A.240205.004"),
+    Handset("samsung", "SM-S921U", "e1q", ("14", "15"), 1080, 2340, 3.0,
+            "UP1A.231005.007"),
+)  # fmt: skip
 
 # Addresses from ISP blocks that are plausible for consumers, never private ranges.
 _IP_PREFIXES = ("73.158", "98.207", "24.5", "86.142", "92.40", "174.63")

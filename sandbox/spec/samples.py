@@ -1,4 +1,10 @@
-"""Realistic, Spec-valid sample events, shaped as Segment delivers them to partners."""
+"""Realistic, Spec-valid sample events: what each source's library sends, delivered.
+
+A sample is built as its library builds the event (the context it collects, its
+_metadata, its messageId and the way it writes times and missing ids; see
+sandbox.spec.sources), then taken through normalise, as Segment's pipeline takes
+it on its way to a partner.
+"""
 
 import random
 import string
@@ -22,7 +28,21 @@ from sandbox.spec.catalogue import (
     new_uuid,
     user_id,
 )
-from sandbox.spec.constants import EVENT_TYPES, SOURCES
+from sandbox.spec.constants import EVENT_TYPES
+from sandbox.spec.normalisation import normalise
+from sandbox.spec.sources import (
+    BROWSER,
+    LIBRARIES,
+    MOBILE,
+    NODE_VERSION,
+    SERVER,
+    SOURCES,
+    epoch_ms,
+    javascript_json,
+    library_sent_at,
+    library_timestamp,
+    md5_hex,
+)
 from sandbox.spec.templates import TEMPLATES
 from sandbox.spec.timestamps import as_utc, format_go_time, format_timestamp
 
@@ -37,17 +57,31 @@ UNKNOWN_TEMPLATE = (
 TEMPLATE_NEEDS_TRACK = (
     "Template {template!r} is a track event, so it can't be sent as {event_type!r}."
 )
-
-ANALYTICS_JS_LIBRARY = {"name": "analytics.js", "version": "npm:next-1.84.1"}
-SWIFT_LIBRARY = {"name": "analytics-swift", "version": "1.7.3"}
-KOTLIN_LIBRARY = {"name": "analytics-kotlin", "version": "1.19.2"}
-PYTHON_LIBRARY = {"name": "analytics-python", "version": "2.3.4"}
-
-_CHANNELS = {"analytics.js": "browser", "ios": "mobile", "android": "mobile"}
-# The zero UUID is what iOS reports as the IDFA when the user hasn't allowed tracking.
-_NO_IDFA = "00000000-0000-0000-0000-000000000000"
+NO_PAGE_CALL = (
+    "{library} has no page call: an app sends screen events. Choose screen, "
+    "or a browser or server source."
+)
 
 Event = dict[str, Any]
+
+
+def sample_problem(
+    event_type: str, *, source: str, template: str | None = None
+) -> str | None:
+    """Why sample_event can't make this event, or None when it can."""
+    if event_type not in EVENT_TYPES:
+        return UNKNOWN_EVENT_TYPE.format(value=event_type)
+    if source not in SOURCES:
+        return UNKNOWN_SOURCE.format(value=source)
+    if template is not None:
+        if template not in TEMPLATES:
+            return UNKNOWN_TEMPLATE.format(value=template)
+        if event_type != "track":
+            return TEMPLATE_NEEDS_TRACK.format(template=template, event_type=event_type)
+    library = LIBRARIES[source]
+    if event_type == "page" and not library.has_page:
+        return NO_PAGE_CALL.format(library=library.name)
+    return None
 
 
 def sample_event(
@@ -58,22 +92,16 @@ def sample_event(
     now: datetime | None = None,
     rng: random.Random | None = None,
 ) -> Event:
-    """Build a sample event of the given type, as one of SOURCES would have sent it.
+    """Build a sample event of the given type, as one of SOURCES would have sent it
+    and Segment would deliver it at now.
 
     With a template, the event is the named semantic track event. The same rng seed
-    and now give the same event.
+    and now give the same event. Raises ValueError (see sample_problem) for what
+    the source can't send.
     """
-    if event_type not in EVENT_TYPES:
-        raise ValueError(UNKNOWN_EVENT_TYPE.format(value=event_type))
-    if source not in SOURCES:
-        raise ValueError(UNKNOWN_SOURCE.format(value=source))
-    if template is not None:
-        if template not in TEMPLATES:
-            raise ValueError(UNKNOWN_TEMPLATE.format(value=template))
-        if event_type != "track":
-            raise ValueError(
-                TEMPLATE_NEEDS_TRACK.format(template=template, event_type=event_type)
-            )
+    problem = sample_problem(event_type, source=source, template=template)
+    if problem is not None:
+        raise ValueError(problem)
     rng = rng if rng is not None else random.Random()
     received = _whole_milliseconds(now if now is not None else datetime.now(UTC))
     if event_type == "delete":
@@ -99,91 +127,116 @@ class _Sample:
         self.rng = rng
         self.received = received
         self.source = source
+        self.library = LIBRARIES[source]
+        self.platform = self.library.platform
         self.actor: Actor = make_actor(rng, received)
         # Drawn once, on first use, so a page event's properties match context.page.
         self._page: dict[str, Any] | None = None
 
     def build(self, event_type: str, template_name: str | None) -> Event:
-        rng = self.rng
-        times = self._timestamps()
-        signed_in = event_type in ("identify", "alias") or rng.random() < 0.6
-        if self.source == "server":
-            signed_in = True
-        event: Event = {"type": event_type}
+        original, sent = self._client_times()
+        event: Event = self._identity(event_type, self._signed_in(event_type))
+        event["type"] = event_type
         event.update(self._type_fields(event_type, template_name))
-        event.update(self._identity(event_type, signed_in))
-        event["context"] = self._context(event_type, signed_in, event)
-        if template_name is not None and TEMPLATES[template_name].group_context:
-            event["context"]["groupId"] = self.actor.company.id
-        event["integrations"] = {}
-        event["messageId"] = self._message_id(times["originalTimestamp"])
-        event["channel"] = _CHANNELS.get(self.source, "server")
-        event.update({name: format_timestamp(moment) for name, moment in times.items()})
-        event["version"] = 2
-        if self.source == "analytics.js":
-            event["_metadata"] = {
-                "bundled": ["Segment.io"],
-                "unbundled": [],
-                "bundledIds": [],
-            }
-        return event
+        context = self._context(event)
+        if template_name is not None:
+            template = TEMPLATES[template_name]
+            for name, value in template.context(self.rng, self.actor).items():
+                if name == "traits":
+                    value = {**context.get("traits", {}), **value}
+                context[name] = value
+        event["context"] = context
+        if self.source != "node-classic":
+            # The classic Node library sends integrations only when given some.
+            event["integrations"] = {}
+        metadata = self._metadata()
+        if metadata is not None:
+            event["_metadata"] = metadata
+        event["timestamp"] = library_timestamp(self.source, original)
+        event["messageId"] = self._message_id(event, original)
+        # Every library sends sentAt once per batch; Segment applies it to each event.
+        event["sentAt"] = library_sent_at(self.source, sent)
+        return dict(normalise(event, now=self.received))
 
-    def _timestamps(self) -> dict[str, datetime]:
+    def _client_times(self) -> tuple[datetime, datetime]:
         rng = self.rng
         # Network latency plus a client clock running behind Segment's: devices by up
         # to two seconds, NTP-synced servers by a few milliseconds. Keeping the clock
         # behind keeps sentAt before receivedAt while the skew correction still shows.
-        clock_lag = rng.randint(0, 40 if self.source == "server" else 2000)
+        clock_lag = rng.randint(0, 40 if self.platform == SERVER else 2000)
         sent = self.received - _ms(rng.randint(20, 250) + clock_lag)
         original = sent - _ms(rng.randint(50, 900))
-        return {
-            "originalTimestamp": original,
-            "sentAt": sent,
-            "receivedAt": self.received,
-            "timestamp": self.received - (sent - original),
-        }
+        if self.source == "server":
+            # analytics-python's sentAt keeps Python's microseconds.
+            sent += timedelta(microseconds=rng.randint(0, 999))
+        return original, sent
 
-    def _message_id(self, original: datetime) -> str:
-        message_uuid = new_uuid(self.rng)
-        if self.source == "analytics.js":
-            epoch_ms = int(original.timestamp() * 1000)
-            return f"ajs-next-{epoch_ms}-{message_uuid}"
+    def _signed_in(self, event_type: str) -> bool:
+        if event_type in ("identify", "alias"):
+            return True
+        if self.platform == SERVER:
+            # Server code mostly acts for a known user; groups always.
+            return event_type == "group" or self.rng.random() < 0.8
+        return self.rng.random() < 0.6
+
+    def _message_id(self, event: Event, original: datetime) -> str:
+        message_uuid = str(new_uuid(self.rng))
+        if self.platform == BROWSER:
+            return f"ajs-next-{epoch_ms(original)}-{message_uuid}"
+        if self.source == "node":
+            return f"node-next-{epoch_ms(original)}-{message_uuid}"
+        if self.source == "node-classic":
+            # md5 of JSON.stringify(message) as it stands before the id is set.
+            return f"node-{md5_hex(javascript_json(event))}-{message_uuid}"
         if self.source == "ios":
             # Swift's UUID().uuidString is upper-case.
-            return str(message_uuid).upper()
-        return str(message_uuid)
+            return message_uuid.upper()
+        return message_uuid
 
     def _identity(self, event_type: str, signed_in: bool) -> Event:
         person = self.actor.person
-        if self.source == "server":
-            if event_type == "alias":
-                return {"previousId": person.email, "userId": person.user_id}
-            # analytics-python sends the ids it wasn't given as null.
-            return {"userId": person.user_id, "anonymousId": None}
         anonymous_id = str(new_uuid(self.rng))
+        if self.platform == SERVER:
+            # A server library sends the ids its caller gave it.
+            if event_type == "alias":
+                ids: Event = {"previousId": anonymous_id, "userId": person.user_id}
+            elif signed_in:
+                ids = {"userId": person.user_id}
+            else:
+                ids = {"anonymousId": anonymous_id}
+            if self.source == "server":
+                # analytics-python sends the ids it wasn't given as null.
+                ids.setdefault("userId", None)
+                ids.setdefault("anonymousId", None)
+            return ids
         if self.source == "ios":
             anonymous_id = anonymous_id.upper()
         if event_type == "alias":
+            # analytics-swift aliases from the current userId; analytics-kotlin and
+            # analytics.js from the userId or, before identify, the anonymousId.
+            previous = user_id(self.rng) if self.source == "ios" else anonymous_id
             return {
-                "previousId": anonymous_id,
+                "previousId": previous,
                 "userId": person.user_id,
                 "anonymousId": anonymous_id,
             }
         if signed_in:
             return {"userId": person.user_id, "anonymousId": anonymous_id}
-        # Before identify, analytics.js sends userId null and analytics-kotlin "";
-        # analytics-swift leaves it out.
-        missing = {"analytics.js": {"userId": None}, "android": {"userId": ""}}
-        return missing.get(self.source, {}) | {"anonymousId": anonymous_id}
+        if self.platform == BROWSER:
+            # analytics.js sends user.id(), null before identify.
+            return {"userId": None, "anonymousId": anonymous_id}
+        # analytics-swift leaves out a nil userId; analytics-kotlin drops a blank one.
+        return {"anonymousId": anonymous_id}
 
     def _type_fields(self, event_type: str, template_name: str | None) -> Event:
         if event_type == "track":
             if template_name is None:
                 return {"event": "Button Clicked", "properties": self._button()}
             template = TEMPLATES[template_name]
+            properties = template.properties(self.rng, self.actor)
             return {
                 "event": template.name,
-                "properties": template.properties(self.rng, self.actor),
+                "properties": self._as_sdk_tracks(template.name, properties),
             }
         if event_type == "identify":
             return {"traits": self._user_traits()}
@@ -193,8 +246,30 @@ class _Sample:
             return self._page_fields()
         if event_type == "screen":
             category, name = self.rng.choice(MOBILE_SCREENS)
-            return {"name": name, "category": category, "properties": {"name": name}}
+            return {"name": name, "category": category, "properties": {}}
         return {}
+
+    def _as_sdk_tracks(self, name: str, properties: Event) -> Event:
+        """Application Opened as the mobile SDKs' lifecycle tracking sends it."""
+        if name != "Application Opened" or self.platform != MOBILE:
+            return properties
+        from_background = properties["from_background"]
+        if self.source == "ios":
+            # On launch iOSLifecycleEvents sends all five; on returning, three.
+            if from_background:
+                names = ("from_background", "version", "build")
+            else:
+                names = tuple(properties)
+            return {name: properties[name] for name in names}
+        # AndroidLifecyclePlugin: version and build on the first launch only; url
+        # and referring_application are collected on iOS only (the Spec says so).
+        if from_background:
+            return {"from_background": True}
+        return {
+            "version": properties["version"],
+            "build": properties["build"],
+            "from_background": False,
+        }
 
     def _button(self) -> Event:
         label, location = self.rng.choice(
@@ -244,32 +319,22 @@ class _Sample:
 
     def _page_fields(self) -> Event:
         page = self._web_page()
-        if self.source == "analytics.js":
-            # analytics.js puts a page's category at the top level and in properties.
+        location = page["location"]
+        if self.platform == BROWSER:
+            # analytics.js puts the page's context in properties, and the category
+            # at the top level and in properties.
             properties = {"name": page["name"], "category": page["category"]}
-            properties.update(page["location"])
-            return {
-                "name": page["name"],
-                "category": page["category"],
-                "properties": properties,
-            }
-        if self.source == "server":
-            location = page["location"]
-            properties = {
-                "name": page["name"],
-                "path": location["path"],
-                "url": location["url"],
-                "title": location["title"],
-            }
-            return {
-                "name": page["name"],
-                "category": page["category"],
-                "properties": properties,
-            }
+            properties.update(location)
+        else:
+            # A server library sends the properties its caller passes;
+            # @segment/analytics-node copies the category into them.
+            properties = dict(location)
+            if self.source == "node":
+                properties["category"] = page["category"]
         return {
             "name": page["name"],
             "category": page["category"],
-            "properties": {"name": page["name"]},
+            "properties": properties,
         }
 
     def _web_page(self) -> dict[str, Any]:
@@ -296,27 +361,35 @@ class _Sample:
             }
         return self._page
 
-    def _context(self, event_type: str, signed_in: bool, event: Event) -> Event:
-        if self.source == "server":
+    def _library(self) -> Event:
+        return {"name": self.library.name, "version": self.library.version}
+
+    def _context(self, event: Event) -> Event:
+        if self.platform == SERVER:
             # Server libraries collect nothing about a device; only the library itself.
-            return {"library": dict(PYTHON_LIBRARY)}
-        if self.source == "analytics.js":
-            return self._browser_context()
-        return self._mobile_context(event_type, signed_in, event)
+            return {"library": self._library()}
+        if self.platform == BROWSER:
+            context = self._browser_context()
+        elif self.source == "ios":
+            context = self._swift_context()
+        else:
+            context = self._kotlin_context(event["anonymousId"])
+        # Not the library's: Segment adds the address a client-side event came from.
+        context["ip"] = ip_address(self.rng)
+        return context
 
     def _browser_context(self) -> Event:
+        """What analytics.js's page context and environment enrichment collect."""
         rng = self.rng
         page = self._web_page()
         browser = rng.choice(BROWSERS)
-        version = browser.user_agent.split("Chrome/")[1].split(".")[0]
         context: Event = {
-            "ip": ip_address(rng),
-            "library": dict(ANALYTICS_JS_LIBRARY),
-            "locale": self.actor.place.locale,
             "page": dict(page["location"]),
-            "timezone": self.actor.place.timezone,
             "userAgent": browser.user_agent,
-            "userAgentData": {
+        }
+        if browser.brand:
+            version = browser.user_agent.split("Chrome/")[1].split(".")[0]
+            context["userAgentData"] = {
                 "brands": [
                     {"brand": "Chromium", "version": version},
                     {"brand": browser.brand, "version": version},
@@ -324,77 +397,108 @@ class _Sample:
                 ],
                 "mobile": browser.mobile,
                 "platform": browser.platform,
-            },
-        }
+            }
+        context["locale"] = self.actor.place.locale
+        context["library"] = self._library()
         if page["campaign"] is not None:
             context["campaign"] = dict(page["campaign"])
+        context["timezone"] = self.actor.place.timezone
         return context
 
-    def _mobile_context(self, event_type: str, signed_in: bool, event: Event) -> Event:
+    def _app(self) -> Event:
+        app = self.actor.app
+        return {
+            "name": app.name,
+            "version": app.version,
+            "build": app.build,
+            "namespace": app.namespace,
+        }
+
+    def _network(self) -> Event:
+        wifi = self.rng.random() < 0.6
+        # No carrier: neither mobile SDK collects one.
+        return {"bluetooth": False, "cellular": not wifi, "wifi": wifi}
+
+    def _swift_context(self) -> Event:
+        """analytics-swift's Context plugin: no carrier, advertising id or traits."""
         rng = self.rng
-        actor = self.actor
-        ios = self.source == "ios"
-        handset: Handset = rng.choice(IPHONES if ios else ANDROID_PHONES)
-        tracking = rng.random() < 0.3
-        advertising_id = str(new_uuid(rng))
-        if ios:
-            advertising_id = advertising_id.upper() if tracking else _NO_IDFA
-        device_id = str(new_uuid(rng))
-        wifi = rng.random() < 0.6
-        context: Event = {
+        handset: Handset = rng.choice(IPHONES)
+        os_version = rng.choice(handset.os_versions)
+        return {
+            "library": self._library(),
+            "app": self._app(),
+            "device": {
+                "manufacturer": handset.manufacturer,
+                "type": "ios",
+                "model": handset.model,
+                "name": handset.name,
+                # identifierForVendor.uuidString
+                "id": str(new_uuid(rng)).upper(),
+            },
+            "os": {"name": "iOS", "version": os_version},
+            "screen": {"width": handset.width, "height": handset.height},
+            "locale": self.actor.place.locale,
+            "timezone": self.actor.place.timezone,
+            "network": self._network(),
+            # WebKit's user agent, as the SDK's UserAgent builds it.
+            "userAgent": (
+                f"Mozilla/5.0 (iPhone; CPU iPhone OS {os_version.replace('.', '_')} "
+                "like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148"
+            ),
+            "instanceId": str(new_uuid(rng)).upper(),
+        }
+
+    def _kotlin_context(self, anonymous_id: str) -> Event:
+        """analytics-kotlin's AndroidContextPlugin and ContextPlugin."""
+        rng = self.rng
+        handset: Handset = rng.choice(ANDROID_PHONES)
+        os_version = rng.choice(handset.os_versions)
+        app = self._app()
+        return {
             "app": {
-                "name": actor.app.name,
-                "version": actor.app.version,
-                "build": actor.app.build,
-                "namespace": actor.app.namespace,
+                "name": app["name"],
+                "version": app["version"],
+                "namespace": app["namespace"],
+                "build": app["build"],
             },
             "device": {
-                "id": device_id.upper() if ios else device_id,
-                "advertisingId": advertising_id,
-                "adTrackingEnabled": tracking,
+                # Without collectDeviceId (off by default) the id is the anonymousId.
+                "id": anonymous_id,
                 "manufacturer": handset.manufacturer,
                 "model": handset.model,
                 "name": handset.name,
-                "type": "ios" if ios else "android",
+                "type": "android",
             },
-            "instanceId": str(new_uuid(rng)),
-            "ip": ip_address(rng),
-            "library": dict(SWIFT_LIBRARY if ios else KOTLIN_LIBRARY),
-            "locale": actor.place.locale,
-            "network": {
-                "bluetooth": False,
-                "carrier": actor.place.carrier,
-                "cellular": not wifi,
-                "wifi": wifi,
-            },
-            "os": {
-                "name": "iOS" if ios else "Android",
-                "version": rng.choice(handset.os_versions),
-            },
+            "os": {"name": "Android", "version": os_version},
             "screen": {
-                "width": handset.width,
-                "height": handset.height,
                 "density": handset.density,
+                "height": handset.height,
+                "width": handset.width,
             },
-            "timezone": actor.place.timezone,
-            "traits": self._context_traits(event_type, signed_in, event),
-        }
-        if not ios:
-            os_version = context["os"]["version"]
-            context["userAgent"] = (
+            "network": self._network(),
+            "locale": self.actor.place.locale,
+            # The system's http.agent.
+            "userAgent": (
                 f"Dalvik/2.1.0 (Linux; U; Android {os_version}; {handset.model} "
-                "Build/AP2A.240805.005)"
-            )
-        return context
+                f"Build/{handset.build_id})"
+            ),
+            "timezone": self.actor.place.timezone,
+            "library": self._library(),
+            "instanceId": str(new_uuid(rng)),
+        }
 
-    def _context_traits(self, event_type: str, signed_in: bool, event: Event) -> Event:
-        # Mobile SDKs copy the traits stored by the last identify into every event.
-        if event_type == "identify":
-            return dict(event["traits"])
-        if signed_in:
-            person = self.actor.person
-            return {"email": person.email, "name": person.name}
-        return {}
+    def _metadata(self) -> Event | None:
+        if self.platform == BROWSER:
+            # Segment.io is the only destination: the bundle holds no other.
+            return {"bundled": ["Segment.io"], "unbundled": [], "bundledIds": []}
+        if self.platform == MOBILE:
+            # DestinationMetadataPlugin leaves Segment.io out of bundled.
+            return {"bundled": [], "unbundled": [], "bundledIds": []}
+        if self.source == "node":
+            return {"nodeVersion": f"v{NODE_VERSION}", "jsRuntime": "node"}
+        if self.source == "node-classic":
+            return {"nodeVersion": NODE_VERSION}
+        return None
 
 
 def _delete_event(rng: random.Random, received: datetime) -> Event:

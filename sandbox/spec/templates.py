@@ -1,4 +1,12 @@
-"""Segment's semantic events (E-commerce v2, Video, Mobile, ...) as sample templates."""
+"""Segment's semantic events (E-commerce v2, Video, Mobile, ...) as sample templates.
+
+Each template carries the properties (and, where the Spec names them, the context
+fields) of its event's table on the Spec pages, and nothing the tables leave out.
+Source: the segmentio/segment-docs repository at 747b35d8f5f1 (2025-11-07), which
+is segment.com/docs: src/connections/spec/ecommerce/v2.md, video.md, mobile.md,
+email.md, live-chat.md, b2b-saas.md and ab-testing.md. Where a page's examples
+hold more than its table (Live Chat's message_body), the table wins.
+"""
 
 import random
 from collections.abc import Callable
@@ -7,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sandbox.spec.catalogue import (
+    BROWSERS,
     COUPONS,
     PRODUCT_CATEGORIES,
     PRODUCTS,
@@ -17,6 +26,7 @@ from sandbox.spec.catalogue import (
     Coupon,
     Product,
     hex_id,
+    ip_address,
     make_actor,
     money,
     new_uuid,
@@ -42,6 +52,7 @@ CATEGORIES: tuple[str, ...] = (
 
 Properties = dict[str, Any]
 PropertiesBuilder = Callable[[random.Random, Actor], Properties]
+ContextBuilder = Callable[[random.Random, Actor], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -51,14 +62,22 @@ class Template:
     name: str
     category: str
     build_properties: PropertiesBuilder = field(repr=False, compare=False)
-    # The B2B SaaS spec attributes every event to an account through context.groupId.
-    group_context: bool = False
+    # Context fields the Spec gives the event (B2B SaaS's groupId, Email's traits).
+    build_context: ContextBuilder | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def properties(self, rng: random.Random, actor: Actor | None = None) -> Properties:
         """Spec'd properties with fresh values; actor ties them to one person."""
         if actor is None:
             actor = make_actor(rng, datetime.now(UTC))
         return self.build_properties(rng, actor)
+
+    def context(self, rng: random.Random, actor: Actor) -> dict[str, Any]:
+        """The Spec's context fields for this event, to merge into the sample's."""
+        if self.build_context is None:
+            return {}
+        return self.build_context(rng, actor)
 
 
 # E-commerce v2 ------------------------------------------------------------------------
@@ -67,7 +86,7 @@ AFFILIATION = f"{STORE_NAME} Online Store"
 
 
 def _product(
-    product: Product, *, position: int, quantity: int | None = 1
+    product: Product, *, position: int | None, quantity: int | None = 1
 ) -> Properties:
     fields: Properties = {
         "product_id": product.product_id,
@@ -80,7 +99,9 @@ def _product(
     }
     if quantity is not None:
         fields["quantity"] = quantity
-    fields.update(position=position, url=product.url, image_url=product.image_url)
+    if position is not None:
+        fields["position"] = position
+    fields.update(url=product.url, image_url=product.image_url)
     return fields
 
 
@@ -287,7 +308,10 @@ def _coupon(rng: random.Random) -> Properties:
 
 
 def _coupon_entered(rng: random.Random, actor: Actor) -> Properties:
-    return _coupon(rng)
+    # Coupon Entered's table lists no coupon_name (Applied, Denied, Removed do).
+    fields = _coupon(rng)
+    del fields["coupon_name"]
+    return fields
 
 
 def _coupon_with_discount(rng: random.Random, actor: Actor) -> Properties:
@@ -326,7 +350,8 @@ def _share(rng: random.Random) -> Properties:
 
 
 def _product_shared(rng: random.Random, actor: Actor) -> Properties:
-    return _share(rng) | _single_product(rng)
+    # Product Shared's table has the product's fields but no quantity or position.
+    return _share(rng) | _product(rng.choice(PRODUCTS), position=None, quantity=None)
 
 
 def _cart_shared(rng: random.Random, actor: Actor) -> Properties:
@@ -334,10 +359,11 @@ def _cart_shared(rng: random.Random, actor: Actor) -> Properties:
     return _share(rng) | {"cart_id": _cart_id(rng), "products": products}
 
 
+# The Spec types rating as a String.
 _REVIEWS = (
-    (5, "Comfortable straight out of the box and grippy on wet rock."),
-    (4, "Great fit, runs slightly small. Order half a size up."),
-    (2, "Started leaking after two weeks of rain."),
+    ("5", "Comfortable straight out of the box and grippy on wet rock."),
+    ("4", "Great fit, runs slightly small. Order half a size up."),
+    ("2", "Started leaking after two weeks of rain."),
 )
 
 
@@ -661,47 +687,50 @@ def _unsubscribed(rng: random.Random, actor: Actor) -> Properties:
     return fields
 
 
+def _recipient(rng: random.Random, actor: Actor) -> dict[str, Any]:
+    # Bounced and Delivered: the Spec's context is the intended recipient only.
+    return {"traits": {"email": actor.person.email}}
+
+
+def _reader(rng: random.Random, actor: Actor) -> dict[str, Any]:
+    # Opened, Link Clicked, Marked as Spam, Unsubscribed: the recipient acted, so
+    # the Spec adds the opening computer's IP and browser, user_agent in snake_case.
+    return {
+        "ip": ip_address(rng),
+        "user_agent": rng.choice(BROWSERS).user_agent,
+        "traits": {"email": actor.person.email},
+    }
+
+
 # Live Chat ----------------------------------------------------------------------------
 
 _AGENTS = (("ag_1042", "Maya Brooks", "maya.b"), ("ag_2210", "Tomás Ruiz", "truiz"))
 
 
-def _chat(rng: random.Random) -> Properties:
+def _chat(rng: random.Random, duration: int) -> Properties:
+    # All four events list the same six properties; message_id is the message
+    # the event is about (the first one for Started, the last one for Ended).
     agent_id, agent_name, agent_username = rng.choice(_AGENTS)
     return {
-        "conversation_id": f"conv_{hex_id(rng, 12)}",
         "agent_id": agent_id,
         "agent_name": agent_name,
         "agent_username": agent_username,
+        "conversation_id": f"conv_{hex_id(rng, 12)}",
+        "conversation_duration": duration,
+        "message_id": f"msg_{hex_id(rng, 10)}",
     }
 
 
 def _chat_started(rng: random.Random, actor: Actor) -> Properties:
-    return _chat(rng)
+    return _chat(rng, 0)
 
 
-def _chat_message_sent(rng: random.Random, actor: Actor) -> Properties:
-    fields = _chat(rng)
-    fields.update(
-        message_id=f"msg_{hex_id(rng, 10)}",
-        message_body="Hi! Do the Summit boots run true to size?",
-    )
-    return fields
-
-
-def _chat_message_received(rng: random.Random, actor: Actor) -> Properties:
-    fields = _chat(rng)
-    fields.update(
-        message_id=f"msg_{hex_id(rng, 10)}",
-        message_body="They do. If you're between sizes, go half a size up.",
-    )
-    return fields
+def _chat_message(rng: random.Random, actor: Actor) -> Properties:
+    return _chat(rng, rng.randint(5, 600))
 
 
 def _chat_ended(rng: random.Random, actor: Actor) -> Properties:
-    fields = _chat(rng)
-    fields["conversation_duration"] = rng.randint(45, 1200)
-    return fields
+    return _chat(rng, rng.randint(45, 1200))
 
 
 # B2B SaaS -----------------------------------------------------------------------------
@@ -737,8 +766,13 @@ def _invite_sent(rng: random.Random, actor: Actor) -> Properties:
     }
 
 
-def _account_user(rng: random.Random, actor: Actor) -> Properties:
+def _account_added_user(rng: random.Random, actor: Actor) -> Properties:
     return {"role": rng.choice(("Admin", "Member", "Viewer"))}
+
+
+def _account_context(rng: random.Random, actor: Actor) -> dict[str, Any]:
+    # The B2B SaaS spec attributes every event to an account through context.groupId.
+    return {"groupId": actor.company.id}
 
 
 _TRIAL_DAYS = 14
@@ -835,26 +869,27 @@ _ALL = (
     Template("Push Notification Bounced", MOBILE, _push_bounced),
     Template("Deep Link Opened", MOBILE, _deep_link),
     Template("Deep Link Clicked", MOBILE, _deep_link),
-    Template("Email Bounced", EMAIL, _email_event),
-    Template("Email Delivered", EMAIL, _email_event),
-    Template("Email Link Clicked", EMAIL, _email_link_clicked),
-    Template("Email Marked as Spam", EMAIL, _email_event),
-    Template("Email Opened", EMAIL, _email_event),
-    Template("Unsubscribed", EMAIL, _unsubscribed),
+    Template("Email Bounced", EMAIL, _email_event, _recipient),
+    Template("Email Delivered", EMAIL, _email_event, _recipient),
+    Template("Email Link Clicked", EMAIL, _email_link_clicked, _reader),
+    Template("Email Marked as Spam", EMAIL, _email_event, _reader),
+    Template("Email Opened", EMAIL, _email_event, _reader),
+    Template("Unsubscribed", EMAIL, _unsubscribed, _reader),
     Template("Live Chat Conversation Started", LIVE_CHAT, _chat_started),
     Template("Live Chat Conversation Ended", LIVE_CHAT, _chat_ended),
-    Template("Live Chat Message Sent", LIVE_CHAT, _chat_message_sent),
-    Template("Live Chat Message Received", LIVE_CHAT, _chat_message_received),
-    Template("Account Created", B2B_SAAS, _account, group_context=True),
-    Template("Account Deleted", B2B_SAAS, _account, group_context=True),
-    Template("Signed Up", B2B_SAAS, _signed_up, group_context=True),
-    Template("Signed In", B2B_SAAS, _signed_in_or_out, group_context=True),
-    Template("Signed Out", B2B_SAAS, _signed_in_or_out, group_context=True),
-    Template("Invite Sent", B2B_SAAS, _invite_sent, group_context=True),
-    Template("Account Added User", B2B_SAAS, _account_user, group_context=True),
-    Template("Account Removed User", B2B_SAAS, _account_user, group_context=True),
-    Template("Trial Started", B2B_SAAS, _trial_started, group_context=True),
-    Template("Trial Ended", B2B_SAAS, _trial_ended, group_context=True),
+    Template("Live Chat Message Sent", LIVE_CHAT, _chat_message),
+    Template("Live Chat Message Received", LIVE_CHAT, _chat_message),
+    Template("Account Created", B2B_SAAS, _account, _account_context),
+    Template("Account Deleted", B2B_SAAS, _account, _account_context),
+    Template("Signed Up", B2B_SAAS, _signed_up, _account_context),
+    Template("Signed In", B2B_SAAS, _signed_in_or_out, _account_context),
+    Template("Signed Out", B2B_SAAS, _signed_in_or_out, _account_context),
+    Template("Invite Sent", B2B_SAAS, _invite_sent, _account_context),
+    Template("Account Added User", B2B_SAAS, _account_added_user, _account_context),
+    # The Spec lists no property for Account Removed User, only context.groupId.
+    Template("Account Removed User", B2B_SAAS, _no_properties, _account_context),
+    Template("Trial Started", B2B_SAAS, _trial_started, _account_context),
+    Template("Trial Ended", B2B_SAAS, _trial_ended, _account_context),
     Template("Experiment Viewed", AB_TESTING, _experiment_viewed),
 )
 

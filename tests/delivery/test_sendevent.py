@@ -1,10 +1,13 @@
 """`manage.py sendevent`: the same pipeline from a terminal, with clear exit codes."""
 
 import base64
+import http.server
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,7 @@ from django.core.management import CommandError, call_command
 
 from manage import segment_settings_flag
 from sandbox import spec
+from sandbox.delivery.management.commands import sendevent
 from sandbox.delivery.models import Delivery, Door
 from tests.factories import make_subscription
 
@@ -211,3 +215,145 @@ def test_sendevent_says_a_repeated_message_id_was_deduplicated(receiver, tmp_pat
     )
     assert f"The first: {settings.BASE_URL}/deliveries/{first.pk}/" in err
     assert len(receiver.received) == 1
+
+
+# A webhook that fails with a long plain-text body, as a partner's stack trace does.
+TRACE_LINES = [f"line {n}: at handler (app.js:{n})" for n in range(1, 31)]
+
+
+class _Failing(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        body = "\n".join(TRACE_LINES).encode()
+        self.send_response(500)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("X-Trace-Id", "trace-42")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def failing_endpoint():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Failing)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook"
+    server.shutdown()
+    server.server_close()
+
+
+def _delivery_page(delivery):
+    return f"{settings.BASE_URL}/deliveries/{delivery.pk}/"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sendevent_failure_prints_the_status_the_body_and_the_delivery(
+    failing_endpoint,
+):
+    make_subscription(name="Partner", endpoint_url=failing_endpoint)
+    code, out, err = _run("track", "--to", "Partner")
+    assert code == 1
+    lines = out.splitlines()
+    start = lines.index("Response: 500 Internal Server Error")
+    shown = lines[start + 1 : start + 1 + sendevent.BODY_LINES]
+    assert shown == [f"  {line}" for line in TRACE_LINES[: sendevent.BODY_LINES]]
+    assert lines[start + 1 + sendevent.BODY_LINES] == (
+        "  … 20 more lines (the whole body: -v 2 or the delivery's page)"
+    )
+    delivery = Delivery.objects.get()
+    assert lines[-1] == f"Delivery: {_delivery_page(delivery)}"
+    assert "CommandError: Not delivered: retrying." in err
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sendevent_without_a_response_says_why_and_links_the_delivery():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}/hook"
+    make_subscription(name="Gone", endpoint_url=closed)
+    code, out, _ = _run("identify", "--to", "Gone")
+    assert code == 1
+    assert any(line.startswith("No response: ") for line in out.splitlines())
+    assert out.splitlines()[-1] == (
+        f"Delivery: {_delivery_page(Delivery.objects.get())}"
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sendevent_green_prints_no_response_body(receiver):
+    make_subscription(name="Partner", endpoint_url=receiver.url("/ok"))
+    code, out, _ = _run("track", "--to", "Partner")
+    assert code == 0
+    assert "Response:" not in out
+    assert "Delivery:" not in out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sendevent_verbosity_2_prints_the_whole_request_and_response(
+    failing_endpoint,
+):
+    make_subscription(
+        name="Partner", endpoint_url=failing_endpoint, api_key="secret-key-1234"
+    )
+    code, out, _ = _run("track", "--to", "Partner", "-v", "2")
+    assert code == 1
+    delivery = Delivery.objects.get()
+    request_at = out.index(f"\nPOST {failing_endpoint}\n")
+    response_at = out.index("\n500 Internal Server Error\n")
+    request = out[request_at:response_at]
+    assert "\nUser-Agent: Segment.io/1.0\n" in request
+    assert "\nContent-Type: application/json\n" in request
+    # The API key stays masked, as on every page.
+    assert "\nAuthorization: Basic ••••••••\n" in request
+    assert "secret-key-1234" not in out
+    assert base64.b64encode(b"secret-key-1234:").decode() not in out
+    body = request.split("\n\n", 1)[1].strip()
+    assert json.loads(body)["messageId"] == delivery.message_id
+    response = out[response_at:]
+    assert "\nX-Trace-Id: trace-42\n" in response
+    assert "\n".join(TRACE_LINES) in response
+    assert "more lines" not in out
+    assert out.splitlines()[-1] == f"Delivery: {_delivery_page(delivery)}"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sendevent_verbosity_2_prints_the_exchange_when_delivered_too(receiver):
+    make_subscription(name="Partner", endpoint_url=receiver.url("/ok"))
+    code, out, _ = _run("identify", "--to", "Partner", "-v", "2")
+    assert code == 0
+    assert "\n200 OK\n" in out
+    assert '{"success": true}' in out
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("source", "library"),
+    [
+        ("analytics.js-npm", "analytics.js"),
+        ("ios", "analytics-swift"),
+        ("android", "analytics-kotlin"),
+        ("server", "analytics-python"),
+        ("node", "@segment/analytics-node"),
+        ("node-classic", "analytics-node"),
+    ],
+)
+def test_sendevent_generates_each_sources_sample(receiver, source, library):
+    make_subscription(name="Partner", endpoint_url=receiver.url("/ok"))
+    code, _, _ = _run("Order Completed", "--to", "Partner", "--source", source)
+    assert code == 0
+    sent = receiver.received[0].json
+    assert sent["context"]["library"]["name"] == library
+    assert sent["messageId"] == Delivery.objects.get().message_id
+
+
+@pytest.mark.django_db
+def test_sendevent_a_page_from_an_app_is_bad_input():
+    make_subscription(name="Partner")
+    code, _, err = _run("page", "--to", "Partner", "--source", "ios")
+    assert code == 2
+    assert "analytics-swift has no page call" in err
+    assert Delivery.objects.count() == 0

@@ -1,10 +1,13 @@
 """Send one event through the pipeline from a terminal, as the composer would.
 
-Exit codes: 0 green or yellow, 1 red, 2 bad arguments or input.
+Exit codes: 0 green or yellow, 1 red, 2 bad arguments or input. When the event is
+not delivered it prints the response's status, the first lines of its body and
+the delivery's page; -v 2 prints the whole request and response.
 """
 
 import asyncio
 import sys
+from http import HTTPStatus
 from pathlib import Path
 
 from django.conf import settings
@@ -14,8 +17,9 @@ from django.urls import reverse
 from sandbox import spec
 from sandbox.delivery import services
 from sandbox.delivery.engine import Engine
-from sandbox.delivery.models import Delivery, Door, Outcome, State
+from sandbox.delivery.models import Attempt, Delivery, Door, Outcome, State
 from sandbox.delivery.selectors import delivery_get
+from sandbox.display import mask_headers, safe_text
 from sandbox.subscriptions.models import (
     DEFAULT_TIMEOUT_SECONDS,
     Subscription,
@@ -41,6 +45,15 @@ UNREADABLE = "Cannot read {path}: {detail}"
 SPEC_REFUSED = "Not sent. Add --force to send it anyway."
 NO_ATTEMPT = "No attempt was made: {reason}"
 NOT_DELIVERED = "Not delivered: {state}."
+RESPONSE = "Response: {status}"
+NO_RESPONSE = "No response: {error}"
+BODY_MORE = "  … {count} more line{s} (the whole body: -v 2 or the delivery's page)"
+EMPTY_BODY = "  (empty body)"
+DELIVERY_PAGE = "Delivery: {url}"
+TRUNCATED = "(the body was cut at the sandbox's response body limit)"
+# How much of the response body a failure shows without -v 2.
+BODY_LINES = 10
+BODY_LINE_CHARACTERS = 200
 
 
 class BadInput(Exception):
@@ -78,7 +91,8 @@ class Command(BaseCommand):
             "--source",
             default="analytics.js",
             choices=list(spec.SOURCES),
-            help="context for generated samples",
+            help="the library whose events the generated sample imitates: "
+            + "; ".join(f"{key}: {label}" for key, label in spec.SOURCES.items()),
         )
         parser.add_argument(
             "--force",
@@ -180,12 +194,18 @@ class Command(BaseCommand):
             if found != expected:
                 raise BadInput(TYPE_MISMATCH.format(found=found, asked=what))
             return event
-        if is_type:
-            return spec.sample_event(what, source=options["source"])
-        if what in spec.TEMPLATES:
-            return spec.sample_event("track", source=options["source"], template=what)
-        raise BadInput(
-            UNKNOWN_WHAT.format(what=what, types=", ".join(spec.EVENT_TYPES))
+        if not is_type and what not in spec.TEMPLATES:
+            raise BadInput(
+                UNKNOWN_WHAT.format(what=what, types=", ".join(spec.EVENT_TYPES))
+            )
+        event_type, template = (what, None) if is_type else ("track", what)
+        problem = spec.sample_problem(
+            event_type, source=options["source"], template=template
+        )
+        if problem is not None:
+            raise BadInput(problem)
+        return spec.sample_event(
+            event_type, source=options["source"], template=template
         )
 
     def _report(self, delivery: Delivery) -> str | None:
@@ -196,7 +216,8 @@ class Command(BaseCommand):
             link = f"{settings.BASE_URL}{path}"
             return DEDUPLICATED.format(reason=delivery.reason, link=link)
         if attempt is None:
-            return NO_ATTEMPT.format(reason=delivery.reason)
+            page = DELIVERY_PAGE.format(url=self._page(delivery))
+            return f"{NO_ATTEMPT.format(reason=delivery.reason)}\n{page}"
         self.stdout.write(f"{attempt.request_method} {attempt.request_url}")
         what = attempt.response_status or attempt.get_error_kind_display()
         self.stdout.write(f"{what} · {attempt.latency_ms} ms · {attempt.outcome}")
@@ -206,10 +227,67 @@ class Command(BaseCommand):
                 f"Segment would retry at {delivery.next_attempt_at:%H:%M:%S} UTC; "
                 "a running sandbox server makes the retries."
             )
+        delivered = delivery.outcome in {Outcome.GREEN, Outcome.YELLOW}
         if self.verbosity > 1:
             self.stdout.write(
                 f"delivery #{delivery.pk}, messageId {delivery.message_id}"
             )
-        if delivery.outcome in {Outcome.GREEN, Outcome.YELLOW}:
-            return None
-        return NOT_DELIVERED.format(state=delivery.get_state_display().lower())
+            self._exchange(attempt)
+        elif not delivered:
+            self._response_start(attempt)
+        if not delivered:
+            self.stdout.write(DELIVERY_PAGE.format(url=self._page(delivery)))
+            return NOT_DELIVERED.format(state=delivery.get_state_display().lower())
+        return None
+
+    def _page(self, delivery: Delivery) -> str:
+        return f"{settings.BASE_URL}{reverse('delivery:detail', args=[delivery.pk])}"
+
+    def _response_start(self, attempt: Attempt) -> None:
+        """The status and the first lines of the body: enough to see why."""
+        if attempt.response_status is None:
+            error = attempt.error_message or attempt.get_error_kind_display()
+            self.stdout.write(NO_RESPONSE.format(error=error))
+            return
+        self.stdout.write(RESPONSE.format(status=_status_line(attempt)))
+        lines = safe_text(attempt.response_body).splitlines()
+        if not lines:
+            self.stdout.write(EMPTY_BODY)
+        for line in lines[:BODY_LINES]:
+            if len(line) > BODY_LINE_CHARACTERS:
+                line = line[: BODY_LINE_CHARACTERS - 1] + "…"
+            self.stdout.write(f"  {line}")
+        more = len(lines) - BODY_LINES
+        if more > 0:
+            self.stdout.write(BODY_MORE.format(count=more, s="" if more == 1 else "s"))
+
+    def _exchange(self, attempt: Attempt) -> None:
+        """The whole request and response, as sent and as answered (the API key
+        masked, as on every page)."""
+        self.stdout.write("")
+        self.stdout.write(f"{attempt.request_method} {attempt.request_url}")
+        for name, value in mask_headers(attempt.request_headers):
+            self.stdout.write(f"{name}: {value}")
+        self.stdout.write("")
+        self.stdout.write(safe_text(attempt.request_body))
+        self.stdout.write("")
+        if attempt.response_status is None:
+            error = attempt.error_message or attempt.get_error_kind_display()
+            self.stdout.write(NO_RESPONSE.format(error=error))
+            return
+        self.stdout.write(_status_line(attempt))
+        for name, value in attempt.response_headers:
+            self.stdout.write(f"{name}: {value}")
+        self.stdout.write("")
+        self.stdout.write(safe_text(attempt.response_body))
+        if attempt.response_truncated:
+            self.stdout.write(TRUNCATED)
+        self.stdout.write("")
+
+
+def _status_line(attempt: Attempt) -> str:
+    status = attempt.response_status
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return str(status)
