@@ -6,6 +6,10 @@ from sandbox import spec
 from sandbox.delivery import conditions
 from sandbox.subscriptions.selectors import subscription_list
 
+SAMPLE_SELECTS = ("event_type", "source", "template")
+SAMPLE_REFUSED = "Choose a valid type, source and semantic event."
+WEB_SOURCE = "analytics.js"
+
 
 def template_choices() -> list:
     return [
@@ -29,16 +33,62 @@ class SampleForm(forms.Form):
     template = forms.ChoiceField(
         label="Semantic event", choices=template_choices, required=False
     )
+    # Whether the selects must describe an event the source's library can send.
+    checks_sample = True
+    # Which select the user just changed, when a change asked for the sample.
+    changed = forms.ChoiceField(
+        choices=[("", ""), *((name, name) for name in SAMPLE_SELECTS)],
+        required=False,
+    )
 
     def clean(self):
         data = super().clean()
-        # A semantic event is always a track call.
+        changed = data.get("changed")
         if data.get("template"):
-            data["event_type"] = "track"
+            if changed == "event_type" and data.get("event_type") != "track":
+                # Choosing another type leaves the semantic event (a track) behind.
+                data["template"] = ""
+            else:
+                # A semantic event is always a track call.
+                data["event_type"] = "track"
+        if self.checks_sample and "event_type" in data and "source" in data:
+            _follow_the_change(data, changed)
+            # What the source's library can't send (an app has no page call).
+            problem = spec.sample_problem(
+                data["event_type"],
+                source=data["source"],
+                template=data.get("template") or None,
+            )
+            if problem is not None:
+                self.add_error("source", problem)
         return data
+
+    def refusal(self) -> str:
+        """What to tell the user when the selects describe no sample."""
+        for errors in self.errors.as_data().values():
+            for error in errors:
+                if error.code is None:
+                    return error.messages[0]
+        return SAMPLE_REFUSED
+
+
+def _follow_the_change(data: dict, changed: str | None) -> None:
+    """A page on an app is a screen: the select the user did not touch follows."""
+    if (
+        data["event_type"] != "page"
+        or spec.sample_problem("page", source=data["source"]) is None
+    ):
+        return
+    if changed == "source":
+        data["event_type"] = "screen"
+    elif changed == "event_type":
+        data["source"] = WEB_SOURCE
 
 
 class ComposerForm(SampleForm):
+    changed = None
+    # Here the selects only describe the JSON being sent, which may be any event.
+    checks_sample = False
     subscription = forms.ModelChoiceField(
         queryset=subscription_list(),
         empty_label=None,

@@ -4,12 +4,12 @@ from sandbox import spec
 from sandbox.delivery.models import Delivery
 from sandbox.delivery.selectors import delivery_get
 from sandbox.subscriptions.selectors import subscription_first_enabled
-from sandbox.tester.composer import editor_text
+from sandbox.tester.composer import editor_text, event_selects
 
 DEFAULT_TEMPLATE = "Order Completed"
 
 
-def composer_initial(*, from_delivery: str | None = None) -> dict:
+def composer_initial(*, delivery: Delivery | None = None) -> dict:
     """A ready-to-send Order Completed, or a stored event for "Edit & resend"."""
     first = subscription_first_enabled()
     initial = {
@@ -18,13 +18,16 @@ def composer_initial(*, from_delivery: str | None = None) -> dict:
         "source": "analytics.js",
         "template": DEFAULT_TEMPLATE,
     }
-    delivery = _stored_delivery(from_delivery)
     if delivery is not None:
+        # The selects show the stored event's own type, source and name.
+        shown = event_selects(delivery.payload)
         initial.update(
             payload=editor_text(delivery.payload),
-            event_type=delivery.event_type or "track",
-            template="",
+            event_type=shown["event_type"] or delivery.event_type or "track",
+            template=shown["template"] or "",
         )
+        if shown["source"]:
+            initial["source"] = shown["source"]
         if delivery.subscription_id:
             initial["subscription"] = delivery.subscription_id
     else:
@@ -34,7 +37,8 @@ def composer_initial(*, from_delivery: str | None = None) -> dict:
     return initial
 
 
-def _stored_delivery(pk: str | None) -> Delivery | None:
+def delivery_to_edit(*, pk: str | None) -> Delivery | None:
+    """The stored delivery "Edit & resend" names, if there is one."""
     if not pk or not pk.isdigit():
         return None
     try:

@@ -11,20 +11,21 @@ from sandbox.delivery import selectors as delivery_selectors
 from sandbox.delivery.models import Delivery, Door
 from sandbox.tester.composer import check_text, editor_text
 from sandbox.tester.forms import ComposerForm, SampleForm
-from sandbox.tester.selectors import composer_initial
+from sandbox.tester.selectors import composer_initial, delivery_to_edit
 
 PAGE = "tester/home.html"
 
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    from_delivery = request.GET.get("from")
-    form = ComposerForm(initial=composer_initial(from_delivery=from_delivery))
+    editing = delivery_to_edit(pk=request.GET.get("from"))
+    form = ComposerForm(initial=composer_initial(delivery=editing))
     context = {
         "form": form,
         "deliveries": delivery_selectors.delivery_feed(),
         "feed_window": delivery_selectors.FEED_SIZE,
-        "editing": bool(from_delivery),
+        "editing": editing is not None,
+        "sample": editing is None,
         "sent": _sent(request.GET.get("sent")),
     }
     return render(request, PAGE, context)
@@ -40,11 +41,15 @@ def _sent(pk: str | None) -> dict | None:
         return None
 
 
-@require_GET
+# A POST that carries only the selects: the editor's text (up to 32 KB and more)
+# never travels in a URL, and nothing of the event reaches the access log.
+@require_POST
 def sample(request: HttpRequest) -> HttpResponse:
-    sample_form = SampleForm(request.GET)
+    sample_form = SampleForm(request.POST)
     if not sample_form.is_valid():
-        return HttpResponse("Choose a valid type, source and template.", status=400)
+        return HttpResponse(
+            sample_form.refusal(), status=400, content_type="text/plain"
+        )
     data = sample_form.cleaned_data
     event = spec.sample_event(
         data["event_type"], source=data["source"], template=data["template"] or None
@@ -52,11 +57,11 @@ def sample(request: HttpRequest) -> HttpResponse:
     form = ComposerForm(
         initial={
             **data,
-            "subscription": request.GET.get("subscription"),
+            "subscription": request.POST.get("subscription"),
             "payload": editor_text(event),
         }
     )
-    return render(request, f"{PAGE}#composer-fields", {"form": form})
+    return render(request, f"{PAGE}#sample-result", {"form": form, "sample": True})
 
 
 @require_POST

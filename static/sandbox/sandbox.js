@@ -1,4 +1,5 @@
-// Small behaviours htmx does not cover: copying, shortcuts, countdowns.
+// Small behaviours htmx does not cover: copying, shortcuts, the composer's editor,
+// countdowns.
 "use strict";
 
 // The live indicator follows the websocket's state.
@@ -53,16 +54,175 @@ document.addEventListener("click", (event) => {
   toggle.setAttribute("aria-pressed", String(hidden));
 });
 
-// Ctrl/Cmd+Enter sends from anywhere in the composer.
-document.addEventListener("keydown", (event) => {
-  if (event.key !== "Enter" || !(event.ctrlKey || event.metaKey)) return;
-  const form = event.target.closest("form[data-submit-shortcut]");
-  if (!form) return;
-  event.preventDefault();
-  form.requestSubmit();
+// The composer: the code editor over its textarea, the send shortcut, samples
+// that follow the selects, and the server's problems marked in the editor.
+const COMPOSER = "form[data-submit-shortcut]";
+const REPLACE_EDITED =
+  "Replace the event you edited with a new sample? " +
+  "(In the editor, Ctrl+Z brings your version back.)";
+
+function composerForm() {
+  return document.querySelector(COMPOSER);
+}
+
+function payloadArea() {
+  return document.getElementById("id_payload");
+}
+
+// The code editor of a textarea (see static/vendor/codemirror), or null when the
+// editor's bundle did not load and the textarea is the editor.
+function editorOf(textarea) {
+  return (textarea && textarea.sandboxEditor) || null;
+}
+
+function sendComposer(form) {
+  form.requestSubmit(form.querySelector("#send-button") || undefined);
+}
+
+function enhanceEditors(root) {
+  if (!window.SandboxEditor || !root.querySelectorAll) return;
+  const areas = root.matches && root.matches("textarea[data-json-editor]")
+    ? [root]
+    : root.querySelectorAll("textarea[data-json-editor]");
+  for (const textarea of areas) {
+    if (textarea.dataset.editor) continue;
+    const form = textarea.closest(COMPOSER);
+    textarea.sandboxEditor = window.SandboxEditor.json(textarea, {
+      onSubmit: form ? () => sendComposer(form) : undefined,
+    });
+  }
+}
+
+// The text of the generated sample the editor holds, or null when it holds an
+// event from elsewhere (a stored event to edit, a paste): replacing anything but
+// an untouched sample asks first.
+let sampleText = null;
+
+function rememberSample(textarea) {
+  sampleText = textarea && textarea.hasAttribute("data-sample") ? textarea.value : null;
+}
+
+function editedByHand() {
+  const textarea = payloadArea();
+  return Boolean(textarea && textarea.value.trim() && textarea.value !== sampleText);
+}
+
+// A select shows `value` as its own: also what it goes back to if the user
+// declines to replace an edited event.
+function showInSelect(select, value) {
+  if (!select || value === undefined) return;
+  const option = Array.from(select.options).find((item) => item.value === value);
+  if (!option) return;
+  for (const item of select.options) item.defaultSelected = item === option;
+  select.value = value;
+}
+
+function revertSelect(select) {
+  const shown = Array.from(select.options).find((item) => item.defaultSelected);
+  select.value = shown ? shown.value : select.options[0].value;
+}
+
+// The validator's answer, marked in the editor, and the selects follow the event.
+function applyProblems(list) {
+  const editor = editorOf(payloadArea());
+  if (editor) {
+    editor.setProblems(
+      Array.from(list.querySelectorAll("li[data-severity]"), (item) => ({
+        message: item.textContent.trim(),
+        severity: item.dataset.severity,
+        line: item.dataset.line ? Number(item.dataset.line) : undefined,
+        column: item.dataset.column ? Number(item.dataset.column) : undefined,
+        path: item.dataset.path || "",
+        key: "key" in item.dataset ? item.dataset.key : undefined,
+      })),
+    );
+  }
+  showInSelect(document.getElementById("id_event_type"), list.dataset.eventType);
+  showInSelect(document.getElementById("id_source"), list.dataset.source);
+  showInSelect(document.getElementById("id_template"), list.dataset.template);
+}
+
+// What a send answered is brought into view; a confirmation takes the focus, so
+// Enter confirms and Esc goes back to the editor.
+function showResult(result) {
+  result.scrollIntoView({ block: "nearest" });
+  const confirm = result.querySelector("#send-anyway");
+  if (confirm) confirm.focus({ preventScroll: true });
+}
+
+function onLoaded(element) {
+  enhanceEditors(element);
+  if (element.id === "event-problems") applyProblems(element);
+  if (element.id === "composer-result") showResult(element);
+}
+
+document.addEventListener("htmx:load", (event) => onLoaded(event.detail.elt));
+document.addEventListener("DOMContentLoaded", () => {
+  enhanceEditors(document);
+  rememberSample(payloadArea());
 });
 
-// Tab in the JSON editor indents instead of leaving the field; Esc then Tab leaves.
+// A new sample replaces the editor's text as one undoable change, keeping the
+// editor (its history, focus and scroll) rather than a fresh textarea.
+document.addEventListener("htmx:oobBeforeSwap", (event) => {
+  const { target, fragment } = event.detail;
+  if (!target || target.id !== "id_payload") return;
+  const incoming = fragment.querySelector("#id_payload");
+  if (!incoming) return;
+  rememberSample(incoming);
+  const editor = editorOf(target);
+  if (!editor) return;
+  event.detail.shouldSwap = false;
+  target.toggleAttribute("data-sample", incoming.hasAttribute("data-sample"));
+  editor.setText(incoming.value);
+});
+
+// Changing the type, source or semantic event regenerates the sample, after
+// asking when that would throw away an edited event.
+document.addEventListener("htmx:confirm", (event) => {
+  const control = event.detail.elt;
+  if (!control.matches || !control.matches("[data-regenerates]")) return;
+  if (!editedByHand()) return;
+  event.preventDefault();
+  if (window.confirm(REPLACE_EDITED)) {
+    event.detail.issueRequest(true);
+    return;
+  }
+  const select = control.querySelector("select");
+  if (select) revertSelect(select);
+});
+
+// Ctrl/Cmd+Enter sends the composer from anywhere on the page (the editor binds
+// it itself and marks the key press handled).
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Enter" || !(event.ctrlKey || event.metaKey)) return;
+  if (event.defaultPrevented) return;
+  const form = (event.target.closest && event.target.closest(COMPOSER)) || composerForm();
+  if (!form) return;
+  event.preventDefault();
+  sendComposer(form);
+});
+
+// Esc on "Send anyway" goes back to the event.
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape" || event.target.id !== "send-anyway") return;
+  const textarea = payloadArea();
+  const editor = editorOf(textarea);
+  if (editor) editor.focus();
+  else if (textarea) textarea.focus();
+});
+
+// The editor's label focuses the editor (its textarea is hidden).
+document.addEventListener("click", (event) => {
+  const label = event.target.closest && event.target.closest("label[for]");
+  const editor = label && editorOf(document.getElementById(label.htmlFor));
+  if (!editor) return;
+  event.preventDefault();
+  editor.focus();
+});
+
+// Without the code editor, Tab in the JSON textarea indents instead of leaving
+// the field; Esc then Tab leaves.
 document.addEventListener("keydown", (event) => {
   const editor = event.target;
   if (!(editor instanceof HTMLTextAreaElement) || !editor.dataset.jsonEditor) return;

@@ -17,6 +17,8 @@ class Case:
     refused: str = ""
     # Words of the Spec problem shown when it may be sent after confirming.
     problem: str = ""
+    # Words of a warning shown beside an event that sends as it is.
+    warning: str = ""
 
 
 def _track(properties: str = '{"x": 1}', event: str = '"Signed Up"', **extra) -> str:
@@ -85,6 +87,28 @@ EVENTS = [
         problem="Segment accepts at most 32 KB",
     ),
     Case("control-characters", _track('{"x": "\\u0000\\u001b[31m"}')),
+    Case(
+        "duplicate-keys",
+        _track('{"x": 1, "x": 2}', userId='"again"'),
+        warning='key "userId" appears twice in the event',
+    ),
+    Case(
+        "duplicate-keys-in-an-array",
+        _track('{"items": [{"sku": 1, "sku": 2, "sku": 3}]}'),
+        warning='key "sku" appears 3 times in properties.items[0]',
+    ),
+    Case(
+        "thousands-of-duplicate-keys",
+        _track("{" + ", ".join(f'"k{i % 50}": {i}' for i in range(5000)) + "}"),
+        warning="more repeated keys",
+    ),
+    Case(
+        "html-in-a-duplicate-key",
+        _track(
+            '{"<img src=x onerror=alert(1)>": 1, "<img src=x onerror=alert(1)>": 2}'
+        ),
+        warning='key "<img src=x onerror=alert(1)>" appears twice',
+    ),
 ]
 
 SETTINGS = [

@@ -1,6 +1,6 @@
-"""The hostile corpus through every door: the composer, the validator, `sendevent`,
-the subscription and mock forms and the mock endpoint. No 500, no traceback, a
-specific message, and nothing stored for what is refused.
+"""The hostile corpus through every door: the composer, the validator, the sample
+generator, `sendevent`, the subscription and mock forms and the mock endpoint. No
+500, no traceback, a specific message, and nothing stored for what is refused.
 
 Django's test client raises any exception a view lets escape, so a 500 fails here.
 """
@@ -47,6 +47,35 @@ def test_the_validator_answers_every_event_text(client, case):
     response = client.post(reverse("tester:validate"), {"payload": case.text}, **HTMX)
     assert response.status_code == 200
     assert (case.refused or case.problem) in _text(response)
+    assert case.warning in _text(response)
+    # What the user typed is never markup in the page.
+    assert "<img src=x" not in response.content.decode()
+
+
+SAMPLE_FIELDS = ["payload", "event_type", "source", "template", "subscription"]
+
+
+@pytest.mark.parametrize("field", [*SAMPLE_FIELDS, "changed"])
+@pytest.mark.parametrize("case", EVENTS, ids=EVENT_IDS)
+def test_the_sample_door_answers_every_text_in_every_field(client, case, field):
+    make_subscription()
+    data = {
+        "payload": "",
+        "event_type": "track",
+        "source": "analytics.js",
+        "template": "",
+        "changed": "event_type",
+        field: case.text,
+    }
+    response = client.post(reverse("tester:sample"), data, **HTMX)
+    # A field it does not know is refused in words; the event is never read.
+    ignored = field in {"payload", "subscription"} or (
+        not case.text and field in {"template", "changed"}
+    )
+    assert response.status_code == (200 if ignored else 400)
+    assert "Traceback" not in response.content.decode()
+    if len(case.text) > 20 and response.status_code == 200:
+        assert case.text not in _text(response)
 
 
 @pytest.mark.parametrize("headers", [HTMX, {}], ids=["htmx", "plain"])
