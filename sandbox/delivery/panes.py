@@ -63,18 +63,61 @@ def curl_command(attempt: Attempt) -> str:
     return " \\\n  ".join(lines)
 
 
-def detail_context(delivery) -> dict:
-    """Everything the delivery-detail partial shows, newest attempt first."""
-    attempts = [
-        {
-            "attempt": attempt,
-            "request": request_pane(attempt),
-            "response": response_pane(attempt),
-        }
-        for attempt in reversed(delivery.attempts.all())
-    ]
+@dataclass(frozen=True)
+class ChosenAttempt:
+    """The one attempt the pane opens: its request and response, decoded."""
+
+    attempt: Attempt
+    request: RequestPane
+    response: ResponsePane
+    is_latest: bool
+    # What the attempt says that the delivery's reason above it does not.
+    reason: str
+    error_message: str
+
+
+def unsaid(text: str, *said: str) -> str:
+    """`text`, or "" when one of `said` already says it: a delivery's reason
+    begins with its latest attempt's, and a transport error's reason is its
+    message."""
+    core = text.strip().rstrip(".")
+    return "" if not core or any(core in other for other in said) else text
+
+
+def chosen_attempt(attempts: list[Attempt], number: int | None) -> Attempt | None:
+    """The attempt asked for by its number, else the latest; None before the first."""
+    if not attempts:
+        return None
+    found = next((a for a in attempts if a.number == number), None)
+    return found or attempts[-1]
+
+
+def detail_context(delivery, *, number: int | None = None) -> dict:
+    """Everything the delivery-detail partial shows: the timeline of its attempts
+    and one of them opened (the latest unless `number` names another).
+
+    Only the opened attempt's request and response are decoded: a delivery with
+    ten attempts shows ten timeline rows, not ten copies of the event.
+    """
+    attempts = delivery.timeline
+    attempt = chosen_attempt(attempts, number)
+    chosen = None
+    if attempt is not None:
+        reason = unsaid(attempt.reason, delivery.reason)
+        chosen = ChosenAttempt(
+            attempt=attempt,
+            request=request_pane(attempt),
+            response=response_pane(attempt),
+            is_latest=attempt is attempts[-1],
+            reason=reason,
+            error_message=unsaid(
+                attempt.error_message, attempt.reason, delivery.reason
+            ),
+        )
     return {
         "delivery": delivery,
         "attempts": attempts,
-        "payload_pretty": indent_json(delivery.payload),
+        "chosen": chosen,
+        # The event itself is shown only while no attempt shows what was sent.
+        "payload_pretty": "" if attempts else indent_json(delivery.payload),
     }

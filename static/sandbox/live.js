@@ -43,10 +43,13 @@ function upsertRows(spec, rows) {
   const list = document.getElementById(spec.list);
   if (!list) return;
   const placed = [];
+  // A row being replaced keeps the keyboard's focus (the feed's arrow keys).
+  let focused = null;
   for (const row of rows) {
     const shown = document.getElementById(row.id);
     if (shown && shown.parentElement === list) {
       if (isOlder(row, shown)) continue;
+      if (shown.contains(document.activeElement)) focused = row;
       shown.replaceWith(row);
     } else {
       const number = rowNumber(spec, row);
@@ -58,6 +61,8 @@ function upsertRows(spec, rows) {
   if (listRows(spec, list).length) document.getElementById(spec.empty)?.remove();
   trim(spec, list);
   for (const row of placed) if (row.isConnected) htmx.process(row);
+  if (focused?.isConnected) focused.querySelector("a, button")?.focus({ preventScroll: true });
+  if (spec === FEED) markSelectedRow();
 }
 
 function parseElements(html) {
@@ -84,8 +89,10 @@ document.addEventListener("htmx:wsBeforeMessage", (event) => {
     const shown = element.id ? document.getElementById(element.id) : null;
     if (!shown) continue;
     if (shown === socketHolder) {
+      const opened = shown.querySelector(`#${ATTEMPT_VIEW}`);
       shown.replaceChildren(...element.childNodes);
       for (const child of shown.children) htmx.process(child);
+      if (shown.id === PANE) keepChosenAttempt(shown, opened);
     } else {
       shown.replaceWith(element);
       htmx.process(element);
@@ -125,4 +132,177 @@ document.addEventListener("htmx:beforeSwap", (event) => {
     if (rowNumber(FEED, shown) <= newest && !keep.has(shown.id)) shown.remove();
   }
   upsertRows(FEED, rows);
+});
+
+// A delivery's pane opens one attempt at a time, the latest unless the user
+// chose another in its timeline. A chosen attempt stays open while pushes bring
+// new ones; choosing the latest again follows the latest.
+const PANE = "delivery-detail";
+const ATTEMPT_VIEW = "attempt-view";
+
+function markOpenedAttempt(pane) {
+  const opened = pane.querySelector(`#${ATTEMPT_VIEW}`)?.dataset.attempt;
+  for (const row of pane.querySelectorAll("#attempt-timeline tr[data-attempt]")) {
+    const on = row.dataset.attempt === opened;
+    row.classList.toggle("chosen", on);
+    if (on) row.setAttribute("aria-current", "true");
+    else row.removeAttribute("aria-current");
+  }
+}
+
+// After a push: the pushed pane opens the latest attempt; a chosen one is put
+// back (as it was shown if it had ended, else as stored now).
+function keepChosenAttempt(pane, previous) {
+  const chosen = pane.dataset.chosenAttempt;
+  const view = pane.querySelector(`#${ATTEMPT_VIEW}`);
+  if (chosen && view && view.dataset.attempt !== chosen) {
+    const link = pane.querySelector(`[data-attempt-link="${chosen}"]`);
+    if (!link) {
+      delete pane.dataset.chosenAttempt;
+    } else if (previous?.dataset.attempt === chosen && previous.hasAttribute("data-settled")) {
+      view.replaceWith(previous);
+    } else {
+      htmx.ajax("GET", link.getAttribute("hx-get"), { target: view, swap: "outerHTML" });
+    }
+  }
+  markOpenedAttempt(pane);
+}
+
+document.addEventListener("click", (event) => {
+  const link = event.target.closest("[data-attempt-link]");
+  const pane = link?.closest(`#${PANE}`);
+  if (!pane) return;
+  if (link.dataset.attemptLink === "latest" || link.hasAttribute("data-latest")) {
+    delete pane.dataset.chosenAttempt;
+  } else {
+    pane.dataset.chosenAttempt = link.dataset.attemptLink;
+  }
+});
+
+// The feed's selected row: the delivery the pane shows, until the arrow keys
+// move the selection (Enter then opens it).
+let paneShows = null;
+
+function deliveryOf(row) {
+  return String(rowNumber(FEED, row));
+}
+
+function markSelectedRow() {
+  const feed = document.getElementById(FEED.list);
+  if (!feed) return;
+  const shows = document.getElementById(PANE)?.dataset.delivery || null;
+  if (shows !== paneShows) {
+    paneShows = shows;
+    if (shows) feed.dataset.selected = shows;
+  }
+  for (const row of listRows(FEED, feed)) {
+    const on = deliveryOf(row) === feed.dataset.selected;
+    row.classList.toggle("selected", on);
+    if (on) row.setAttribute("aria-current", "true");
+    else row.removeAttribute("aria-current");
+  }
+}
+
+function selectRow(feed, row) {
+  feed.dataset.selected = deliveryOf(row);
+  markSelectedRow();
+  row.scrollIntoView({ block: "nearest" });
+  row.querySelector(".row-link")?.focus({ preventScroll: true });
+}
+
+document.addEventListener("keydown", (event) => {
+  const feed = document.getElementById(FEED.list);
+  if (!feed || !feed.contains(event.target)) return;
+  if (event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) return;
+  const rows = listRows(FEED, feed);
+  if (!rows.length) return;
+  const at = rows.findIndex((row) => deliveryOf(row) === feed.dataset.selected);
+  const moves = {
+    ArrowDown: at < 0 ? 0 : Math.min(at + 1, rows.length - 1),
+    ArrowUp: at < 0 ? 0 : Math.max(at - 1, 0),
+    Home: 0,
+    End: rows.length - 1,
+  };
+  if (event.key in moves) {
+    event.preventDefault();
+    selectRow(feed, rows[moves[event.key]]);
+  } else if (event.key === "Enter" && event.target === feed && at >= 0) {
+    event.preventDefault();
+    rows[at].querySelector(".row-link").click();
+  }
+});
+
+// A row clicked or reached with Tab is selected too.
+for (const type of ["click", "focusin"]) {
+  document.addEventListener(type, (event) => {
+    const row = event.target.closest(".row-link")?.closest(".delivery-row");
+    const feed = row?.parentElement;
+    if (!feed || feed.id !== FEED.list || feed.dataset.selected === deliveryOf(row)) {
+      return;
+    }
+    feed.dataset.selected = deliveryOf(row);
+    markSelectedRow();
+  });
+}
+
+document.addEventListener("htmx:afterSettle", () => {
+  const pane = document.getElementById(PANE);
+  if (pane) markOpenedAttempt(pane);
+  markSelectedRow();
+});
+markSelectedRow();
+
+// The banner says when the page's live connection is lost, when it tries again,
+// and that it is back. The delay is the websocket extension's own full jitter,
+// noted here so that the banner can tell it; the extension asks for it just
+// before it announces the close.
+let reconnectDelayMs = null;
+htmx.config.wsReconnectDelay = (retryCount) => {
+  reconnectDelayMs = 1000 * 2 ** Math.min(retryCount, 6) * Math.random();
+  return reconnectDelayMs;
+};
+
+// isPageSocket (sandbox.js) tells the page's own socket from a pane's or a run's.
+const connection = { lost: false, retryAt: null, ticking: null, hiding: null };
+
+function showConnection(text) {
+  const banner = document.getElementById("connection-banner");
+  if (!banner) return;
+  banner.querySelector("[data-connection-text]").textContent = text;
+  banner.hidden = text === "";
+}
+
+function tellLost() {
+  if (connection.retryAt === null) {
+    showConnection(
+      "Live updates stopped: the connection to the sandbox was closed. " +
+        "Reload the page to reconnect.",
+    );
+    return;
+  }
+  const seconds = Math.ceil((connection.retryAt - Date.now()) / 1000);
+  showConnection(
+    "Live updates paused: the connection to the sandbox was lost. " +
+      (seconds > 0 ? `Reconnecting in ${seconds} s…` : "Reconnecting…"),
+  );
+}
+
+document.addEventListener("htmx:wsClose", (event) => {
+  const delay = reconnectDelayMs;
+  reconnectDelayMs = null;
+  if (!isPageSocket(event)) return;
+  connection.lost = true;
+  connection.retryAt = delay === null ? null : Date.now() + delay;
+  clearTimeout(connection.hiding);
+  clearInterval(connection.ticking);
+  connection.ticking = setInterval(tellLost, 250);
+  tellLost();
+});
+
+document.addEventListener("htmx:wsOpen", (event) => {
+  if (!isPageSocket(event) || !connection.lost) return;
+  connection.lost = false;
+  clearInterval(connection.ticking);
+  showConnection("Reconnected: live updates are back.");
+  connection.hiding = setTimeout(() => showConnection(""), 2500);
 });

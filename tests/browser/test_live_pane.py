@@ -64,8 +64,11 @@ def _expect_three_attempts(page) -> None:
     expect(pane.locator("#attempt-3")).to_contain_text(
         "HTTP 200", timeout=ATTEMPTS_TIMEOUT_MS
     )
-    expect(pane.locator("#attempt-2")).to_contain_text("HTTP 500")
-    expect(pane.locator("#attempt-1")).to_contain_text("HTTP 500")
+    # The latest attempt is the one opened; the earlier ones are in the timeline.
+    timeline = pane.locator("#attempt-timeline tbody tr[data-attempt]")
+    expect(timeline).to_have_count(3)
+    expect(timeline.nth(1)).to_contain_text("500")
+    expect(timeline.nth(0)).to_contain_text("500")
     expect(pane.locator(".attempt-head")).to_contain_text("delivered")
 
 
