@@ -96,8 +96,12 @@ def pages(server: Server, n: int) -> list[tuple[str, str]]:
         ),
         ("history, search userId", history(q=user)),
         ("history, search messageId", history(q=message)),
+        ("history, search a messageId prefix", history(q=message[:8])),
+        ("history, event name part, other case", history(event="order comp")),
+        ("history, event name part matching nothing", history(event="zzz-none")),
         ("subscriptions list", "/subscriptions/"),
-        ("busy subscription's page", f"/subscriptions/{busy}/edit/"),
+        ("busy subscription's page", f"/subscriptions/{busy}/"),
+        ("busy subscription's edit page", f"/subscriptions/{busy}/edit/"),
     ]
 
 

@@ -19,13 +19,22 @@ def safe_text(text: str) -> str:
     return _SURROGATE.sub("\ufffd", text)
 
 
+# A masked secret's end tells keys apart; the rest, and its length, stay hidden.
+SECRET_MASK = "•" * 8
+SECRET_END_SHOWN = 4
+# Keys shorter than this show no end at all; longer ones a quarter of it at most.
+SECRET_LENGTH_TO_SHOW_AN_END = 8
+
+
 def mask_secret(secret: str) -> str:
-    """Only the last four characters, enough to tell keys apart."""
+    """At most the last four characters, and at most a quarter of the secret:
+    a six-character key shows none of it."""
     if not secret:
         return ""
-    if len(secret) <= 4:
-        return "•" * len(secret)
-    return "•" * 8 + secret[-4:]
+    if len(secret) < SECRET_LENGTH_TO_SHOW_AN_END:
+        return SECRET_MASK
+    shown = min(SECRET_END_SHOWN, len(secret) // 4)
+    return SECRET_MASK + secret[-shown:]
 
 
 def mask_authorization(value: str) -> str:

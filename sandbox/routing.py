@@ -6,6 +6,7 @@ from django.urls import path
 from sandbox.delivery.consumers import (
     DeliveryDetailConsumer,
     DeliveryFeedConsumer,
+    HistoryConsumer,
     RunProgressConsumer,
 )
 from sandbox.mock.consumers import MockRequestsConsumer
@@ -15,6 +16,7 @@ websocket_urlpatterns = [
     path("ws/deliveries/", DeliveryFeedConsumer.as_asgi()),
     path("ws/deliveries/<int:pk>/", DeliveryDetailConsumer.as_asgi()),
     path("ws/runs/<int:pk>/", RunProgressConsumer.as_asgi()),
+    path("ws/history/", HistoryConsumer.as_asgi()),
     path("ws/mocks/<int:pk>/", MockRequestsConsumer.as_asgi()),
 ]
 

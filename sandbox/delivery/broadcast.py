@@ -1,8 +1,10 @@
 """Live updates: the groups pages subscribe to, what each is sent, and the watcher.
 
 A page subscribes to what it shows: the Event Tester's feed, one delivery's pane,
-one run's progress, one mock endpoint's received requests. A push is the same
-partial a reload renders, and one look coalesces every change since the last.
+one run's progress, one mock endpoint's received requests, the first page of the
+history under one set of filters (a subscription's page watches its own). A push
+is the same partial a reload renders, and one look coalesces every change since
+the last.
 
 Where changes come from. Code that commits a change in a server process calls
 runtime.changed(ids) (a mock endpoint, mock_request_recorded) on commit, and the
@@ -23,13 +25,15 @@ announces the changed ids (never HTML) to every watcher over SIGNAL_GROUP. A
 watcher remembers the version it last pushed of each row and pane, so a change it
 hears of twice (an announcement and its poll) is pushed once.
 
-The feed and the mock's list are lists a page catches up with itself when its
-socket (re)opens (live.js); a pane and a run's progress are one element each, sent
-to a page as soon as it subscribes, because the page was rendered a moment before.
+The feed, the mock's list and the history are lists a page catches up with itself
+when its socket (re)opens (live.js, history.js); a pane and a run's progress are
+one element each, sent to a page as soon as it subscribes, because the page was
+rendered a moment before.
 """
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import math
 import time
@@ -38,14 +42,17 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from urllib.parse import parse_qsl, urlencode
 
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import close_old_connections, connection
+from django.http import QueryDict
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from sandbox.delivery import panes, runtime, selectors
+from sandbox.delivery.forms import HistoryFilterForm
 from sandbox.delivery.models import Delivery
 from sandbox.mock.models import MockEndpoint
 from sandbox.mock.selectors import mock_request_stats
@@ -57,12 +64,14 @@ FEED = "delivery-feed"
 DELIVERY_DETAIL = "delivery-detail"
 RUN_PROGRESS = "run-progress"
 MOCK_REQUESTS = "mock-requests"
+HISTORY = "history-rows"
 # Every watcher's announcements of the changes its process made.
 SIGNAL_GROUP = "live-signals"
 # This process's tag in its group names (see the module docstring).
 PROCESS = uuid.uuid4().hex[:12]
 
 ROW_TEMPLATE = "delivery/delivery_feed.html#delivery-row"
+HISTORY_ROW_TEMPLATE = "delivery/delivery_history.html#history-row"
 PANE_TEMPLATE = "delivery/delivery_detail.html#delivery-detail"
 RUN_TEMPLATE = "tester/home.html#run-progress"
 MOCK_REQUEST_TEMPLATE = "mock/mockendpoint_detail.html#mock-request"
@@ -83,15 +92,27 @@ COALESCE_SECONDS = 0.05
 
 @dataclass(frozen=True)
 class Topic:
-    """What one page watches: a kind, and for all but the feed, whose."""
+    """What one page watches: a kind, and for all but the feed, whose (an id, or
+    for the history its filters as a query string)."""
 
     kind: str
-    key: int | None = None
+    key: int | str | None = None
 
     @property
     def group(self) -> str:
-        name = self.kind if self.key is None else f"{self.kind}-{self.key}"
+        key = self.key
+        if isinstance(key, str):
+            # Group names allow few characters and at most 100 of them.
+            key = hashlib.sha256(key.encode()).hexdigest()[:24]
+        name = self.kind if key is None else f"{self.kind}-{key}"
         return f"{name}.{PROCESS}"
+
+
+def history_topic(query_string: str) -> Topic:
+    """The history's live group for these filters (a page's query string): one
+    group per set of filters, whatever their order, blanks and page."""
+    pairs = parse_qsl(query_string, keep_blank_values=False)
+    return Topic(HISTORY, urlencode(sorted(p for p in pairs if p[0] != "before")))
 
 
 class Subscribers:
@@ -142,6 +163,14 @@ async def leave(layer, channel: str, topic: Topic) -> None:
 def mock_request_recorded(*, endpoint_id: int, request_id: int) -> None:
     """A mock endpoint recorded a request: its open pages show it. Call on commit."""
     runtime.mock_recorded(endpoint_id=endpoint_id, request_id=request_id)
+
+
+def render_history_rows(deliveries: list[Delivery]) -> str:
+    """One websocket message: history rows as a reload renders them."""
+    return "\n".join(
+        render_to_string(HISTORY_ROW_TEMPLATE, {"delivery": delivery}).strip()
+        for delivery in deliveries
+    )
 
 
 def render_rows(deliveries: list[Delivery]) -> str:
@@ -197,6 +226,10 @@ class Watcher:
     run_html: dict[int, str] = field(default_factory=dict)
     run_sent_at: dict[int, float] = field(default_factory=dict)
     runs_due: set[int] = field(default_factory=set)
+    # Each watched history topic's filters, parsed once; None when invalid.
+    history_filters: dict[str, selectors.HistoryFilters | None] = field(
+        default_factory=dict
+    )
     # Its own thread: behind asgiref's one shared thread for sync views, a burst
     # of sends would hold every push back until the burst is served.
     executor: ThreadPoolExecutor = field(
@@ -295,6 +328,7 @@ class Watcher:
             *self._feed(fresh, look),
             *self._panes(fresh, look),
             *self._runs(fresh, look),
+            *self._history(fresh, look),
             *self._mock_requests_pushes(look),
         ]
         self._forget(look)
@@ -380,6 +414,35 @@ class Watcher:
                 pushes += [Push(html, channel=c) for c in newcomers[run_id]]
         return pushes
 
+    def _history(self, fresh: dict[int, datetime], look: Look) -> list[Push]:
+        """Each watched history page gets the changed rows of its first page, and
+        of one row past it: a page pushed past its size (history.js keeps it to
+        that) then knows an older page holds the rest. The first page is read as
+        a reload reads it, however many rows changed."""
+        keys = look.watched.get(HISTORY, frozenset())
+        if not keys or not fresh:
+            return []
+        pushes = []
+        for key in sorted(keys):
+            filters = self._parsed_history_filters(key)
+            if filters is None:
+                continue
+            first = selectors.delivery_history(
+                filters=filters, limit=selectors.PAGE_SIZE + 1
+            )
+            rows = [row for row in first.deliveries if row.pk in fresh]
+            if rows:
+                html = render_history_rows(rows)
+                pushes.append(Push(html, group=Topic(HISTORY, key).group))
+        return pushes
+
+    def _parsed_history_filters(self, key: str) -> selectors.HistoryFilters | None:
+        if key not in self.history_filters:
+            form = HistoryFilterForm(QueryDict(key))
+            valid = form.is_valid()
+            self.history_filters[key] = form.filters() if valid else None
+        return self.history_filters[key]
+
     def runs_due_at(self) -> float:
         """When (time.monotonic) a run's coalesced progress is next due; inf if none."""
         return (
@@ -437,6 +500,9 @@ class Watcher:
             for run_id in [k for k in kept if k not in watched_runs]:
                 del kept[run_id]
         self.runs_due &= watched_runs
+        watched_history = look.watched.get(HISTORY, frozenset())
+        for key in [k for k in self.history_filters if k not in watched_history]:
+            del self.history_filters[key]
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         self._poked = asyncio.Event()

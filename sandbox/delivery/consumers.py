@@ -12,10 +12,12 @@ class LiveConsumer(AsyncWebsocketConsumer):
     topic: broadcast.Topic | None = None
 
     async def connect(self) -> None:
-        key = self.scope["url_route"]["kwargs"].get("pk")
-        self.topic = broadcast.Topic(self.kind, key)
+        self.topic = self.topic_of_route()
         await broadcast.join(self.channel_layer, self.channel_name, self.topic)
         await self.accept()
+
+    def topic_of_route(self) -> broadcast.Topic:
+        return broadcast.Topic(self.kind, self.scope["url_route"]["kwargs"].get("pk"))
 
     async def disconnect(self, code: int) -> None:
         if self.topic is not None:
@@ -35,3 +37,13 @@ class DeliveryDetailConsumer(LiveConsumer):
 
 class RunProgressConsumer(LiveConsumer):
     kind = broadcast.RUN_PROGRESS
+
+
+class HistoryConsumer(LiveConsumer):
+    """The history's first page under the filters in the socket's query string."""
+
+    kind = broadcast.HISTORY
+
+    def topic_of_route(self) -> broadcast.Topic:
+        query = self.scope.get("query_string", b"").decode("latin-1")
+        return broadcast.history_topic(query)

@@ -15,7 +15,13 @@ class HistoryFilterForm(forms.Form):
     type = forms.ChoiceField(
         choices=[("", "Any"), *((t, t) for t in EVENT_TYPES)], required=False
     )
-    event = forms.CharField(required=False, label="Event name")
+    event = forms.CharField(
+        required=False,
+        label="Event name",
+        widget=forms.TextInput(
+            attrs={"type": "search", "placeholder": "any part, any case"}
+        ),
+    )
     outcome = forms.ChoiceField(choices=[("", "Any"), *Outcome.choices], required=False)
     state = forms.ChoiceField(choices=[("", "Any"), *State.choices], required=False)
     duplicates = forms.BooleanField(required=False, label="Injected duplicates only")
@@ -35,9 +41,25 @@ class HistoryFilterForm(forms.Form):
     q = forms.CharField(
         required=False,
         label="messageId, userId or anonymousId",
-        widget=forms.TextInput(attrs={"type": "search", "placeholder": "exact id"}),
+        widget=forms.TextInput(
+            attrs={"type": "search", "placeholder": "start of an id"}
+        ),
     )
     before = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    # As the filter row shows them: the two searches side by side, the checkbox last.
+    field_order = [
+        "subscription",
+        "type",
+        "event",
+        "q",
+        "outcome",
+        "state",
+        "status",
+        "since",
+        "until",
+        "duplicates",
+    ]
 
     def filters(self) -> HistoryFilters:
         data = self.cleaned_data

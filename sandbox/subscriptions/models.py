@@ -3,7 +3,7 @@
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from sandbox.display import mask_secret
+from sandbox.display import indent_json, mask_secret
 from sandbox.spec import json_size, value_problem
 from sandbox.spec.endpoint_url import endpoint_url_problem
 
@@ -168,5 +168,34 @@ class Subscription(models.Model):
         return mask_secret(self.api_key)
 
     @property
+    def custom_settings_json(self) -> str:
+        return indent_json(self.custom_settings)
+
+    @property
     def timeout_label(self) -> str:
         return f"{self.timeout_seconds:g} s"
+
+    @property
+    def retry_policy_label(self) -> str:
+        """The policy's name, without what its choice label says it does."""
+        return self.get_retry_policy_display().split(" (", 1)[0]
+
+    @property
+    def time_scale_label(self) -> str:
+        times = f"{self.time_scale:g}\N{MULTIPLICATION SIGN}"
+        return f"{times} (real time)" if self.time_scale == 1 else times
+
+    @property
+    def dedupe_label(self) -> str:
+        if not self.dedupe_enabled:
+            return "off"
+        return _hours_label(self.dedupe_window_hours)
+
+
+def _hours_label(hours: float) -> str:
+    """A window as people say it: 30 min, 24 h, 7 d."""
+    if hours < 1:
+        return f"{hours * 60:.3g} min"
+    if hours >= 48 and hours % 24 == 0:
+        return f"{hours / 24:g} d"
+    return f"{hours:g} h"

@@ -1,4 +1,5 @@
-"""Pages to list, create, edit and delete subscriptions, and to reveal an API key."""
+"""Pages to list, show, create, edit, disable and delete subscriptions, and to
+reveal an API key."""
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
@@ -6,13 +7,29 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from sandbox.delivery.selectors import latency_by_subscription
+from sandbox.delivery.selectors import (
+    HistoryFilters,
+    delivery_history,
+    latency_by_subscription,
+)
 from sandbox.subscriptions import selectors, services
 from sandbox.subscriptions.forms import SubscriptionForm
 from sandbox.subscriptions.models import Subscription
 
 LIST_TEMPLATE = "subscriptions/subscription_list.html"
+DETAIL_TEMPLATE = "subscriptions/subscription_detail.html"
 FORM_TEMPLATE = "subscriptions/subscription_form.html"
+# A subscription's page lists its newest deliveries, live.
+RECENT_DELIVERIES = 20
+
+CREATED = "Created subscription “{name}”."
+SAVED = "Saved subscription “{name}”."
+DISABLED = (
+    "Disabled subscription “{name}”: it receives no events until enabled, and "
+    "any pending retries stopped."
+)
+ENABLED = "Enabled subscription “{name}”."
+DELETED = "Deleted subscription “{name}”."
 
 
 def _subscription_or_404(pk: int) -> Subscription:
@@ -31,14 +48,33 @@ def list_page(request: HttpRequest) -> HttpResponse:
     return render(request, LIST_TEMPLATE, {"subscriptions": subscriptions})
 
 
+@require_GET
+def detail_page(request: HttpRequest, pk: int) -> HttpResponse:
+    subscription = _subscription_or_404(pk)
+    recent = delivery_history(
+        filters=HistoryFilters(subscription_id=pk), limit=RECENT_DELIVERIES
+    )
+    context = {
+        "subscription": subscription,
+        "latency": latency_by_subscription(subscription_ids=[pk]).get(pk),
+        "deliveries": recent.deliveries,
+        "recent_size": RECENT_DELIVERIES,
+    }
+    template = DETAIL_TEMPLATE
+    if request.htmx:
+        # Its recent deliveries catching up as the page's socket (re)opens.
+        template += "#subscription-deliveries"
+    return render(request, template, context)
+
+
 @require_http_methods(["GET", "POST"])
 def create_page(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = SubscriptionForm(request.POST)
         if form.is_valid():
             subscription = services.subscription_create(**form.cleaned_data)
-            messages.success(request, f"Created subscription “{subscription}”.")
-            return redirect("subscriptions:list")
+            messages.success(request, CREATED.format(name=subscription))
+            return redirect("subscriptions:detail", pk=subscription.pk)
     else:
         form = SubscriptionForm()
     return render(request, FORM_TEMPLATE, {"form": form})
@@ -51,8 +87,8 @@ def edit_page(request: HttpRequest, pk: int) -> HttpResponse:
         form = SubscriptionForm(request.POST, instance=subscription)
         if form.is_valid():
             services.subscription_update(subscription=subscription, **form.cleaned_data)
-            messages.success(request, f"Saved subscription “{subscription}”.")
-            return redirect("subscriptions:list")
+            messages.success(request, SAVED.format(name=subscription))
+            return redirect("subscriptions:detail", pk=pk)
     else:
         form = SubscriptionForm(instance=subscription)
     latency = latency_by_subscription(subscription_ids=[pk]).get(pk)
@@ -61,10 +97,26 @@ def edit_page(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
+def disable(request: HttpRequest, pk: int) -> HttpResponse:
+    subscription = _subscription_or_404(pk)
+    services.subscription_update(subscription=subscription, enabled=False)
+    messages.success(request, DISABLED.format(name=subscription))
+    return redirect("subscriptions:detail", pk=pk)
+
+
+@require_POST
+def enable(request: HttpRequest, pk: int) -> HttpResponse:
+    subscription = _subscription_or_404(pk)
+    services.subscription_update(subscription=subscription, enabled=True)
+    messages.success(request, ENABLED.format(name=subscription))
+    return redirect("subscriptions:detail", pk=pk)
+
+
+@require_POST
 def delete(request: HttpRequest, pk: int) -> HttpResponse:
     subscription = _subscription_or_404(pk)
     services.subscription_delete(subscription=subscription)
-    messages.success(request, f"Deleted subscription “{subscription}”.")
+    messages.success(request, DELETED.format(name=subscription))
     return redirect("subscriptions:list")
 
 

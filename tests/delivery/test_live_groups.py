@@ -1,6 +1,8 @@
-"""Scoped live groups: a delivery's pane, a run's progress, and the fast path."""
+"""Scoped live groups: a delivery's pane, a run's progress, the history under
+its filters, and the fast path."""
 
 import asyncio
+import re
 import time
 
 import pytest
@@ -9,10 +11,11 @@ from channels.testing import WebsocketCommunicator
 
 from sandbox import spec
 from sandbox.delivery import runtime, services
-from sandbox.delivery.broadcast import Watcher
+from sandbox.delivery.broadcast import FEED, Topic, Watcher, history_topic
 from sandbox.delivery.conditions import Conditions
 from sandbox.delivery.engine import Engine
 from sandbox.delivery.models import Delivery, Door
+from sandbox.delivery.selectors import PAGE_SIZE
 from sandbox.routing import websocket_application
 from tests.factories import make_delivery, make_subscription
 
@@ -192,3 +195,113 @@ async def test_a_change_signalled_in_this_process_is_pushed_at_once(settings):
     finally:
         await runtime.stop_watcher()
         await feed.disconnect()
+
+
+def _send_named(subscription, name: str, *, count: int = 1) -> list[Delivery]:
+    return services.deliveries_enqueue(
+        target=services.Target.of(subscription),
+        events=[{"type": "track", "event": name, "userId": "u"}] * count,
+        door=Door.COMPOSER,
+    )
+
+
+async def test_a_history_page_hears_the_new_deliveries_its_filters_match(watcher):
+    subscription = await database_sync_to_async(make_subscription)()
+    filtered = await _connect("/ws/history/?event=ORDER&q=&before=")
+    everything = await _connect("/ws/history/")
+    await watcher.tick()
+
+    [order] = await database_sync_to_async(_send_named)(subscription, "Order Shipped")
+    [signup] = await database_sync_to_async(_send_named)(subscription, "Signed Up")
+    assert await watcher.tick() is True
+    html = await filtered.receive_from(timeout=2)
+    assert html.startswith(f'<tr id="history-row-{order.pk}" class="history-row"')
+    assert "Order Shipped" in html
+    assert f"history-row-{signup.pk}" not in html
+    both = await everything.receive_from(timeout=2)
+    # Newest first, as the page lists them.
+    assert both.index(f"history-row-{signup.pk}") < both.index(
+        f"history-row-{order.pk}"
+    )
+    assert await filtered.receive_nothing(timeout=0.3)
+
+    await database_sync_to_async(services.delivery_stop_retrying)(delivery=signup)
+    assert await watcher.tick() is True
+    assert 'data-version="' in await everything.receive_from(timeout=2)
+    assert await filtered.receive_nothing(timeout=0.3)
+    await filtered.disconnect()
+    await everything.disconnect()
+
+
+async def test_a_subscriptions_page_hears_only_its_own_deliveries(watcher):
+    mine = await database_sync_to_async(make_subscription)(name="Mine")
+    theirs = await database_sync_to_async(make_subscription)(
+        name="Theirs", endpoint_url="http://127.0.0.1:9/theirs"
+    )
+    page = await _connect(f"/ws/history/?subscription={mine.pk}")
+    await watcher.tick()
+    [other] = await database_sync_to_async(_send_named)(theirs, "Elsewhere")
+    assert await watcher.tick() is False
+    [own] = await database_sync_to_async(_send_named)(mine, "Here")
+    assert await watcher.tick() is True
+    html = await page.receive_from(timeout=2)
+    assert f'id="history-row-{own.pk}"' in html
+    assert f"history-row-{other.pk}" not in html
+    await page.disconnect()
+
+
+async def test_a_history_page_hears_no_change_below_its_first_page(watcher):
+    subscription = await database_sync_to_async(make_subscription)()
+    made = await database_sync_to_async(_send_named)(
+        subscription, "Bulk", count=PAGE_SIZE + 2
+    )
+    page = await _connect("/ws/history/?event=bulk")
+    await watcher.tick()
+    await _received(page, wait=0.3)
+
+    stop = database_sync_to_async(services.delivery_stop_retrying)
+    await stop(delivery=made[0])
+    assert await watcher.tick() is False
+    # One row past the page: the page keeps its size and learns there is more.
+    await stop(delivery=made[1])
+    assert await watcher.tick() is True
+    html = await page.receive_from(timeout=2)
+    assert html.startswith(f'<tr id="history-row-{made[1].pk}"')
+    await page.disconnect()
+
+
+async def test_a_burst_reaches_a_history_page_as_one_page_and_one_row(watcher):
+    subscription = await database_sync_to_async(make_subscription)()
+    page = await _connect("/ws/history/?event=burst")
+    await watcher.tick()
+    made = await database_sync_to_async(_send_named)(
+        subscription, "Burst", count=PAGE_SIZE + 5
+    )
+    assert await watcher.tick() is True
+    html = await page.receive_from(timeout=2)
+    assert html.count('class="history-row"') == PAGE_SIZE + 1
+    assert html.startswith(f'<tr id="history-row-{made[-1].pk}"')
+    assert f'id="history-row-{made[4].pk}"' in html
+    assert f'id="history-row-{made[3].pk}"' not in html
+    await page.disconnect()
+
+
+async def test_a_history_page_with_filters_that_do_not_parse_hears_nothing(watcher):
+    subscription = await database_sync_to_async(make_subscription)()
+    page = await _connect("/ws/history/?status=abc")
+    await watcher.tick()
+    await database_sync_to_async(_send_named)(subscription, "Anything")
+    assert await watcher.tick() is False
+    assert await page.receive_nothing(timeout=0.3)
+    await page.disconnect()
+
+
+def test_one_history_group_per_set_of_filters():
+    same = history_topic("type=track&event=Order&before=12&q=")
+    assert same == history_topic("event=Order&type=track")
+    assert same.group == history_topic("event=Order&type=track&before=3").group
+    assert same.group != history_topic("event=order&type=track").group
+    assert history_topic("").group != Topic(FEED).group
+    long = history_topic("event=" + "é" * 500)
+    assert len(long.group) < 100
+    assert re.fullmatch(r"[A-Za-z0-9._-]+", long.group)

@@ -196,7 +196,7 @@ def test_subscription_get_by_name_raises_when_missing(subscription):
 
 def test_mask_secret_shows_only_last_four():
     assert mask_secret("segment-test-key-WXYZ") == "••••••••WXYZ"
-    assert mask_secret("abcd") == "••••"
+    assert mask_secret("abcd") == "••••••••"
     assert mask_secret("") == ""
 
 
