@@ -219,8 +219,7 @@ def _target_of_subscription(pk: int) -> object:
         return error
 
 
-@transaction.atomic
-def deliveries_claim(
+def _claim(
     *,
     claimer: str,
     token: str,
@@ -237,23 +236,6 @@ def deliveries_claim(
     settings are used. The claim bumps `updated_at`, so the page shows it sending.
     The hot path is plain SQL: it runs for every attempt the sandbox makes.
     """
-    return _claim(
-        claimer=claimer,
-        token=token,
-        limit=limit,
-        lease_seconds=lease_seconds,
-        only_ids=only_ids,
-    )
-
-
-def _claim(
-    *,
-    claimer: str,
-    token: str,
-    limit: int,
-    lease_seconds: float,
-    only_ids: list[int] | None = None,
-) -> list[Claimed]:
     now = timezone.now()
     picked = _pick_due(now, claimer, limit, only_ids)
     if connection.vendor == "postgresql" and picked:
@@ -315,6 +297,10 @@ def _claim(
     claimed = _write_ahead(ready, now)
     transaction.on_commit(lambda: runtime.changed([c.delivery.pk for c in claimed]))
     return claimed
+
+
+# In a transaction of its own; attempts_record_and_claim shares one with recording.
+deliveries_claim = transaction.atomic(_claim)
 
 
 _ATTEMPT_COLUMNS = (

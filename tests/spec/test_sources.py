@@ -14,19 +14,11 @@ from sandbox.spec import (
     sample_event,
 )
 from sandbox.spec.sources import LIBRARIES, epoch_ms
+from tests.spec.test_samples import MESSAGE_ID as FORMATS
+from tests.spec.test_samples import UUID4
 
 NOW = datetime(2025, 6, 1, 12, 0, 0, 123000, tzinfo=UTC)
 LATER = datetime(2025, 6, 2, 9, 30, 15, 456000, tzinfo=UTC)
-UUID4 = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
-FORMATS = {
-    "analytics.js": rf"ajs-next-\d{{13}}-{UUID4}",
-    "analytics.js-npm": rf"ajs-next-\d{{13}}-{UUID4}",
-    "ios": UUID4.upper(),
-    "android": UUID4,
-    "server": UUID4,
-    "node": rf"node-next-\d{{13}}-{UUID4}",
-    "node-classic": rf"node-[0-9a-f]{{32}}-{UUID4}",
-}
 
 
 @pytest.mark.parametrize("source", SOURCES)
