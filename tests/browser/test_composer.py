@@ -320,3 +320,16 @@ def test_a_javascript_editor_can_be_made_over_any_textarea(server, page):
         "keyword": True,
         "synced": "async function onIdentify(event) { return 1 }",
     }
+
+
+def test_the_latest_sample_request_wins(server, page):
+    page.goto(server.url + "/")
+    page.select_option("#id_template", "")
+    # Three regenerations and a Generate in quick succession: earlier requests
+    # are dropped, so the editor ends on the last choice, whatever answers first.
+    for event_type in ("identify", "page", "group"):
+        page.select_option("#id_event_type", event_type)
+    page.click("#generate-sample")
+    page.wait_for_load_state("networkidle")
+    expect(page.locator("#id_event_type")).to_have_value("group")
+    expect(page.locator("#id_payload")).to_have_value(re.compile(r'"type": "group"'))

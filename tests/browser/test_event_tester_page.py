@@ -16,7 +16,11 @@ def test_send_a_generated_track_and_see_it_live_then_in_history(server, page):
     initial = page.input_value("#id_payload")
     page.select_option("#id_template", "")
     page.select_option("#id_event_type", "track")
-    page.click("#generate-sample")
+    # The selects above asked for samples too: wait for Generate's own answer.
+    with page.expect_response(
+        lambda r: r.url.endswith("/sample/") and "changed" not in r.request.post_data
+    ):
+        page.click("#generate-sample")
     expect(page.locator("#id_payload")).not_to_have_value(initial)
     expect(page.locator("#event-problems")).to_contain_text("Valid Segment event")
     payload = page.input_value("#id_payload")
