@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "sandbox.delivery",
     "sandbox.mock",
     "sandbox.tester",
+    "sandbox.suites",
 ]
 
 MIDDLEWARE = [
@@ -216,3 +217,7 @@ LOGGING = {
         },
     },
 }
+
+# Suite files (`*.suite.json`) read where they are, relative to the working
+# directory: a partner keeps them in their own repository.
+SUITES_DIR = Path(os.environ.get("SANDBOX_SUITES_DIR", "suites"))

@@ -7,4 +7,5 @@ urlpatterns = [
     path("", include("sandbox.delivery.urls")),
     path("subscriptions/", include("sandbox.subscriptions.urls")),
     path("", include("sandbox.mock.urls")),
+    path("", include("sandbox.suites.urls")),
 ]

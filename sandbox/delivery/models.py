@@ -11,6 +11,7 @@ class Door(models.TextChoices):
     COMPOSER = "composer", "Composer"
     RESEND = "resend", "Resend"
     CLI = "cli", "Command line"
+    SUITE = "suite", "Suite"
 
 
 class State(models.TextChoices):
@@ -83,6 +84,11 @@ class Run(models.Model):
     applied = models.CharField(max_length=500, blank=True)
     # In-flight requests of this run at once, across the engine.
     concurrency = models.PositiveSmallIntegerField(default=1)
+    # One delivery at a time in id order: the next goes out only once the one
+    # before it has its final outcome, retries included (a suite run, as
+    # Segment's tester sends). Counting rows in flight is not enough: a row
+    # waiting for its retry is not in flight.
+    strict_order = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     # Set once no delivery of the run is open: the engine looks only at open runs.
     settled_at = models.DateTimeField(null=True, blank=True)
@@ -177,6 +183,12 @@ class Delivery(models.Model):
                 fields=["run"],
                 condition=models.Q(claimed_until__isnull=False),
                 name="delivery_run_in_flight",
+            ),
+            # A strict-order run's next delivery: its lowest open id.
+            models.Index(
+                fields=["run", "id"],
+                condition=models.Q(state__in=["pending", "retrying"]),
+                name="delivery_run_open_in_order",
             ),
             models.Index(fields=["-created_at", "-id"], name="delivery_newest"),
             models.Index(fields=["message_id", "created_at"], name="delivery_dedupe"),

@@ -125,17 +125,35 @@ def _pick_due(
     now: datetime, claimer: str, limit: int, only_ids: list[int] | None
 ) -> list[int]:
     """Due rows outside runs, and each open run's due rows up to its free room,
-    earliest first. A run at its cap is never read, so it hides nothing."""
+    earliest first. A run at its cap is never read, so it hides nothing. A
+    strict-order run offers only its lowest open row, once that is due and not
+    in flight: one indexed row read per such run."""
     if only_ids is not None and not only_ids:
         return []
     at = connection.ops.adapt_datetimefield_value(now)
     found = _in_due_order(None, at, claimer, limit, only_ids)
     table = Delivery._meta.db_table
     open_runs = _rows(
-        f"SELECT id, concurrency FROM {Run._meta.db_table} WHERE settled_at IS NULL",
+        f"SELECT id, concurrency, strict_order FROM {Run._meta.db_table} "
+        "WHERE settled_at IS NULL",
         [],
     )
-    for run_id, concurrency in open_runs:
+    for run_id, concurrency, strict_order in open_runs:
+        if strict_order:
+            first = _rows(
+                f"SELECT id, next_attempt_at, next_attempt_at <= %s, "
+                f"{_CLAIMABLE} FROM {table} WHERE run_id = %s AND {_OPEN} "
+                "ORDER BY id LIMIT 1",
+                [at, claimer, run_id],
+            )
+            if not first:
+                if only_ids is None:
+                    _settle_if_done(run_id, now)
+                continue
+            [(pk, due_at, is_due, claimable)] = first
+            if is_due and claimable and (only_ids is None or pk in only_ids):
+                found.append((due_at, pk))
+            continue
         [(in_flight,)] = _rows(
             f"SELECT count(*) FROM {table} "
             "WHERE run_id = %s AND claimed_until IS NOT NULL",

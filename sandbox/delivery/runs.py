@@ -19,14 +19,19 @@ def run_create(
     concurrency: int = 1,
     conditions: dict | None = None,
     applied: str = "",
+    strict_order: bool = False,
 ) -> Run:
-    """A run to enqueue deliveries into (`deliveries_enqueue(..., run=run)`)."""
+    """A run to enqueue deliveries into (`deliveries_enqueue(..., run=run)`).
+
+    `strict_order`: each delivery settles (retries included) before the next
+    one of the run goes out, as Segment's tester runs its steps."""
     return Run.objects.create(
         door=door,
         label=label,
         concurrency=concurrency,
         conditions=conditions or {},
         applied=applied,
+        strict_order=strict_order,
     )
 
 

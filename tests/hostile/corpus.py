@@ -136,3 +136,82 @@ URLS = [
     Case("url-ftp", "ftp://127.0.0.1/hook", "must start with http"),
     Case("url-spaces", "http://127.0.0.1/a hook", "must not contain spaces"),
 ]
+
+
+def _suite(steps: str = '[{"type": "track"}]', **fields: str) -> str:
+    extra = "".join(f', "{key}": {value}' for key, value in fields.items())
+    return (
+        '{"format": "subscription-sandbox/suite@1", "name": "Hostile", '
+        '"steps": ' + steps + extra + "}"
+    )
+
+
+def _suite_of(event_text: str) -> str:
+    return _suite('[{"event": ' + event_text + "}]")
+
+
+# Suite files (an import, runsuite's file argument): `refused` names the words of
+# the problem; "" for a file that runs. Every event above also arrives as a step.
+SUITE_FILES = [
+    Case("suite-empty", "", "Invalid JSON"),
+    Case("suite-not-json", "{format: 1}", "Expecting property name"),
+    Case("suite-array", "[]", "(the document): must be a JSON object"),
+    Case("suite-null", "null", "(the document): must be a JSON object"),
+    Case("suite-nan", _suite(variables='{"x": NaN}'), NOT_A_NUMBER),
+    Case("suite-surrogate-name", _suite(description='"\\ud800"'), SURROGATE),
+    Case("suite-depth-100000", "[" * 100_000 + "]" * 100_000, TOO_DEEP),
+    Case("suite-depth-in-steps", _suite("[" * 99 + "]" * 99), "steps"),
+    Case("suite-format-number", '{"format": 1e300, "name": "x"}', "format: must be"),
+    Case(
+        "suite-format-newer",
+        '{"format": "subscription-sandbox/suite@999999999", "steps": 1}',
+        "newer than this sandbox reads",
+    ),
+    Case(
+        "suite-format-huge-version",
+        '{"format": "subscription-sandbox/suite@' + "9" * 5000 + '"}',
+        "format: must be",
+    ),
+    Case("suite-steps-string", _suite('"x"'), "steps: must be a list"),
+    Case("suite-no-steps", _suite("[]"), "steps: must be a list of 1 to 1000"),
+    Case("suite-step-null", _suite("[null]"), "steps[0]: must be a JSON object"),
+    Case("suite-api-key", _suite(apiKey='"k"'), "never holds API keys"),
+    Case(
+        "suite-status-float",
+        _suite('[{"type": "track", "expect": {"status": 200.5}}]'),
+        "steps[0].expect.status: must be an integer 100-599",
+    ),
+    Case(
+        "suite-status-huge",
+        _suite('[{"type": "track", "expect": {"status": ' + "9" * 400 + "}}]"),
+        "too large to represent",
+    ),
+    Case(
+        "suite-body-path",
+        _suite('[{"type": "track", "expect": {"body": {"path": "a..b"}}}]'),
+        "steps[0].expect.body",
+    ),
+    Case(
+        "suite-placeholder-overflow",
+        _suite_of('{"type": "track", "event": "x", "timestamp": "{{now+999999w}}"}'),
+        "falls outside the calendar",
+    ),
+    Case(
+        "suite-placeholder-unknown",
+        _suite_of('{"type": "track", "event": "x", "userId": "{{<img src=x>}}"}'),
+        "unknown placeholder",
+    ),
+    Case("suite-template-html", _suite('[{"template": "<script>"}]'), "unknown"),
+    Case("suite-name-blank", _suite(name='"   "'), "name: must be a name"),
+    Case(
+        "suite-many-steps",
+        _suite("[" + ", ".join(['{"type": "track"}'] * 1001) + "]"),
+        "steps: must be a list of 1 to 1000",
+    ),
+    Case("suite-fine", _suite('[{"type": "page"}, {"template": "Order Completed"}]')),
+    *[
+        Case(f"suite-step-{case.name}", _suite_of(case.text), case.refused)
+        for case in EVENTS
+        if case.text.startswith("{") and case.refused
+    ],
+]

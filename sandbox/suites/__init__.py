@@ -1,0 +1,1 @@
+"""Event suites: named lists of events with expectations, run through the pipeline."""

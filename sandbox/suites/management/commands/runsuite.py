@@ -1,0 +1,346 @@
+"""Run a suite through the pipeline from a terminal or CI, without the web server.
+
+The engine runs in this process, as sendevent's does; the steps are deliveries,
+so they are in history and an open browser shows them live. Prints progress and
+a summary table, and writes JUnit XML, a JSON result and an HTML report when
+asked. Exit codes: 0 every expectation held, 1 any failed, 2 bad arguments or
+input.
+"""
+
+import asyncio
+from pathlib import Path
+
+from asgiref.sync import sync_to_async
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from sandbox import spec
+from sandbox.delivery.conditions import CONCURRENCY_RANGE, MAX_CONCURRENCY
+from sandbox.delivery.management.commands.sendevent import (
+    API_KEY_REQUIRED,
+    BAD_SETTINGS,
+    BAD_URL,
+    TARGET_BOTH,
+    TARGET_REQUIRED,
+    UNKNOWN_SUBSCRIPTION,
+)
+from sandbox.delivery.models import Delivery
+from sandbox.delivery.services import AD_HOC_NAME, DeliveryRefused, Target
+from sandbox.display import safe_text
+from sandbox.subscriptions.models import (
+    DEFAULT_TIMEOUT_SECONDS,
+    Subscription,
+    custom_settings_problem,
+    endpoint_url_problem,
+)
+from sandbox.subscriptions.selectors import subscription_get_by_name, subscription_list
+from sandbox.suites import fileformat, reports, selectors, services
+from sandbox.suites.models import SuiteRun, SuiteSource
+
+NOT_UNICODE = "--{option} holds a lone UTF-16 surrogate, which is not valid Unicode."
+BAD_CONCURRENCY = "--concurrency {value!r}: " + CONCURRENCY_RANGE
+BAD_TIMEOUT = "--timeout {value!r}: must be a number of seconds above 0."
+NO_OUTPUT_DIRECTORY = "{option} {path}: the directory {directory} does not exist."
+UNWRITABLE = "Cannot write {path}: {detail}"
+TIMED_OUT = "The run did not settle within {seconds:g} s; open steps count as failed."
+FAILED = "{failed} of {count} step{s} failed (the summary above says why)."
+STARTED = "Running {name!r} ({count} step{s}) against {target}: {applied}"
+PROGRESS = "  {number}/{count} {label}: {what}"
+WROTE = "Wrote {what} to {path}"
+
+
+class BadInput(Exception):
+    pass
+
+
+class Command(BaseCommand):
+    # Django's own --settings names its settings module; custom settings are
+    # --custom-settings here.
+    suppressed_base_arguments = {"--settings"}
+    help = (
+        "Run an event suite (a stored or built-in suite's name, or a "
+        "*.suite.json file) against a subscription or an endpoint, through the "
+        "sandbox's pipeline. Exits 0 when every expectation holds, 1 when any "
+        "fails, 2 for bad arguments or input."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("suite", metavar="SUITE_NAME_OR_FILE")
+        parser.add_argument("--to", metavar="SUBSCRIPTION_NAME")
+        parser.add_argument("--endpoint", metavar="URL")
+        parser.add_argument("--api-key", metavar="KEY")
+        parser.add_argument(
+            "--custom-settings",
+            metavar="JSON",
+            dest="custom_settings",
+            help="custom settings for --endpoint, as a JSON object",
+        )
+        parser.add_argument("--junit", metavar="OUT_XML")
+        parser.add_argument("--json", metavar="OUT_JSON")
+        parser.add_argument("--report", metavar="OUT_HTML")
+        parser.add_argument(
+            "--concurrency",
+            default="1",
+            metavar="N",
+            help="steps in flight at once; 1 (the default) sends each step only "
+            "once the one before has its final outcome, retries included",
+        )
+        parser.add_argument("--shuffle", action="store_true")
+        parser.add_argument(
+            "--timeout",
+            default=str(services.DEFAULT_RUN_TIMEOUT_SECONDS),
+            metavar="SECONDS",
+            help="how long to wait for the run to settle",
+        )
+
+    def handle(self, *args, **options) -> None:
+        self.verbosity = options["verbosity"]
+        try:
+            found = self._suite(options["suite"])
+            target = self._target(options)
+            concurrency = self._concurrency(options["concurrency"])
+            timeout = self._timeout(options["timeout"])
+            outputs = self._outputs(options)
+        except BadInput as error:
+            raise CommandError(str(error), returncode=2) from None
+        except fileformat.SuiteFileError as error:
+            for problem in error.problems[:-1]:
+                self.stderr.write(problem)
+            raise CommandError(error.problems[-1], returncode=2) from None
+        try:
+            suite_run = services.suite_run_start(
+                found=found,
+                target=target,
+                concurrency=concurrency,
+                shuffle=options["shuffle"],
+            )
+        except (services.SuiteRefused, DeliveryRefused) as refusal:
+            raise CommandError(str(refusal), returncode=2) from None
+        self._say(
+            STARTED.format(
+                name=found.suite.name,
+                count=len(suite_run.steps),
+                s="" if len(suite_run.steps) == 1 else "s",
+                target=target.name,
+                applied=suite_run.run.applied,
+            )
+        )
+        settled = asyncio.run(self._deliver(suite_run, timeout))
+        if not settled:
+            self.stderr.write(TIMED_OUT.format(seconds=timeout))
+        suite_run = services.suite_run_finish(suite_run=suite_run)
+        self._summary(suite_run)
+        api_key = target.api_key
+        for option, path in outputs.items():
+            self._write(option, path, suite_run, api_key)
+        if not suite_run.passed:
+            count = len(suite_run.results)
+            failed = sum(not result["passed"] for result in suite_run.results)
+            raise CommandError(
+                FAILED.format(failed=failed, count=count, s="" if count == 1 else "s"),
+                returncode=1,
+            )
+
+    def _say(self, line: str, level: int = 1) -> None:
+        if self.verbosity >= level:
+            self.stdout.write(line)
+
+    # Input ----------------------------------------------------------------------
+
+    def _suite(self, given: str) -> selectors.FoundSuite:
+        path = Path(given)
+        if given.endswith(".json") or _is_file(path):
+            suite = selectors.suite_file_read(path=path)
+            return selectors.FoundSuite(suite=suite, source=SuiteSource.FILE, path=path)
+        try:
+            return selectors.suite_find(name=given)
+        except selectors.SuiteNotFound as error:
+            raise BadInput(str(error)) from None
+
+    def _target(self, options: dict) -> Target:
+        for option in ("to", "endpoint", "api_key"):
+            value = options[option]
+            if value is not None and safe_text(value) != value:
+                raise BadInput(NOT_UNICODE.format(option=option.replace("_", "-")))
+        if options["to"] and options["endpoint"]:
+            raise BadInput(TARGET_BOTH)
+        if options["to"]:
+            try:
+                return Target.of(subscription_get_by_name(name=options["to"]))
+            except Subscription.DoesNotExist:
+                names = subscription_list().values_list("name", flat=True)
+                known = ", ".join(repr(n) for n in names) or "none"
+                raise BadInput(
+                    UNKNOWN_SUBSCRIPTION.format(name=options["to"], known=known)
+                ) from None
+        if not options["endpoint"]:
+            raise BadInput(TARGET_REQUIRED)
+        url = options["endpoint"]
+        problem = endpoint_url_problem(url)
+        if problem is not None:
+            raise BadInput(BAD_URL.format(url=url, problem=problem))
+        if options["api_key"] is None:
+            raise BadInput(API_KEY_REQUIRED)
+        custom_settings: object = {}
+        if options["custom_settings"]:
+            custom_settings, error = spec.parse_json(options["custom_settings"])
+            if error is not None:
+                raise BadInput(BAD_SETTINGS.format(detail=error.message))
+            problem = custom_settings_problem(custom_settings)
+            if problem is not None:
+                raise BadInput(BAD_SETTINGS.format(detail=problem))
+        return Target(
+            name=AD_HOC_NAME.format(url=url),
+            endpoint_url=url,
+            api_key=options["api_key"],
+            custom_settings=custom_settings,
+            timeout_seconds=DEFAULT_TIMEOUT_SECONDS,
+        )
+
+    def _concurrency(self, value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise BadInput(BAD_CONCURRENCY.format(value=value)) from None
+        if not 1 <= number <= MAX_CONCURRENCY:
+            raise BadInput(BAD_CONCURRENCY.format(value=value))
+        return number
+
+    def _timeout(self, value: str) -> float:
+        try:
+            seconds = float(value)
+        except ValueError:
+            raise BadInput(BAD_TIMEOUT.format(value=value)) from None
+        if not 0 < seconds < float("inf"):
+            raise BadInput(BAD_TIMEOUT.format(value=value))
+        return seconds
+
+    def _outputs(self, options: dict) -> dict[str, Path]:
+        outputs = {}
+        for option in ("junit", "json", "report"):
+            if options[option]:
+                path = Path(options[option])
+                directory = path.parent
+                if not directory.is_dir():
+                    raise BadInput(
+                        NO_OUTPUT_DIRECTORY.format(
+                            option=f"--{option}", path=path, directory=directory
+                        )
+                    )
+                outputs[option] = path
+        return outputs
+
+    # The run --------------------------------------------------------------------
+
+    async def _deliver(self, suite_run: SuiteRun, timeout: float) -> bool:
+        shown: set[int] = set()
+        numbers = {step["delivery_id"]: step for step in suite_run.steps}
+        count = len(suite_run.steps)
+        settled = sync_to_async(_settled_rows)
+
+        async def progress() -> None:
+            if self.verbosity < 1:
+                return
+            for delivery in await settled(suite_run.run_id, shown):
+                shown.add(delivery.pk)
+                step = numbers.get(delivery.pk)
+                if step is None:
+                    continue
+                what = " ".join(
+                    str(part)
+                    for part in (
+                        delivery.response_status or "",
+                        delivery.outcome or delivery.get_state_display().lower(),
+                        f"{delivery.latency_ms} ms" if delivery.latency_ms else "",
+                    )
+                    if part
+                )
+                self.stdout.write(
+                    PROGRESS.format(
+                        number=step["number"],
+                        count=count,
+                        label=step["label"],
+                        what=what,
+                    )
+                )
+
+        return await services.suite_run_deliver(
+            suite_run=suite_run, timeout=timeout, on_progress=progress
+        )
+
+    # Output ---------------------------------------------------------------------
+
+    def _summary(self, suite_run: SuiteRun) -> None:
+        if self.verbosity < 1:
+            return
+        rows = [("#", "step", "expected", "status", "outcome", "latency", "result")]
+        for step in suite_run.results:
+            rows.append(
+                (
+                    str(step["number"]),
+                    step["label"],
+                    step["expected"],
+                    str(step["status"] or "-"),
+                    step["outcome"] or step["state"],
+                    f"{step['latency_ms']} ms"
+                    if step["latency_ms"] is not None
+                    else "-",
+                    "pass" if step["passed"] else "FAIL",
+                )
+            )
+        widths = [
+            min(max(len(row[i]) for row in rows), 40) for i in range(len(rows[0]))
+        ]
+        self.stdout.write("")
+        for row in rows:
+            cells = zip(row, widths, strict=True)
+            self.stdout.write("  ".join(cell[:40].ljust(w) for cell, w in cells))
+        for step in suite_run.results:
+            if not step["passed"]:
+                self.stdout.write(
+                    f"step {step['number']} ({step['label']}): {step['failure']}"
+                )
+        for step in suite_run.results:
+            for change in step["changes"]:
+                self.stdout.write(f"changed: {change}")
+        self.stdout.write("")
+        self.stdout.write(suite_run.verdict)
+
+    def _write(
+        self, option: str, path: Path, suite_run: SuiteRun, api_key: str
+    ) -> None:
+        if option == "junit":
+            text, what = reports.junit_xml(suite_run=suite_run), "JUnit XML"
+        elif option == "json":
+            text, what = (
+                reports.result_json(suite_run=suite_run, api_key=api_key),
+                "the JSON result",
+            )
+        else:
+            text, what = (
+                reports.html_report(suite_run=suite_run, api_key=api_key),
+                "the HTML report",
+            )
+        try:
+            path.write_text(text, encoding="utf-8")
+        except OSError as error:
+            raise CommandError(
+                UNWRITABLE.format(path=path, detail=error), returncode=2
+            ) from None
+        self._say(WROTE.format(what=what, path=path))
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        # Too long, or holding a NUL: a suite's name, then, not a file.
+        return False
+
+
+def _settled_rows(run_id: int, shown: set[int]) -> list[Delivery]:
+    return list(
+        Delivery.objects.filter(run_id=run_id)
+        .exclude(state__in=["pending", "retrying"])
+        .exclude(pk__in=shown)
+        .order_by("pk")
+    )

@@ -1,0 +1,174 @@
+"""Reads for suites: by name from the built-in ones, the stored ones and the
+files in SANDBOX_SUITES_DIR; a suite file by path; runs and the last good run."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+
+from sandbox.delivery.models import Attempt, Delivery
+from sandbox.display import safe_text
+from sandbox.suites import fileformat
+from sandbox.suites.builtin import BUILT_IN
+from sandbox.suites.models import Suite as StoredSuite
+from sandbox.suites.models import SuiteRun, SuiteSource
+
+UNKNOWN_SUITE = "No suite named {name!r}. Known: {known}."
+UNREADABLE_FILE = "Cannot read {path}: {detail}"
+# A suite file larger than this is not a suite a person wrote.
+MAX_FILE_BYTES = 5 * 1024 * 1024
+FILE_TOO_LARGE = "{path} is larger than {limit} MB; a suite file is far smaller."
+
+
+class SuiteNotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class FoundSuite:
+    suite: fileformat.Suite
+    source: str
+    stored: StoredSuite | None = None
+    path: Path | None = None
+
+    @property
+    def source_label(self) -> str:
+        return SuiteSource(self.source).label
+
+
+def suite_file_read(*, path: Path) -> fileformat.Suite:
+    """The suite in a file; SuiteFileError names the file and every problem."""
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise fileformat.SuiteFileError(
+                [FILE_TOO_LARGE.format(path=path, limit=MAX_FILE_BYTES // 2**20)]
+            )
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise fileformat.SuiteFileError(
+            [UNREADABLE_FILE.format(path=path, detail=error)]
+        ) from None
+    try:
+        return fileformat.parse_suite(text)
+    except fileformat.SuiteFileError as error:
+        raise fileformat.SuiteFileError(
+            [f"{path}: {problem}" for problem in error.problems]
+        ) from None
+
+
+def suite_directory_files() -> list[Path]:
+    directory = Path(settings.SUITES_DIR)
+    if not directory.is_dir():
+        return []
+    return sorted(directory.glob(f"*{fileformat.FILE_SUFFIX}"))
+
+
+def suite_directory() -> tuple[dict[str, FoundSuite], dict[Path, list[str]]]:
+    """The readable suite files by their suites' names, and each unreadable
+    file's problems (listed, never fatal to the others)."""
+    found: dict[str, FoundSuite] = {}
+    broken: dict[Path, list[str]] = {}
+    for path in suite_directory_files():
+        try:
+            suite = suite_file_read(path=path)
+        except fileformat.SuiteFileError as error:
+            broken[path] = error.problems
+            continue
+        found.setdefault(
+            suite.name, FoundSuite(suite=suite, source=SuiteSource.FILE, path=path)
+        )
+    return found, broken
+
+
+def suite_stored_get(*, name: str) -> StoredSuite:
+    return StoredSuite.objects.get(name=name)
+
+
+def suite_list() -> list[FoundSuite]:
+    """Every suite by name: built in first, then stored, then the files."""
+    suites = {
+        name: FoundSuite(suite=make(), source=SuiteSource.BUILT_IN)
+        for name, make in BUILT_IN.items()
+    }
+    for stored in StoredSuite.objects.all():
+        if stored.name not in suites:
+            suites[stored.name] = FoundSuite(
+                suite=fileformat.suite_from_document(stored.definition),
+                source=SuiteSource.STORED,
+                stored=stored,
+            )
+    files, _ = suite_directory()
+    for name, found in files.items():
+        suites.setdefault(name, found)
+    return list(suites.values())
+
+
+def suite_find(*, name: str) -> FoundSuite:
+    """A suite by name; SuiteNotFound lists the known names."""
+    if safe_text(name) != name:
+        # Text with a lone surrogate names no suite (and cannot be looked up).
+        return _not_found(safe_text(name))
+    if name in BUILT_IN:
+        return FoundSuite(suite=BUILT_IN[name](), source=SuiteSource.BUILT_IN)
+    stored = StoredSuite.objects.filter(name=name).first()
+    if stored is not None:
+        return FoundSuite(
+            suite=fileformat.suite_from_document(stored.definition),
+            source=SuiteSource.STORED,
+            stored=stored,
+        )
+    files, _ = suite_directory()
+    if name in files:
+        return files[name]
+    return _not_found(name)
+
+
+def _not_found(name: str):
+    known = ", ".join(repr(found.suite.name) for found in suite_list())
+    shown = name if len(name) <= 200 else name[:197] + "..."
+    raise SuiteNotFound(UNKNOWN_SUITE.format(name=shown, known=known))
+
+
+def suite_run_get(*, pk: int) -> SuiteRun:
+    return SuiteRun.objects.select_related("run", "compared_with").get(pk=pk)
+
+
+def suite_run_last_good(*, suite_name: str, before: SuiteRun) -> SuiteRun | None:
+    """The suite's latest earlier run in which every expectation held."""
+    return (
+        SuiteRun.objects.filter(suite_name=suite_name, passed=True, pk__lt=before.pk)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def suite_run_deliveries(*, suite_run: SuiteRun) -> dict[int, Delivery]:
+    """The run's deliveries by id, each with its attempts."""
+    ids = [step["delivery_id"] for step in suite_run.steps]
+    return {
+        delivery.pk: delivery
+        for delivery in Delivery.objects.filter(pk__in=ids)
+        .select_related("target")
+        .prefetch_related("attempts")
+    }
+
+
+def suite_run_settled_ids(*, run_id: int) -> set[int]:
+    """Which deliveries of a run have their final outcome (for progress lines)."""
+    return set(
+        Delivery.objects.filter(run_id=run_id)
+        .exclude(state__in=["pending", "retrying"])
+        .values_list("pk", flat=True)
+    )
+
+
+def last_attempt(delivery: Delivery) -> Attempt | None:
+    attempts = delivery.timeline
+    return attempts[-1] if attempts else None
+
+
+def suite_run_api_key(*, suite_run: SuiteRun) -> str:
+    """The key the run was sent with, so a report can mask any echo of it."""
+    ids = [step["delivery_id"] for step in suite_run.steps[:1]]
+    delivery = Delivery.objects.filter(pk__in=ids).select_related("target").first()
+    return delivery.target.api_key if delivery is not None else ""
