@@ -107,9 +107,16 @@ def suite_run_report_view(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404(NO_SUCH_RUN.format(pk=pk)) from None
     if suite_run.passed is None:
         suite_run = services.suite_run_finish_if_settled(suite_run=suite_run)
-    return HttpResponse(
+    response = HttpResponse(
         reports.html_report(
             suite_run=suite_run,
             api_key=selectors.suite_run_api_key(suite_run=suite_run),
         )
     )
+    if request.GET.get("download"):
+        # One file for the reviewer: the same page, inline CSS and no scripts.
+        name = "".join(c if c.isalnum() else "-" for c in suite_run.suite_name)
+        response["Content-Disposition"] = (
+            f'attachment; filename="{name.strip("-") or "suite"}-run-{pk}.html"'
+        )
+    return response

@@ -85,6 +85,13 @@ def test_a_run_has_a_report_page_with_keys_masked(client, receiver):
     listed = client.get(reverse("suites:list")).content.decode()
     assert reverse("suites:run-report", args=[suite_run.pk]) in listed
     assert client.get(reverse("suites:run-report", args=[999])).status_code == 404
+    download = reverse("suites:run-report", args=[suite_run.pk]) + "?download=1"
+    assert download in listed
+    downloaded = client.get(download)
+    assert downloaded["Content-Disposition"] == (
+        f'attachment; filename="Segment-test-suite-run-{suite_run.pk}.html"'
+    )
+    assert downloaded.content.decode() == page
 
 
 @pytest.mark.django_db(transaction=True)
