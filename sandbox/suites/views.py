@@ -5,6 +5,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from sandbox.delivery.selectors import run_progress
 from sandbox.delivery.services import DeliveryRefused, Target
 from sandbox.display import safe_text
 from sandbox.suites import reports, selectors, services
@@ -107,6 +108,14 @@ def suite_run_report_view(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404(NO_SUCH_RUN.format(pk=pk)) from None
     if suite_run.passed is None:
         suite_run = services.suite_run_finish_if_settled(suite_run=suite_run)
+    if suite_run.passed is None and not request.GET.get("download"):
+        # Still running: its progress, live; the report once it has settled.
+        progress = run_progress(run_id=suite_run.run_id)
+        return render(
+            request,
+            "suites/suiterun_running.html",
+            {"suite_run": suite_run, "progress": progress},
+        )
     response = HttpResponse(
         reports.html_report(
             suite_run=suite_run,

@@ -99,7 +99,16 @@ document.addEventListener("htmx:wsBeforeMessage", (event) => {
     }
   }
   for (const [spec, rows] of rowsByList) upsertRows(spec, rows);
+  reloadIfSettled();
 });
+
+// A page that waits for a run (a suite's report) reloads once the run's pushed
+// progress says it has settled.
+function reloadIfSettled() {
+  const progress = document.getElementById("run-progress");
+  if (!progress || !progress.hasAttribute("data-settled")) return;
+  if (progress.closest("[data-reload-when-settled]")) window.location.reload();
+}
 
 // A section that lists what arrived (a mock's requests) fetches itself once when
 // its socket (re)opens: what came while the socket was down or still opening is

@@ -108,7 +108,12 @@ def test_a_run_started_from_the_page_is_read_once_it_settles(
     assert response.status_code == 302
     assert response["Location"] == reverse("suites:run-report", args=[suite_run.pk])
     running = client.get(response["Location"]).content.decode()
-    assert "Running: 18 steps sent through the pipeline." in running
+    # While it runs, the page follows the run's progress live and reloads into
+    # the report once the progress it is pushed says the run has settled.
+    assert "Running Segment test suite" in running
+    assert 'id="run-progress"' in running
+    assert "data-reload-when-settled" in running
+    assert " data-settled" not in running
     deliver_due()
     page = client.get(response["Location"]).content.decode()
     assert "Ready for review" in page
@@ -132,3 +137,4 @@ def test_a_run_that_cannot_start_says_why(client, data, words):
     assert response.status_code == 400
     assert words in html.unescape(response.content.decode())
     assert not SuiteRun.objects.exists()
+
