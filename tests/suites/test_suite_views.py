@@ -137,4 +137,3 @@ def test_a_run_that_cannot_start_says_why(client, data, words):
     assert response.status_code == 400
     assert words in html.unescape(response.content.decode())
     assert not SuiteRun.objects.exists()
-
