@@ -60,6 +60,45 @@ class BadInput(Exception):
     pass
 
 
+def target_from_options(options: dict) -> services.Target:
+    """The target `--to` or `--endpoint`/`--api-key`/`--settings` name (the
+    command line's, shared by sendevent and runsuite); BadInput otherwise."""
+    if options["to"] and options["endpoint"]:
+        raise BadInput(TARGET_BOTH)
+    if options["to"]:
+        try:
+            return services.Target.of(subscription_get_by_name(name=options["to"]))
+        except Subscription.DoesNotExist:
+            names = subscription_list().values_list("name", flat=True)
+            known = ", ".join(repr(n) for n in names) or "none"
+            raise BadInput(
+                UNKNOWN_SUBSCRIPTION.format(name=options["to"], known=known)
+            ) from None
+    if not options["endpoint"]:
+        raise BadInput(TARGET_REQUIRED)
+    url = options["endpoint"]
+    problem = endpoint_url_problem(url)
+    if problem is not None:
+        raise BadInput(BAD_URL.format(url=url, problem=problem))
+    if options["api_key"] is None:
+        raise BadInput(API_KEY_REQUIRED)
+    custom_settings: object = {}
+    if options["custom_settings"]:
+        custom_settings, error = spec.parse_json(options["custom_settings"])
+        if error is not None:
+            raise BadInput(BAD_SETTINGS.format(detail=error.message))
+        problem = custom_settings_problem(custom_settings)
+        if problem is not None:
+            raise BadInput(BAD_SETTINGS.format(detail=problem))
+    return services.Target(
+        name=services.AD_HOC_NAME.format(url=url),
+        endpoint_url=url,
+        api_key=options["api_key"],
+        custom_settings=custom_settings,
+        timeout_seconds=DEFAULT_TIMEOUT_SECONDS,
+    )
+
+
 class Command(BaseCommand):
     # manage.py passes `--settings JSON` here as --custom-settings (see manage.py).
     suppressed_base_arguments = {"--settings"}
@@ -103,7 +142,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         self.verbosity = options["verbosity"]
         try:
-            target = self._target(options)
+            target = target_from_options(options)
             event = self._event(options)
         except BadInput as error:
             raise CommandError(str(error), returncode=2) from None
@@ -133,42 +172,6 @@ class Command(BaseCommand):
             await engine.run_due(only_ids=[pk])
         finally:
             await engine.close()
-
-    def _target(self, options: dict) -> services.Target:
-        if options["to"] and options["endpoint"]:
-            raise BadInput(TARGET_BOTH)
-        if options["to"]:
-            try:
-                return services.Target.of(subscription_get_by_name(name=options["to"]))
-            except Subscription.DoesNotExist:
-                names = subscription_list().values_list("name", flat=True)
-                known = ", ".join(repr(n) for n in names) or "none"
-                raise BadInput(
-                    UNKNOWN_SUBSCRIPTION.format(name=options["to"], known=known)
-                ) from None
-        if not options["endpoint"]:
-            raise BadInput(TARGET_REQUIRED)
-        url = options["endpoint"]
-        problem = endpoint_url_problem(url)
-        if problem is not None:
-            raise BadInput(BAD_URL.format(url=url, problem=problem))
-        if options["api_key"] is None:
-            raise BadInput(API_KEY_REQUIRED)
-        custom_settings: object = {}
-        if options["custom_settings"]:
-            custom_settings, error = spec.parse_json(options["custom_settings"])
-            if error is not None:
-                raise BadInput(BAD_SETTINGS.format(detail=error.message))
-            problem = custom_settings_problem(custom_settings)
-            if problem is not None:
-                raise BadInput(BAD_SETTINGS.format(detail=problem))
-        return services.Target(
-            name=services.AD_HOC_NAME.format(url=url),
-            endpoint_url=url,
-            api_key=options["api_key"],
-            custom_settings=custom_settings,
-            timeout_seconds=DEFAULT_TIMEOUT_SECONDS,
-        )
 
     def _event(self, options: dict) -> object:
         what = options["what"]

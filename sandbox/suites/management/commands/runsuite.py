@@ -13,26 +13,14 @@ from pathlib import Path
 from asgiref.sync import sync_to_async
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from sandbox import spec
 from sandbox.delivery.conditions import CONCURRENCY_RANGE, MAX_CONCURRENCY
 from sandbox.delivery.management.commands.sendevent import (
-    API_KEY_REQUIRED,
-    BAD_SETTINGS,
-    BAD_URL,
-    TARGET_BOTH,
-    TARGET_REQUIRED,
-    UNKNOWN_SUBSCRIPTION,
+    BadInput,
+    target_from_options,
 )
 from sandbox.delivery.models import Delivery
-from sandbox.delivery.services import AD_HOC_NAME, DeliveryRefused, Target
+from sandbox.delivery.services import DeliveryRefused, Target
 from sandbox.display import safe_text
-from sandbox.subscriptions.models import (
-    DEFAULT_TIMEOUT_SECONDS,
-    Subscription,
-    custom_settings_problem,
-    endpoint_url_problem,
-)
-from sandbox.subscriptions.selectors import subscription_get_by_name, subscription_list
 from sandbox.suites import fileformat, reports, selectors, services
 from sandbox.suites.models import SuiteRun, SuiteSource
 
@@ -46,10 +34,6 @@ FAILED = "{failed} of {count} step{s} failed (the summary above says why)."
 STARTED = "Running {name!r} ({count} step{s}) against {target}: {applied}"
 PROGRESS = "  {number}/{count} {label}: {what}"
 WROTE = "Wrote {what} to {path}"
-
-
-class BadInput(Exception):
-    pass
 
 
 class Command(BaseCommand):
@@ -161,40 +145,7 @@ class Command(BaseCommand):
             value = options[option]
             if value is not None and safe_text(value) != value:
                 raise BadInput(NOT_UNICODE.format(option=option.replace("_", "-")))
-        if options["to"] and options["endpoint"]:
-            raise BadInput(TARGET_BOTH)
-        if options["to"]:
-            try:
-                return Target.of(subscription_get_by_name(name=options["to"]))
-            except Subscription.DoesNotExist:
-                names = subscription_list().values_list("name", flat=True)
-                known = ", ".join(repr(n) for n in names) or "none"
-                raise BadInput(
-                    UNKNOWN_SUBSCRIPTION.format(name=options["to"], known=known)
-                ) from None
-        if not options["endpoint"]:
-            raise BadInput(TARGET_REQUIRED)
-        url = options["endpoint"]
-        problem = endpoint_url_problem(url)
-        if problem is not None:
-            raise BadInput(BAD_URL.format(url=url, problem=problem))
-        if options["api_key"] is None:
-            raise BadInput(API_KEY_REQUIRED)
-        custom_settings: object = {}
-        if options["custom_settings"]:
-            custom_settings, error = spec.parse_json(options["custom_settings"])
-            if error is not None:
-                raise BadInput(BAD_SETTINGS.format(detail=error.message))
-            problem = custom_settings_problem(custom_settings)
-            if problem is not None:
-                raise BadInput(BAD_SETTINGS.format(detail=problem))
-        return Target(
-            name=AD_HOC_NAME.format(url=url),
-            endpoint_url=url,
-            api_key=options["api_key"],
-            custom_settings=custom_settings,
-            timeout_seconds=DEFAULT_TIMEOUT_SECONDS,
-        )
+        return target_from_options(options)
 
     def _concurrency(self, value: str) -> int:
         try:
