@@ -60,6 +60,19 @@ class BadInput(Exception):
     pass
 
 
+def add_target_arguments(parser: CommandParser) -> None:
+    """--to, or --endpoint with --api-key and --settings: where a command sends."""
+    parser.add_argument("--to", metavar="SUBSCRIPTION_NAME")
+    parser.add_argument("--endpoint", metavar="URL")
+    parser.add_argument("--api-key", metavar="KEY")
+    parser.add_argument(
+        "--custom-settings",
+        metavar="JSON",
+        dest="custom_settings",
+        help="custom settings for --endpoint as a JSON object (also --settings)",
+    )
+
+
 def target_from_options(options: dict) -> services.Target:
     """The target `--to` or `--endpoint`/`--api-key`/`--settings` name (the
     command line's, shared by sendevent and runsuite); BadInput otherwise."""
@@ -114,15 +127,7 @@ class Command(BaseCommand):
             metavar="TYPE_OR_TEMPLATE",
             help="identify, track, … or e.g. 'Order Completed'",
         )
-        parser.add_argument("--to", metavar="SUBSCRIPTION_NAME")
-        parser.add_argument("--endpoint", metavar="URL")
-        parser.add_argument("--api-key", metavar="KEY")
-        parser.add_argument(
-            "--custom-settings",
-            metavar="JSON",
-            dest="custom_settings",
-            help="custom settings as a JSON object (also accepted as --settings)",
-        )
+        add_target_arguments(parser)
         parser.add_argument(
             "--file", metavar="EVENT_JSON", help="send this event ('-' for stdin)"
         )

@@ -16,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from sandbox.delivery.conditions import CONCURRENCY_RANGE, MAX_CONCURRENCY
 from sandbox.delivery.management.commands.sendevent import (
     BadInput,
+    add_target_arguments,
     target_from_options,
 )
 from sandbox.delivery.models import Delivery
@@ -49,15 +50,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("suite", metavar="SUITE_NAME_OR_FILE")
-        parser.add_argument("--to", metavar="SUBSCRIPTION_NAME")
-        parser.add_argument("--endpoint", metavar="URL")
-        parser.add_argument("--api-key", metavar="KEY")
-        parser.add_argument(
-            "--custom-settings",
-            metavar="JSON",
-            dest="custom_settings",
-            help="custom settings for --endpoint, as a JSON object",
-        )
+        add_target_arguments(parser)
         parser.add_argument("--junit", metavar="OUT_XML")
         parser.add_argument("--json", metavar="OUT_JSON")
         parser.add_argument("--report", metavar="OUT_HTML")
