@@ -12,6 +12,7 @@ class Door(models.TextChoices):
     RESEND = "resend", "Resend"
     CLI = "cli", "Command line"
     SUITE = "suite", "Suite"
+    SOURCE = "source", "Source"
 
 
 class State(models.TextChoices):
