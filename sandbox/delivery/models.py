@@ -121,11 +121,24 @@ class Delivery(models.Model):
         DeliveryTarget, on_delete=models.PROTECT, related_name="deliveries"
     )
     door = models.CharField(max_length=16, choices=Door.choices)
+    # Indexed below where set: every index is kept up on every insert, and most
+    # rows are neither resends nor duplicates.
     resend_of = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="resends"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="resends",
+        db_index=False,
     )
+    # Indexed first in delivery_due_by_run.
     run = models.ForeignKey(
-        Run, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
+        Run,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="deliveries",
+        db_index=False,
     )
     # The first delivery of this messageId, when this one was deduplicated or is
     # a duplicate injected on purpose.
@@ -135,9 +148,11 @@ class Delivery(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="duplicates",
+        db_index=False,
     )
     injected_duplicate = models.BooleanField(default=False)
-    message_id = models.CharField(max_length=200, blank=True, db_index=True)
+    # Indexed first in delivery_dedupe.
+    message_id = models.CharField(max_length=200, blank=True)
     # Held by the first delivery of a messageId in its dedupe scope (a hash of the
     # scope and the messageId): the database refuses a second holder, so two
     # sends racing with one messageId cannot both go out.
@@ -151,6 +166,7 @@ class Delivery(models.Model):
     # Spec problems the user chose to send anyway.
     spec_problems = models.JSONField(default=list, blank=True)
 
+    # Its own index too: history's state filter reads it in id order.
     state = models.CharField(
         max_length=16, choices=State.choices, default=State.PENDING, db_index=True
     )
@@ -168,7 +184,8 @@ class Delivery(models.Model):
     claimed_by = models.CharField(max_length=200, blank=True)
     claimed_until = models.DateTimeField(null=True)
 
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Indexed first in delivery_newest.
+    created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
     class Meta:
@@ -198,6 +215,16 @@ class Delivery(models.Model):
                 fields=["id"],
                 condition=models.Q(injected_duplicate=True),
                 name="delivery_injected_duplicate",
+            ),
+            models.Index(
+                fields=["resend_of"],
+                condition=models.Q(resend_of__isnull=False),
+                name="delivery_resends",
+            ),
+            models.Index(
+                fields=["duplicate_of"],
+                condition=models.Q(duplicate_of__isnull=False),
+                name="delivery_duplicates",
             ),
         ]
 

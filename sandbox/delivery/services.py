@@ -80,14 +80,15 @@ def dedupe_key(target: Target, message_id: str) -> str | None:
     return hashlib.sha256(f"{scope}\n{message_id}".encode()).hexdigest()
 
 
-def _event_problem(event: object) -> str | None:
-    """What no confirmation can send: not an object, or not encodable as JSON."""
+def _event_problem(event: object) -> tuple[bytes | None, str | None]:
+    """The event as the client sent it, encoded (spec.encoded_or_problem), or
+    what no confirmation can send: not an object, or not encodable as JSON."""
     if not isinstance(event, dict):
-        return NOT_AN_EVENT.format(kind=spec.validation.json_kind(event))
-    reason = spec.value_problem(event)
+        return None, NOT_AN_EVENT.format(kind=spec.validation.json_kind(event))
+    encoded, reason = spec.encoded_or_problem(event)
     if reason is not None:
-        return UNSENDABLE_EVENT.format(reason=reason)
-    return None
+        return None, UNSENDABLE_EVENT.format(reason=reason)
+    return encoded, None
 
 
 def _in_batch(message: str, index: int, count: int) -> str:
@@ -131,10 +132,12 @@ def deliveries_enqueue(
     if target.subscription is not None and not target.subscription.enabled:
         raise DeliveryRefused(SUBSCRIPTION_DISABLED.format(name=target.name))
     count = len(events)
+    encoded = []
     for index, event in enumerate(events):
-        problem = _event_problem(event)
+        sent, problem = _event_problem(event)
         if problem is not None:
             raise EventRefused(_in_batch(problem, index, count))
+        encoded.append(sent)
     problem = custom_settings_problem(target.custom_settings)
     if problem is not None:
         raise EventRefused(UNSENDABLE_SETTINGS.format(problem=problem))
@@ -156,7 +159,7 @@ def deliveries_enqueue(
             # holds what Segment added on the way).
             messages = list(resend_of.spec_problems)
         else:
-            problems = spec.validate_event(payload)
+            problems = spec.validate_event(payload, sent=encoded[index])
             if problems and not allow_problems:
                 raise SpecRejected(problems, index=None if count == 1 else index)
             messages = [p.message for p in problems]

@@ -7,6 +7,7 @@ from sandbox.spec.constants import (
 )
 from sandbox.spec.json_text import (
     JsonError,
+    encoded_or_problem,
     json_size,
     parse_event_json,
     parse_json,
@@ -40,6 +41,7 @@ __all__ = [
     "NormalisedEvent",
     "Problem",
     "Template",
+    "encoded_or_problem",
     "event_size",
     "event_warnings",
     "format_timestamp",

@@ -109,7 +109,14 @@ def _surrogate_reason(text: str, where: str) -> str | None:
 
 
 def value_problem(value: object) -> str | None:
-    """Why a decoded value cannot travel through the pipeline, or None.
+    """Why a decoded value cannot travel through the pipeline, or None."""
+    return encoded_or_problem(value)[1]
+
+
+def encoded_or_problem(value: object) -> tuple[bytes | None, str | None]:
+    """The value as compact UTF-8 JSON (as sizes are measured), or why it cannot
+    travel through the pipeline; (None, None) for a value JSON cannot encode that
+    is not JSON's (a datetime, say), which the caller encodes its own way.
 
     Most values are fine: one strict encoding proves it (no NaN or infinity, no
     lone surrogate, and fewer brackets than the depth limit means no deeper
@@ -117,13 +124,15 @@ def value_problem(value: object) -> str | None:
     safe to ask about, and a path is spelled out for the item at fault.
     """
     try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
-        text.encode("utf-8")
+        encoded = json.dumps(
+            value, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        ).encode("utf-8")
     except (ValueError, TypeError, RecursionError):
-        return _walked_problem(value)
-    if text.count("{") + text.count("[") <= MAX_DEPTH:
-        return None
-    return _walked_problem(value)
+        return None, _walked_problem(value)
+    if encoded.count(b"{") + encoded.count(b"[") <= MAX_DEPTH:
+        return encoded, None
+    problem = _walked_problem(value)
+    return (encoded if problem is None else None), problem
 
 
 def _walked_problem(value: object) -> str | None:

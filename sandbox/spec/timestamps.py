@@ -88,11 +88,13 @@ def _offset(zone: str | None) -> timedelta | None:
 
 def format_timestamp(moment: datetime) -> str:
     """Format as Segment does: ISO-8601 in UTC, millisecond precision, "Z" suffix."""
-    moment = as_utc(moment)
+    m = as_utc(moment)
     # Truncate rather than round, like JavaScript's Date and Go's ".000" layout.
-    # The year is padded by hand: strftime's %Y gives "1", not "0001", on Linux.
+    # Each field by hand: strftime's %Y gives "1", not "0001", on Linux, and
+    # strftime costs more than the rest of a bulk enqueue's timestamps together.
     return (
-        f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+        f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:"
+        f"{m.second:02d}.{m.microsecond // 1000:03d}Z"
     )
 
 

@@ -118,14 +118,15 @@ class Problem:
     severity: str = ERROR
 
 
-def validate_event(payload: object) -> list[Problem]:
+def validate_event(payload: object, *, sent: bytes | None = None) -> list[Problem]:
     """List what stops payload from being a Spec-valid event; [] when it is one.
 
     Lenient where real SDKs are: nulls, "+00:00" offsets, a string version, a
     top-level channel, numeric groupId and previousId (see event_warnings) and
     unknown extra fields are all fine. The size is what the client sent (see
     event_size), so an event checked before and after normalise() gets the
-    same answer.
+    same answer. `sent`, when the caller has it, is what the client sent as
+    encoded_or_problem encodes it, so it is not encoded again to be measured.
     """
     if not isinstance(payload, dict):
         return [Problem("not_an_object", NOT_AN_OBJECT.format(kind=json_kind(payload)))]
@@ -144,7 +145,7 @@ def validate_event(payload: object) -> list[Problem]:
     problems += _required_fields(payload, known_type)
     problems += _timestamps(payload, known_type)
     problems += _message_id(payload)
-    problems += _size(payload)
+    problems += _size(payload, sent)
     return problems
 
 
@@ -201,7 +202,7 @@ def event_warnings(payload: object) -> list[Problem]:
     return [Problem("numeric_id", message, name, WARNING)]
 
 
-def event_size(event: object) -> int:
+def event_size(event: object, *, sent: bytes | None = None) -> int:
     """Bytes the event counts against Segment's 32 KB limit.
 
     What the client sent for it (for a normalised event, the event before
@@ -209,19 +210,23 @@ def event_size(event: object) -> int:
     top-level sentAt: the server libraries send sentAt once per batch, outside
     the event, and measure each event without it, as Segment's per-event limit
     in a batch does. Raises ValueError for what JSON cannot carry (NaN,
-    infinity) and RecursionError for absurd nesting.
+    infinity) and RecursionError for absurd nesting. `sent` is that encoding,
+    when the caller has made it already (json_text.encoded_or_problem).
     """
     if isinstance(event, NormalisedEvent):
         event = event.as_sent
-    size = len(
-        json.dumps(
-            event,
-            separators=(",", ":"),
-            ensure_ascii=False,
-            allow_nan=False,
-            default=str,
-        ).encode("utf-8")
-    )
+    if sent is not None:
+        size = len(sent)
+    else:
+        size = len(
+            json.dumps(
+                event,
+                separators=(",", ":"),
+                ensure_ascii=False,
+                allow_nan=False,
+                default=str,
+            ).encode("utf-8")
+        )
     if isinstance(event, dict) and "sentAt" in event:
         member = json.dumps(
             {"sentAt": event["sentAt"]},
@@ -344,9 +349,9 @@ def _message_id(payload: dict) -> list[Problem]:
     return []
 
 
-def _size(payload: dict) -> list[Problem]:
+def _size(payload: dict, sent: bytes | None) -> list[Problem]:
     try:
-        size = event_size(payload)
+        size = event_size(payload, sent=sent)
     except (ValueError, RecursionError) as error:
         reason = value_problem(payload) or str(error) or type(error).__name__
         return [Problem("not_json", NOT_JSON.format(reason=reason))]
