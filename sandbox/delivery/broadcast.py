@@ -39,6 +39,7 @@ import math
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -84,6 +85,14 @@ MOCK_REQUESTS_SHOWN = 100
 OVERLAP = timedelta(seconds=2)
 # A run's progress is pushed at most this often, however fast the run goes.
 RUN_PROGRESS_SECONDS = 0.25
+# What else a run's progress push carries, added by the apps whose doors make
+# runs (a suite run's step table): each renders HTML for a run id, "" when the
+# run is none of its own. Rendered with the progress, so coalesced with it.
+RUN_PUSH_EXTRAS: list[Callable[[int], str]] = []
+# Lists other apps keep live, rows added as they arrive (a source's events): each
+# kind's renderer gives, for one watched key and the ids added, the rows' HTML as
+# a reload renders them ("" for none). The app calls list_items_added on commit.
+LIST_RENDERERS: dict[str, Callable[[object, list[int]], str]] = {}
 # Channel layers forget a group membership after a day; the watcher renews its own.
 REJOIN_SECONDS = 3600.0
 # The least time between two looks of the watcher.
@@ -165,6 +174,12 @@ def mock_request_recorded(*, endpoint_id: int, request_id: int) -> None:
     runtime.mock_recorded(endpoint_id=endpoint_id, request_id=request_id)
 
 
+def list_items_added(*, kind: str, key: object, ids) -> None:
+    """Rows were added to a list kind of LIST_RENDERERS under `key` and committed:
+    its open pages show them. Safe from any thread."""
+    runtime.items_added(kind=kind, key=key, ids=ids)
+
+
 def render_history_rows(deliveries: list[Delivery]) -> str:
     """One websocket message: history rows as a reload renders them."""
     return "\n".join(
@@ -199,6 +214,8 @@ class Look:
     mock_requests: set[tuple[int, int]]
     watched: dict[str, frozenset]
     joined: list[tuple[Topic, str]]
+    # (kind, key, id) of rows added to the lists of LIST_RENDERERS.
+    items: set[tuple] = field(default_factory=set)
 
     def newcomers(self, kind: str) -> dict[int, list[str]]:
         found: dict[int, list[str]] = defaultdict(list)
@@ -239,6 +256,7 @@ class Watcher:
     _scan: bool = False
     _deliveries: set[int] = field(default_factory=set)
     _mock_requests: set[tuple[int, int]] = field(default_factory=set)
+    _items: set[tuple] = field(default_factory=set)
     # This process's own changes, to announce to the other servers' watchers.
     _announce: dict = field(default_factory=dict)
 
@@ -247,6 +265,7 @@ class Watcher:
         deliveries=(),
         mock_requests=(),
         *,
+        items=(),
         scan: bool = False,
         announce: bool = True,
     ) -> None:
@@ -256,12 +275,15 @@ class Watcher:
         last look.
         """
         mock_requests = {tuple(pair) for pair in mock_requests}
+        items = {tuple(item) for item in items}
         self._deliveries.update(deliveries)
         self._mock_requests.update(mock_requests)
+        self._items.update(items)
         self._scan = self._scan or scan
-        if announce and (deliveries or mock_requests or scan):
+        if announce and (deliveries or mock_requests or items or scan):
             self._announce.setdefault("deliveries", set()).update(deliveries)
             self._announce.setdefault("mock_requests", set()).update(mock_requests)
+            self._announce.setdefault("items", set()).update(items)
             self._announce["scan"] = self._announce.get("scan", False) or scan
         if self._poked is not None:
             self._poked.set()
@@ -274,8 +296,10 @@ class Watcher:
             mock_requests=self._mock_requests,
             watched=self.subscribers.watched(),
             joined=self.subscribers.take_joined(),
+            items=self._items,
         )
         self._scan, self._deliveries, self._mock_requests = False, set(), set()
+        self._items = set()
         return look
 
     async def tick(self, *, poll: bool = True) -> bool:
@@ -304,6 +328,7 @@ class Watcher:
             "origin": PROCESS,
             "deliveries": sorted(announce["deliveries"]),
             "mock_requests": sorted(announce["mock_requests"]),
+            "items": sorted(announce["items"], key=repr),
             "scan": announce["scan"],
         }
         try:
@@ -330,6 +355,7 @@ class Watcher:
             *self._runs(fresh, look),
             *self._history(fresh, look),
             *self._mock_requests_pushes(look),
+            *self._list_pushes(look),
         ]
         self._forget(look)
         return pushes
@@ -407,6 +433,7 @@ class Watcher:
             self.runs_due.discard(run_id)
             progress = selectors.run_progress(run_id=run_id)
             html = render_to_string(RUN_TEMPLATE, {"progress": progress}).strip()
+            html += "".join(extra(run_id) for extra in RUN_PUSH_EXTRAS)
             if html != self.run_html.get(run_id):
                 self.run_html[run_id], self.run_sent_at[run_id] = html, now
                 pushes.append(Push(html, group=Topic(RUN_PROGRESS, run_id).group))
@@ -486,6 +513,18 @@ class Watcher:
             pushes.append(
                 Push("\n".join(parts), group=Topic(MOCK_REQUESTS, endpoint_id).group)
             )
+        return pushes
+
+    def _list_pushes(self, look: Look) -> list[Push]:
+        added: dict[tuple[str, object], set[int]] = defaultdict(set)
+        for kind, key, item_id in look.items:
+            if kind in LIST_RENDERERS and key in look.watched.get(kind, frozenset()):
+                added[(kind, key)].add(item_id)
+        pushes = []
+        for (kind, key), ids in added.items():
+            html = LIST_RENDERERS[kind](key, sorted(ids))
+            if html:
+                pushes.append(Push(html, group=Topic(kind, key).group))
         return pushes
 
     def _forget(self, look: Look) -> None:
@@ -575,6 +614,7 @@ class Watcher:
             self.poke(
                 message.get("deliveries", ()),
                 message.get("mock_requests", ()),
+                items=message.get("items", ()),
                 scan=message.get("scan", False),
                 announce=False,
             )

@@ -80,6 +80,12 @@ def mock_recorded(*, endpoint_id: int, request_id: int) -> None:
     _poke(mock_requests=((endpoint_id, request_id),))
 
 
+def items_added(*, kind: str, key: object, ids) -> None:
+    """Rows added to a live list (broadcast.LIST_RENDERERS) and committed. Safe
+    from any thread."""
+    _poke(items=tuple((kind, key, item_id) for item_id in ids))
+
+
 def subscribed() -> None:
     """A page joined a live group here: the watcher sends it what it shows."""
     _poke()

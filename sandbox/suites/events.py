@@ -1,12 +1,24 @@
 """The events one run of a suite sends: placeholders filled, samples made, a new
-messageId for every step but a deliberate repeat (pure: no Django)."""
+messageId for every step but a deliberate repeat, and for a run with variations
+each step's variants right after it (pure: no Django)."""
 
 import random
+from dataclasses import dataclass
 from datetime import datetime
 
 from sandbox import spec
-from sandbox.suites.fileformat import DEFAULT_SOURCE, Suite
+from sandbox.suites.fileformat import DEFAULT_SOURCE, Step, Suite
 from sandbox.suites.placeholders import RunValues, fill, is_reference
+from sandbox.suites.variations import variants_of
+
+
+@dataclass(frozen=True)
+class Send:
+    """One delivery of a run: a step's event, or one of its variants."""
+
+    step: int  # the step's index in the suite
+    event: dict
+    variant: str = ""  # the variation's name; "" for the step's own event
 
 
 def suite_events(
@@ -39,3 +51,29 @@ def suite_events(
             values.step_ids[step.id] = index
         events.append(event)
     return events, values
+
+
+def repeats_on_purpose(step: Step) -> bool:
+    """A step that sends an earlier step's messageId again, or expects Segment
+    to drop it as a repeat: a dedupe test, whose variants would test nothing."""
+    if step.expect is not None and step.expect.deduplicated:
+        return True
+    return step.event is not None and is_reference(step.event.get("messageId"))
+
+
+def suite_sends(
+    suite: Suite, events: list[dict], *, order: list[int], seed: int | None = None
+) -> list[Send]:
+    """The run's deliveries in the order they go out: each step in the order
+    given and, with a seed (a run with variations), its variants right after
+    it, made from the event exactly as the step sends it."""
+    sends = []
+    for index in order:
+        sends.append(Send(step=index, event=events[index]))
+        if seed is None or repeats_on_purpose(suite.steps[index]):
+            continue
+        sends += [
+            Send(step=index, event=variant, variant=name)
+            for name, variant in variants_of(events[index], seed=seed)
+        ]
+    return sends

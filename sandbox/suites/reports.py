@@ -1,20 +1,25 @@
-"""A finished suite run as JUnit XML, as a JSON result and as a self-contained
-HTML report (inline CSS, no scripts, every request and response, API keys
-masked)."""
+"""A finished suite run as JUnit XML, as a JSON result, and as an HTML report:
+one self-contained file (inline CSS, no scripts) or the same report as a page
+of the app; every request and response, API keys masked."""
 
 import json
 import xml.etree.ElementTree as ET
 
+from django.conf import settings
+from django.http import HttpRequest
 from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
 
 from sandbox.display import mask_headers, mask_secret, safe_text
-from sandbox.suites import selectors
+from sandbox.suites import results, selectors
 from sandbox.suites.models import SuiteRun
 
 RESULT_FORMAT = "subscription-sandbox/suite-result@1"
+# The report's own stylesheet: the page links it, the downloaded file inlines it.
+REPORT_CSS = settings.BASE_DIR / "static" / "sandbox" / "report.css"
 
 
-def _masked(text: str, api_key: str) -> str:
+def masked(text: str, api_key: str) -> str:
     """Any copy of the key in text (an endpoint may echo it) is masked too."""
     text = safe_text(text)
     if api_key and len(api_key) >= 4:
@@ -49,6 +54,11 @@ def junit_xml(*, suite_run: SuiteRun) -> str:
         ("target", suite_run.target_name),
         ("endpoint", suite_run.endpoint_url),
         ("verdict", suite_run.verdict),
+        *(
+            [("variations", results.variations_summary(steps))]
+            if suite_run.options.get("variations")
+            else []
+        ),
     ):
         ET.SubElement(properties, "property", name=name, value=safe_text(value))
     classname = f"suite.{suite_run.suite_name}"
@@ -76,9 +86,17 @@ def junit_xml(*, suite_run: SuiteRun) -> str:
                     ]
                 )
             )
-        if step["changes"]:
+        # Variants never fail a testcase: what differed is told beside it.
+        told = [
+            *step["changes"],
+            *(
+                f"variant {line}"
+                for line in results.variants_differ(step.get("variants", []))
+            ),
+        ]
+        if told:
             out = ET.SubElement(case, "system-out")
-            out.text = safe_text("\n".join(step["changes"]))
+            out.text = safe_text("\n".join(told))
     ET.indent(suites)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
 
@@ -96,7 +114,21 @@ def result_document(*, suite_run: SuiteRun) -> dict:
         "verdict": suite_run.verdict,
         "compared_with_run": suite_run.compared_with_id,
         "run": suite_run.run_id,
+        "variations": _variations(suite_run),
         "steps": suite_run.results,
+    }
+
+
+def _variations(suite_run: SuiteRun) -> dict | None:
+    """How many variants went out and how many the endpoint handled differently
+    from their step; None for a run without variations."""
+    if not suite_run.options.get("variations"):
+        return None
+    variants = [v for step in suite_run.results for v in step.get("variants", [])]
+    return {
+        "sent": len(variants),
+        "handled_differently": sum(1 for v in variants if v["differences"]),
+        "summary": results.variations_summary(suite_run.results),
     }
 
 
@@ -104,7 +136,7 @@ def result_json(*, suite_run: SuiteRun, api_key: str = "") -> str:
     text = json.dumps(
         result_document(suite_run=suite_run), indent=2, ensure_ascii=False
     )
-    return _masked(text, api_key) + "\n"
+    return masked(text, api_key) + "\n"
 
 
 def _exchange(attempt, api_key: str) -> dict:
@@ -112,12 +144,12 @@ def _exchange(attempt, api_key: str) -> dict:
         "number": attempt.number,
         "request_line": f"{attempt.request_method} {attempt.request_url}",
         "request_headers": mask_headers(attempt.request_headers),
-        "request_body": _masked(_pretty(attempt.request_body), api_key),
+        "request_body": masked(_pretty(attempt.request_body), api_key),
         "status": attempt.response_status,
         "response_headers": [
-            (name, _masked(value, api_key)) for name, value in attempt.response_headers
+            (name, masked(value, api_key)) for name, value in attempt.response_headers
         ],
-        "response_body": _masked(_pretty(attempt.response_body), api_key),
+        "response_body": masked(_pretty(attempt.response_body), api_key),
         "error": attempt.error_message or attempt.get_error_kind_display(),
         "outcome": attempt.outcome,
         "reason": attempt.reason,
@@ -132,16 +164,63 @@ def _pretty(text: str) -> str:
         return text
 
 
-def html_report(*, suite_run: SuiteRun, api_key: str = "") -> str:
+def _variant_shown(variant: dict, deliveries: dict, api_key: str) -> dict:
+    """A variant as the report shows it: the exchange it had only when the
+    endpoint handled it differently (the rest read the same as the step)."""
+    delivery = deliveries.get(variant["delivery_id"])
+    attempts = delivery.timeline if delivery and variant.get("differences") else []
+    return {
+        **variant,
+        "attempts_made": [_exchange(attempt, api_key) for attempt in attempts[-1:]],
+    }
+
+
+def step_shown(step: dict) -> dict:
+    """A step's result with what its table row says about its variants."""
+    variants = step.get("variants", [])
+    return {
+        **step,
+        "variants": variants,
+        "variants_differ": results.variants_differ(variants),
+        "variants_open": any(v["state"] in results.OPEN_STATES for v in variants),
+    }
+
+
+def report_context(*, suite_run: SuiteRun, api_key: str = "") -> dict:
+    """What the report shows: every step with its attempts, variants that were
+    handled differently with theirs."""
     deliveries = selectors.suite_run_deliveries(suite_run=suite_run)
     steps = []
     for step in suite_run.results:
         delivery = deliveries.get(step["delivery_id"])
         attempts = delivery.timeline if delivery is not None else []
-        steps.append(
-            {**step, "attempts_made": [_exchange(a, api_key) for a in attempts]}
-        )
-    html = render_to_string(
-        "suites/suiterun_report.html", {"suite_run": suite_run, "steps": steps}
-    )
-    return _masked(html, api_key)
+        shown = step_shown(step)
+        shown["attempts_made"] = [_exchange(a, api_key) for a in attempts]
+        shown["variants"] = [
+            _variant_shown(variant, deliveries, api_key)
+            for variant in shown["variants"]
+        ]
+        steps.append(shown)
+    return {
+        "suite_run": suite_run,
+        "steps": steps,
+        "variations_summary": results.variations_summary(suite_run.results),
+        "variants_differ": any(step["variants_differ"] for step in steps),
+    }
+
+
+def html_report(*, suite_run: SuiteRun, api_key: str = "") -> str:
+    """The report as one self-contained file: inline CSS, no scripts."""
+    context = report_context(suite_run=suite_run, api_key=api_key)
+    context["report_css"] = mark_safe(REPORT_CSS.read_text(encoding="utf-8"))
+    html = render_to_string("suites/suiterun_report.html", context)
+    return masked(html, api_key)
+
+
+def html_report_page(
+    *, suite_run: SuiteRun, api_key: str = "", request: HttpRequest
+) -> str:
+    """The same report inside the app's layout (printable without the nav)."""
+    context = report_context(suite_run=suite_run, api_key=api_key)
+    html = render_to_string("suites/suiterun_detail.html", context, request=request)
+    return masked(html, api_key)

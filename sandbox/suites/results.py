@@ -6,6 +6,7 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from sandbox.suites.fileformat import DEFAULT_OUTCOMES, Expectation
+from sandbox.suites.variations import VARIATIONS, differences
 
 READY = "Ready for review"
 NOT_READY = "Not ready for review"
@@ -42,6 +43,15 @@ CHANGED_LATENCY = (
 # Slower than this much, and at least twice as slow, is worth saying.
 LATENCY_THRESHOLD_MS = 500
 
+VARIANT_OPEN = "not settled when the run ended"
+VARIANT_DIFFERS = "{name}: {sentence}"
+VARIANTS_SAME = "every variant of {count} step{s} handled like its step ({sent} sent)"
+VARIANTS_DIFFER = (
+    "{differed} of {sent} variant{s} handled differently from their step "
+    "(in {steps} step{steps_s})"
+)
+OPEN_STATES = ("pending", "retrying")
+
 
 @dataclass(frozen=True)
 class Actual:
@@ -75,6 +85,9 @@ class StepResult:
     reason: str
     failure: str = ""
     changes: list[str] = field(default_factory=list)
+    # The variants sent after the step (a run "with variations"), each a dict
+    # of variant_result; they never count toward passed.
+    variants: list[dict] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -271,3 +284,84 @@ def changes_since(last_good: list[dict], results: list[StepResult]) -> None:
                     number=result.number, label=result.label, before=was, after=now_ms
                 )
             )
+
+
+def _answer(status: int | None, outcome: str, message: str) -> dict:
+    return {"status": status, "outcome": outcome, "message": message}
+
+
+def variant_result(
+    *,
+    name: str,
+    delivery_id: int | None,
+    message_id: str,
+    original: StepResult,
+    actual: Actual,
+) -> dict:
+    """One variant's answer, and how it differs from its step's (sentences of
+    variations.differences; none while either is still open)."""
+    variation = VARIATIONS.get(name)
+    if actual.state in OPEN_STATES:
+        found = [VARIANT_OPEN]
+    elif original.state in OPEN_STATES:
+        found = []
+    else:
+        found = differences(
+            _answer(original.status, original.outcome, original.message),
+            _answer(actual.status, actual.outcome, actual.message),
+        )
+    return {
+        "name": name,
+        "description": variation.description if variation else "",
+        "delivery_id": delivery_id,
+        "message_id": message_id,
+        "state": actual.state,
+        "outcome": actual.outcome,
+        "status": actual.status,
+        "latency_ms": actual.latency_ms,
+        "message": actual.message,
+        "attempts": actual.attempts,
+        "differences": found,
+    }
+
+
+def variants_differ(variants: list[dict]) -> list[str]:
+    """One line for each of a step's variants the endpoint handled differently:
+    "name: how" (every way it differed, "; " between them)."""
+    return [
+        VARIANT_DIFFERS.format(
+            name=variant["name"], sentence="; ".join(variant["differences"])
+        )
+        for variant in variants
+        if variant.get("differences")
+    ]
+
+
+def variations_summary(results: list[dict]) -> str:
+    """One line on a run's variants; "" for a run without them."""
+    sent = sum(len(result.get("variants", [])) for result in results)
+    if not sent:
+        return ""
+    differed = [
+        variant
+        for result in results
+        for variant in result.get("variants", [])
+        if variant.get("differences")
+    ]
+    steps = {
+        result["number"]
+        for result in results
+        if any(variant.get("differences") for variant in result.get("variants", []))
+    }
+    with_variants = sum(1 for result in results if result.get("variants"))
+    if not differed:
+        return VARIANTS_SAME.format(
+            count=with_variants, s="" if with_variants == 1 else "s", sent=sent
+        )
+    return VARIANTS_DIFFER.format(
+        differed=len(differed),
+        sent=sent,
+        s="" if sent == 1 else "s",
+        steps=len(steps),
+        steps_s="" if len(steps) == 1 else "s",
+    )

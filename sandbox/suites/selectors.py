@@ -7,8 +7,9 @@ from pathlib import Path
 from django.conf import settings
 
 from sandbox.delivery.models import Attempt, Delivery
+from sandbox.delivery.webhook import error_message
 from sandbox.display import safe_text
-from sandbox.suites import fileformat
+from sandbox.suites import fileformat, results
 from sandbox.suites.builtin import BUILT_IN
 from sandbox.suites.models import Suite as StoredSuite
 from sandbox.suites.models import SuiteRun, SuiteSource
@@ -133,6 +134,25 @@ def suite_run_get(*, pk: int) -> SuiteRun:
     return SuiteRun.objects.select_related("run", "compared_with").get(pk=pk)
 
 
+def suite_run_list(*, limit: int = 20) -> list[SuiteRun]:
+    """The latest runs, newest first."""
+    return list(SuiteRun.objects.all()[:limit])
+
+
+def suite_run_of_run(*, run_id: int) -> SuiteRun | None:
+    """The suite run a pipeline Run belongs to, if a suite made it."""
+    return SuiteRun.objects.filter(run_id=run_id).first()
+
+
+def suite_runs_unread(*, limit: int) -> list[SuiteRun]:
+    """Runs sent through a Run whose results are not read yet, newest first."""
+    return list(
+        SuiteRun.objects.filter(passed__isnull=True, run__isnull=False)
+        .select_related("run")
+        .order_by("-created_at", "-id")[:limit]
+    )
+
+
 def suite_run_last_good(*, suite_name: str, before: SuiteRun) -> SuiteRun | None:
     """The suite's latest earlier run in which every expectation held."""
     return (
@@ -142,9 +162,21 @@ def suite_run_last_good(*, suite_name: str, before: SuiteRun) -> SuiteRun | None
     )
 
 
+def suite_run_delivery_ids(*, suite_run: SuiteRun) -> list[int]:
+    """Every delivery the run sent: each step's, and its variants'."""
+    return [
+        pk
+        for step in suite_run.steps
+        for pk in (
+            step["delivery_id"],
+            *(variant["delivery_id"] for variant in step.get("variants", [])),
+        )
+    ]
+
+
 def suite_run_deliveries(*, suite_run: SuiteRun) -> dict[int, Delivery]:
-    """The run's deliveries by id, each with its attempts."""
-    ids = [step["delivery_id"] for step in suite_run.steps]
+    """The run's deliveries by id (variants' too), each with its attempts."""
+    ids = suite_run_delivery_ids(suite_run=suite_run)
     return {
         delivery.pk: delivery
         for delivery in Delivery.objects.filter(pk__in=ids)
@@ -172,3 +204,97 @@ def suite_run_api_key(*, suite_run: SuiteRun) -> str:
     ids = [step["delivery_id"] for step in suite_run.steps[:1]]
     delivery = Delivery.objects.filter(pk__in=ids).select_related("target").first()
     return delivery.target.api_key if delivery is not None else ""
+
+
+DELETED = "the delivery was deleted"
+
+
+def delivery_actual(delivery: Delivery | None) -> results.Actual:
+    """What happened to a delivery, as a result reads it: its state, outcome,
+    answer and the endpoint's message."""
+    if delivery is None:
+        return results.Actual(state="deleted", reason=DELETED)
+    attempt = last_attempt(delivery)
+    message = ""
+    body = ""
+    if attempt is not None and attempt.response_status is not None:
+        body = attempt.response_body
+        content_type = next(
+            (v for n, v in attempt.response_headers if n.lower() == "content-type"),
+            "",
+        )
+        message = error_message(body, content_type)
+    return results.Actual(
+        state=delivery.state,
+        outcome=delivery.outcome,
+        status=delivery.response_status,
+        latency_ms=delivery.latency_ms,
+        message=message,
+        reason=delivery.reason,
+        response_body=body,
+        attempts=delivery.attempt_count,
+    )
+
+
+def suite_run_step_results(*, suite_run: SuiteRun) -> list[results.StepResult]:
+    """Each step's result as stored now (open steps say so), with its variants'
+    answers and how they differ from the step's."""
+    suite = fileformat.suite_from_document(suite_run.definition)
+    deliveries = suite_run_deliveries(suite_run=suite_run)
+    found = []
+    for step, planned in zip(suite.steps, suite_run.steps, strict=True):
+        result = results.step_result(
+            number=planned["number"],
+            label=planned["label"],
+            event_type=planned["event_type"],
+            message_id=planned["message_id"],
+            delivery_id=planned["delivery_id"],
+            expect=step.expect,
+            actual=delivery_actual(deliveries.get(planned["delivery_id"])),
+        )
+        result.variants = [
+            results.variant_result(
+                name=variant["name"],
+                delivery_id=variant["delivery_id"],
+                message_id=variant["message_id"],
+                original=result,
+                actual=delivery_actual(deliveries.get(variant["delivery_id"])),
+            )
+            for variant in planned.get("variants", [])
+        ]
+        found.append(result)
+    return found
+
+
+def suite_source(*, name: str) -> str | None:
+    """Where the suite of this name comes from, or None when no suite has it."""
+    if name in BUILT_IN:
+        return SuiteSource.BUILT_IN
+    if StoredSuite.objects.filter(name=name).exists():
+        return SuiteSource.STORED
+    files, _ = suite_directory()
+    return SuiteSource.FILE if name in files else None
+
+
+def suite_stored_found(*, pk: int) -> FoundSuite:
+    """A stored suite by its id (its page's address); StoredSuite.DoesNotExist."""
+    stored = StoredSuite.objects.get(pk=pk)
+    return FoundSuite(
+        suite=fileformat.suite_from_document(stored.definition),
+        source=SuiteSource.STORED,
+        stored=stored,
+    )
+
+
+def suite_stored_names() -> list[str]:
+    return list(StoredSuite.objects.values_list("name", flat=True))
+
+
+def suite_run_history(*, found: FoundSuite, limit: int = 50) -> list[SuiteRun]:
+    """The suite's runs, newest first (a stored suite's by its row as well, so
+    runs made before a rename stay with it)."""
+    runs = SuiteRun.objects.filter(suite_name=found.suite.name)
+    if found.stored is not None:
+        runs = runs | SuiteRun.objects.filter(suite=found.stored)
+    newest = runs.select_related("compared_with").order_by("-created_at", "-id")
+    return list(newest[:limit])

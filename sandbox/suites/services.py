@@ -17,20 +17,23 @@ from sandbox.delivery.engine import Engine
 from sandbox.delivery.models import Door
 from sandbox.delivery.selectors import run_progress
 from sandbox.delivery.services import Target, deliveries_enqueue
-from sandbox.delivery.webhook import error_message
-from sandbox.suites import fileformat, results, selectors
+from sandbox.suites import editing, fileformat, results, selectors
 from sandbox.suites.builtin import BUILT_IN, SEGMENT_TEST_SUITE
-from sandbox.suites.events import suite_events
+from sandbox.suites.events import suite_events, suite_sends
 from sandbox.suites.models import Suite as StoredSuite
-from sandbox.suites.models import SuiteRun
+from sandbox.suites.models import SuiteRun, SuiteSource
 
 BUILT_IN_READ_ONLY = "{name!r} is built in and read-only; give your suite another name."
 SUITE_EXISTS = (
     "A suite named {name!r} is already stored; import it with replace to overwrite it."
 )
 RUN_LABEL = "suite: {name}"
-APPLIED = "{count} step{s}, concurrency {concurrency}, {order}{strict}"
+APPLIED = "{count} step{s}{variants}, concurrency {concurrency}, {order}{strict}"
+WITH_VARIANTS = " with {count} variant{s}"
 DEFAULT_RUN_TIMEOUT_SECONDS = 300.0
+# Runs not yet read that a list looks at, newest first (older ones, never
+# settled, are runs a stopped server left behind).
+UNREAD_RUNS_CHECKED = 50
 
 
 class SuiteRefused(ValueError):
@@ -76,6 +79,7 @@ def suite_run_start(
     target: Target,
     concurrency: int = 1,
     shuffle: bool = False,
+    variations: bool = False,
     rng: random.Random | None = None,
 ) -> SuiteRun:
     """Enqueue every step of the suite into one Run, in one transaction.
@@ -83,7 +87,9 @@ def suite_run_start(
     Concurrency 1 (the default) is strict order, as Segment's tester sends:
     each step's final outcome, retries included, before the next goes out.
     Shuffled, the steps go out in a random order (the plan of
-    sandbox.delivery.conditions); their ids follow that order.
+    sandbox.delivery.conditions); their ids follow that order. With
+    variations, each step's variants (sandbox.suites.variations) go out right
+    after it, each a delivery of its own; steps record which are whose.
     """
     suite = found.suite
     conditions = conditions_module.Conditions(
@@ -95,6 +101,18 @@ def suite_run_start(
     now = timezone.now()
     events, _ = suite_events(suite, now=now, rng=rng)
     plan = conditions_module.plan(len(events), conditions, rng=rng)
+    # Each run its own seed: the same variants again would be dropped as repeats.
+    seed = (rng or random.Random()).getrandbits(32) if variations else None
+    sends = suite_sends(suite, events, order=[i.index for i in plan.items], seed=seed)
+    due_at = {
+        item.index: now + timedelta(seconds=item.due_in_seconds) for item in plan.items
+    }
+    variant_count = sum(1 for send in sends if send.variant)
+    with_variants = (
+        WITH_VARIANTS.format(count=variant_count, s="" if variant_count == 1 else "s")
+        if variations
+        else ""
+    )
     run = runs.run_create(
         door=Door.SUITE,
         label=RUN_LABEL.format(name=suite.name)[:200],
@@ -103,23 +121,35 @@ def suite_run_start(
         applied=APPLIED.format(
             count=len(events),
             s="" if len(events) == 1 else "s",
+            variants=with_variants,
             concurrency=concurrency,
             order="shuffled" if shuffle else "in order",
             strict=", each settled before the next" if concurrency == 1 else "",
         ),
         strict_order=concurrency == 1,
     )
-    order = [item.index for item in plan.items]
     stored = deliveries_enqueue(
         target=target,
-        events=[events[index] for index in order],
+        events=[send.event for send in sends],
         door=Door.SUITE,
         run=run,
         allow_problems=True,
-        due_at=[now + timedelta(seconds=item.due_in_seconds) for item in plan.items],
+        due_at=[due_at[send.step] for send in sends],
         now=now,
     )
-    by_step = dict(zip(order, stored, strict=True))
+    by_step = {}
+    variants_by_step: dict[int, list[dict]] = {index: [] for index in due_at}
+    for send, delivery in zip(sends, stored, strict=True):
+        if not send.variant:
+            by_step[send.step] = delivery
+            continue
+        variants_by_step[send.step].append(
+            {
+                "name": send.variant,
+                "delivery_id": delivery.pk,
+                "message_id": delivery.message_id,
+            }
+        )
     steps = [
         {
             "number": index + 1,
@@ -128,9 +158,13 @@ def suite_run_start(
             "message_id": by_step[index].message_id,
             "event_type": by_step[index].event_type,
             "expected": results.describe_expectation(step.expect),
+            **({"variants": variants_by_step[index]} if variations else {}),
         }
         for index, step in enumerate(suite.steps)
     ]
+    options = {"concurrency": concurrency, "shuffle": shuffle, "variations": variations}
+    if variations:
+        options["variations_seed"] = seed
     return SuiteRun.objects.create(
         suite_name=suite.name,
         source=found.source,
@@ -140,58 +174,15 @@ def suite_run_start(
         target_name=target.name[:200],
         endpoint_url=target.endpoint_url,
         steps=steps,
-        options={"concurrency": concurrency, "shuffle": shuffle},
-    )
-
-
-def _actual(delivery) -> results.Actual:
-    attempt = selectors.last_attempt(delivery)
-    message = ""
-    body = ""
-    if attempt is not None and attempt.response_status is not None:
-        body = attempt.response_body
-        content_type = next(
-            (v for n, v in attempt.response_headers if n.lower() == "content-type"),
-            "",
-        )
-        message = error_message(body, content_type)
-    return results.Actual(
-        state=delivery.state,
-        outcome=delivery.outcome,
-        status=delivery.response_status,
-        latency_ms=delivery.latency_ms,
-        message=message,
-        reason=delivery.reason,
-        response_body=body,
-        attempts=delivery.attempt_count,
+        options=options,
     )
 
 
 @transaction.atomic
 def suite_run_finish(*, suite_run: SuiteRun) -> SuiteRun:
-    """Read each step's delivery against its expectation; the verdict; what
-    changed since the suite's last good run."""
-    suite = fileformat.suite_from_document(suite_run.definition)
-    deliveries = selectors.suite_run_deliveries(suite_run=suite_run)
-    found = []
-    for step, planned in zip(suite.steps, suite_run.steps, strict=True):
-        delivery = deliveries.get(planned["delivery_id"])
-        actual = (
-            _actual(delivery)
-            if delivery is not None
-            else results.Actual(state="deleted", reason="the delivery was deleted")
-        )
-        found.append(
-            results.step_result(
-                number=planned["number"],
-                label=planned["label"],
-                event_type=planned["event_type"],
-                message_id=planned["message_id"],
-                delivery_id=planned["delivery_id"],
-                expect=step.expect,
-                actual=actual,
-            )
-        )
+    """Read each step's delivery against its expectation (and its variants
+    against it); the verdict; what changed since the suite's last good run."""
+    found = selectors.suite_run_step_results(suite_run=suite_run)
     last_good = selectors.suite_run_last_good(
         suite_name=suite_run.suite_name, before=suite_run
     )
@@ -211,13 +202,35 @@ def suite_run_finish(*, suite_run: SuiteRun) -> SuiteRun:
 
 
 def suite_run_finish_if_settled(*, suite_run: SuiteRun) -> SuiteRun:
-    """A run sent by a server's engine is read once it has settled (a page
-    asking for its report is the first to need it)."""
-    if suite_run.run_id is None:
+    """A run sent by a server's engine is read once it has settled, once: by
+    whichever read needs it first (its report, the list of runs)."""
+    if suite_run.run_id is None or suite_run.passed is not None:
         return suite_run
-    if run_progress(run_id=suite_run.run_id).is_settled:
-        return suite_run_finish(suite_run=suite_run)
-    return suite_run
+    # Looked at outside a transaction: a running run's page takes no write lock.
+    if not run_progress(run_id=suite_run.run_id).is_settled:
+        return suite_run
+    return _suite_run_finish_once(suite_run=suite_run)
+
+
+@transaction.atomic
+def _suite_run_finish_once(*, suite_run: SuiteRun) -> SuiteRun:
+    # Two pages may ask at once; the second finds it read.
+    current = SuiteRun.objects.select_for_update().get(pk=suite_run.pk)
+    if current.passed is not None:
+        return selectors.suite_run_get(pk=suite_run.pk)
+    return suite_run_finish(suite_run=suite_run)
+
+
+def suite_runs_finish_settled(*, limit: int = UNREAD_RUNS_CHECKED) -> int:
+    """Read every recent run that has settled but not been read yet (a run
+    started from the page whose report nobody opened); how many were read.
+    Called by the pages that list runs, so a list never shows a settled run
+    as running, and the engine's loop stays free of suite work."""
+    read = 0
+    for suite_run in selectors.suite_runs_unread(limit=limit):
+        if suite_run_finish_if_settled(suite_run=suite_run).passed is not None:
+            read += 1
+    return read
 
 
 async def suite_run_deliver(
@@ -253,3 +266,94 @@ async def _watch(on_progress, every: float) -> None:
     while True:
         await on_progress()
         await asyncio.sleep(max(every, 0.1))
+
+
+READ_ONLY = "“{name}” is {where} and read-only; duplicate it to edit a copy."
+READ_ONLY_WHERE = {SuiteSource.BUILT_IN: "built in", SuiteSource.FILE: "a file"}
+NAME_TAKEN = "A suite named “{name}” already exists; choose another name."
+NEW_NAME_TAKEN = (
+    "A suite named “{name}” already exists; choose it from the list to add to it."
+)
+
+
+def _refuse_taken(name: str) -> None:
+    if selectors.suite_source(name=name) is not None:
+        raise SuiteRefused(NAME_TAKEN.format(name=name))
+
+
+def _store(stored: StoredSuite, document: dict) -> StoredSuite:
+    stored.definition = document
+    stored.save(update_fields=["definition", "updated_at"])
+    return stored
+
+
+def _locked(stored: StoredSuite) -> StoredSuite:
+    return StoredSuite.objects.select_for_update().get(pk=stored.pk)
+
+
+@transaction.atomic
+def suite_duplicate(*, found: selectors.FoundSuite, name: str) -> StoredSuite:
+    """A stored, editable copy of any suite (the built-in one included)."""
+    document = editing.renamed(fileformat.suite_document(found.suite), name=name)
+    _refuse_taken(document["name"])
+    return StoredSuite.objects.create(name=document["name"], definition=document)
+
+
+@transaction.atomic
+def suite_rename(*, stored: StoredSuite, name: str) -> StoredSuite:
+    """Its runs follow it, so the comparison with its last good run carries on."""
+    stored = _locked(stored)
+    document = editing.renamed(stored.definition, name=name)
+    if document["name"] == stored.name:
+        return _store(stored, document)
+    _refuse_taken(document["name"])
+    SuiteRun.objects.filter(suite=stored).update(suite_name=document["name"])
+    stored.name = document["name"]
+    stored.definition = document
+    stored.save(update_fields=["name", "definition", "updated_at"])
+    return stored
+
+
+@transaction.atomic
+def suite_step_move(*, stored: StoredSuite, number: int, offset: int) -> StoredSuite:
+    stored = _locked(stored)
+    return _store(
+        stored, editing.step_moved(stored.definition, number=number, offset=offset)
+    )
+
+
+@transaction.atomic
+def suite_step_delete(*, stored: StoredSuite, number: int) -> StoredSuite:
+    stored = _locked(stored)
+    return _store(stored, editing.step_deleted(stored.definition, number=number))
+
+
+@transaction.atomic
+def suite_step_update(*, stored: StoredSuite, number: int, step: dict) -> StoredSuite:
+    """Replace a step with its edited file document; all of it valid, or nothing."""
+    stored = _locked(stored)
+    return _store(
+        stored, editing.step_replaced(stored.definition, number=number, step=step)
+    )
+
+
+@transaction.atomic
+def suite_step_add(
+    *, event: dict, stored: StoredSuite | None = None, new_name: str = ""
+) -> tuple[StoredSuite, int]:
+    """Add an event as the last step of a stored suite, or as the first of a new
+    suite named new_name; the suite and the new step's number."""
+    step = editing.event_step(event)
+    if stored is not None:
+        stored = _store(
+            _locked(stored), editing.step_added(stored.definition, step=step)
+        )
+        return stored, len(stored.definition["steps"])
+    document = editing.new_document(name=new_name, step=step)
+    name = document["name"]
+    found = selectors.suite_source(name=name)
+    if found is not None and found != SuiteSource.STORED:
+        raise SuiteRefused(READ_ONLY.format(name=name, where=READ_ONLY_WHERE[found]))
+    if found is not None:
+        raise SuiteRefused(NEW_NAME_TAKEN.format(name=name))
+    return StoredSuite.objects.create(name=name, definition=document), 1

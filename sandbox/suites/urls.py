@@ -12,4 +12,28 @@ urlpatterns = [
     path("suites/run/", views.suite_run_view, name="run"),
     path("suites/export/", views.suite_export_view, name="export"),
     path("suites/runs/<int:pk>/", views.suite_run_report_view, name="run-report"),
+    # A stored suite's page is at its id, so a rename keeps its address; the
+    # built-in suite and suite files (read-only) are at their name.
+    path("suites/<int:pk>/", views.suite_detail_view, name="detail"),
+    path("suites/named/", views.suite_named_view, name="named"),
+    path("suites/<int:pk>/rename/", views.suite_rename_view, name="rename"),
+    path("suites/<int:pk>/delete/", views.suite_delete_view, name="delete"),
+    path("suites/duplicate/", views.suite_duplicate_view, name="duplicate"),
+    path(
+        "suites/<int:pk>/steps/<int:number>/",
+        views.suite_step_edit_view,
+        name="step-edit",
+    ),
+    path(
+        "suites/<int:pk>/steps/<int:number>/move/",
+        views.suite_step_move_view,
+        name="step-move",
+    ),
+    path(
+        "suites/<int:pk>/steps/<int:number>/delete/",
+        views.suite_step_delete_view,
+        name="step-delete",
+    ),
+    path("suites/add/", views.suite_add_view, name="add"),
+    path("suites/add/step/", views.suite_add_step_view, name="add-step"),
 ]

@@ -203,6 +203,17 @@ document.addEventListener("keydown", (event) => {
   sendComposer(form);
 });
 
+// Enter in "Add to suite"'s name adds the step: the composer's own default
+// button would send the event instead.
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Enter" || event.ctrlKey || event.metaKey) return;
+  const chooser = event.target.closest && event.target.closest("[data-add-to-suite]");
+  const add = chooser && chooser.querySelector("#add-to-suite-confirm");
+  if (!add || event.target.tagName !== "INPUT") return;
+  event.preventDefault();
+  add.click();
+});
+
 // Esc on "Send anyway" goes back to the event.
 document.addEventListener("keydown", (event) => {
   if (event.key !== "Escape" || event.target.id !== "send-anyway") return;

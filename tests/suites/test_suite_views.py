@@ -71,6 +71,10 @@ def test_export_gives_the_file(client):
     assert client.get(reverse("suites:export"), {"name": "nope"}).status_code == 404
 
 
+def _report_body(html: str) -> str:
+    return html.split('<article class="suite-report"', 1)[1].split("</article>")[0]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_run_has_a_report_page_with_keys_masked(client, receiver):
     make_subscription(name="P", endpoint_url=receiver.url("/ok"), api_key=API_KEY)
@@ -80,7 +84,10 @@ def test_a_run_has_a_report_page_with_keys_masked(client, receiver):
     assert response.status_code == 200
     page = response.content.decode()
     assert "Ready for review" in page
-    assert "<script" not in page
+    # The permalink is a page of the app: its layout and nav, printable.
+    assert "<nav>" in page
+    assert 'class="suite-report"' in page
+    assert "/static/sandbox/report.css" in page
     assert API_KEY not in page
     listed = client.get(reverse("suites:list")).content.decode()
     assert reverse("suites:run-report", args=[suite_run.pk]) in listed
@@ -91,7 +98,15 @@ def test_a_run_has_a_report_page_with_keys_masked(client, receiver):
     assert downloaded["Content-Disposition"] == (
         f'attachment; filename="Segment-test-suite-run-{suite_run.pk}.html"'
     )
-    assert downloaded.content.decode() == page
+    # The download is one self-contained file: the same report body, the
+    # stylesheet inline, no scripts and no links to the app's assets.
+    file = downloaded.content.decode()
+    assert "<script" not in file
+    assert "<nav>" not in file
+    assert "/static/" not in file
+    assert ".suite-report .verdict" in file
+    assert API_KEY not in file
+    assert _report_body(file) == _report_body(page)
 
 
 @pytest.mark.django_db(transaction=True)

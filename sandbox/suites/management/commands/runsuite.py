@@ -3,8 +3,9 @@
 The engine runs in this process, as sendevent's does; the steps are deliveries,
 so they are in history and an open browser shows them live. Prints progress and
 a summary table, and writes JUnit XML, a JSON result and an HTML report when
-asked. Exit codes: 0 every expectation held, 1 any failed, 2 bad arguments or
-input.
+asked. With --variations each step's variants follow it, and the summary says
+which ones the endpoint handled differently (they never change the exit code).
+Exit codes: 0 every expectation held, 1 any failed, 2 bad arguments or input.
 """
 
 import asyncio
@@ -22,7 +23,7 @@ from sandbox.delivery.management.commands.sendevent import (
 from sandbox.delivery.models import Delivery
 from sandbox.delivery.services import DeliveryRefused, Target
 from sandbox.display import safe_text
-from sandbox.suites import fileformat, reports, selectors, services
+from sandbox.suites import fileformat, reports, results, selectors, services
 from sandbox.suites.models import SuiteRun, SuiteSource
 
 NOT_UNICODE = "--{option} holds a lone UTF-16 surrogate, which is not valid Unicode."
@@ -34,6 +35,8 @@ TIMED_OUT = "The run did not settle within {seconds:g} s; open steps count as fa
 FAILED = "{failed} of {count} step{s} failed (the summary above says why)."
 STARTED = "Running {name!r} ({count} step{s}) against {target}: {applied}"
 PROGRESS = "  {number}/{count} {label}: {what}"
+VARIANT_PROGRESS = "    variant {name}: {what}"
+VARIANT_DIFFERS = "step {number} ({label}) variant {line}"
 WROTE = "Wrote {what} to {path}"
 
 
@@ -63,6 +66,13 @@ class Command(BaseCommand):
         )
         parser.add_argument("--shuffle", action="store_true")
         parser.add_argument(
+            "--variations",
+            action="store_true",
+            help="after each step, also send its variants (the event as other "
+            "SDKs and customers shape it) and report which ones the endpoint "
+            "handled differently; variants never change the exit code",
+        )
+        parser.add_argument(
             "--timeout",
             default=str(services.DEFAULT_RUN_TIMEOUT_SECONDS),
             metavar="SECONDS",
@@ -89,6 +99,7 @@ class Command(BaseCommand):
                 target=target,
                 concurrency=concurrency,
                 shuffle=options["shuffle"],
+                variations=options["variations"],
             )
         except (services.SuiteRefused, DeliveryRefused) as refusal:
             raise CommandError(str(refusal), returncode=2) from None
@@ -178,6 +189,11 @@ class Command(BaseCommand):
     async def _deliver(self, suite_run: SuiteRun, timeout: float) -> bool:
         shown: set[int] = set()
         numbers = {step["delivery_id"]: step for step in suite_run.steps}
+        variants = {
+            variant["delivery_id"]: variant["name"]
+            for step in suite_run.steps
+            for variant in step.get("variants", [])
+        }
         count = len(suite_run.steps)
         settled = sync_to_async(_settled_rows)
 
@@ -187,17 +203,16 @@ class Command(BaseCommand):
             for delivery in await settled(suite_run.run_id, shown):
                 shown.add(delivery.pk)
                 step = numbers.get(delivery.pk)
+                what = _settled_words(delivery)
                 if step is None:
+                    # A variant's line is detail: -v 2 shows it.
+                    if delivery.pk in variants and self.verbosity >= 2:
+                        self.stdout.write(
+                            VARIANT_PROGRESS.format(
+                                name=variants[delivery.pk], what=what
+                            )
+                        )
                     continue
-                what = " ".join(
-                    str(part)
-                    for part in (
-                        delivery.response_status or "",
-                        delivery.outcome or delivery.get_state_display().lower(),
-                        f"{delivery.latency_ms} ms" if delivery.latency_ms else "",
-                    )
-                    if part
-                )
                 self.stdout.write(
                     PROGRESS.format(
                         number=step["number"],
@@ -246,7 +261,17 @@ class Command(BaseCommand):
         for step in suite_run.results:
             for change in step["changes"]:
                 self.stdout.write(f"changed: {change}")
+        for step in suite_run.results:
+            for line in results.variants_differ(step.get("variants", [])):
+                self.stdout.write(
+                    VARIANT_DIFFERS.format(
+                        number=step["number"], label=step["label"], line=line
+                    )
+                )
         self.stdout.write("")
+        summary = results.variations_summary(suite_run.results)
+        if summary:
+            self.stdout.write(f"Variations: {summary}")
         self.stdout.write(suite_run.verdict)
 
     def _write(
@@ -279,6 +304,18 @@ def _is_file(path: Path) -> bool:
     except (OSError, ValueError):
         # Too long, or holding a NUL: a suite's name, then, not a file.
         return False
+
+
+def _settled_words(delivery: Delivery) -> str:
+    return " ".join(
+        str(part)
+        for part in (
+            delivery.response_status or "",
+            delivery.outcome or delivery.get_state_display().lower(),
+            f"{delivery.latency_ms} ms" if delivery.latency_ms else "",
+        )
+        if part
+    )
 
 
 def _settled_rows(run_id: int, shown: set[int]) -> list[Delivery]:
