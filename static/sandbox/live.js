@@ -10,6 +10,7 @@ const FEED = { list: "delivery-feed", row: "delivery-row", empty: "delivery-feed
 const LISTS = [
   FEED,
   { list: "mock-request-list", row: "mock-request", empty: "mock-requests-empty" },
+  { list: "source-event-list", row: "source-event", empty: "source-events-empty" },
 ];
 
 function isRowOf(spec, element) {
@@ -46,6 +47,8 @@ function upsertRows(spec, rows) {
   // A row being replaced keeps the keyboard's focus (the feed's arrow keys).
   let focused = null;
   for (const row of rows) {
+    // A list filtered by status (the source debugger's "Dropped") takes its own.
+    if (list.dataset.status && row.dataset.status !== list.dataset.status) continue;
     const shown = document.getElementById(row.id);
     if (shown && shown.parentElement === list) {
       if (isOlder(row, shown)) continue;
@@ -89,10 +92,14 @@ document.addEventListener("htmx:wsBeforeMessage", (event) => {
     const shown = element.id ? document.getElementById(element.id) : null;
     if (!shown) continue;
     if (shown === socketHolder) {
-      const opened = shown.querySelector(`#${ATTEMPT_VIEW}`);
-      shown.replaceChildren(...element.childNodes);
-      for (const child of shown.children) htmx.process(child);
-      if (shown.id === PANE) keepChosenAttempt(shown, opened);
+      if (shown.querySelector(".htmx-request")) {
+        // A request from inside (Resend, Retry now) is on its way: replacing the
+        // pane now would detach the button its answer is aimed from, and htmx
+        // could not place that answer. The push waits for it.
+        heldPushes.set(shown, element);
+        continue;
+      }
+      fillSocketHolder(shown, element);
     } else {
       shown.replaceWith(element);
       htmx.process(element);
@@ -100,6 +107,31 @@ document.addEventListener("htmx:wsBeforeMessage", (event) => {
   }
   for (const [spec, rows] of rowsByList) upsertRows(spec, rows);
   reloadIfSettled();
+});
+
+const heldPushes = new WeakMap();
+
+function fillSocketHolder(holder, element) {
+  const opened = holder.querySelector(`#${ATTEMPT_VIEW}`);
+  holder.replaceChildren(...element.childNodes);
+  for (const child of holder.children) htmx.process(child);
+  if (holder.id === PANE) keepChosenAttempt(holder, opened);
+}
+
+// Once the request is answered, a push held for it is shown, unless the answer
+// replaced the pane (a new delivery's pane has a socket of its own).
+function showHeldPushes() {
+  for (const holder of document.querySelectorAll("[ws-connect]")) {
+    const held = heldPushes.get(holder);
+    if (!held || holder.querySelector(".htmx-request")) continue;
+    heldPushes.delete(holder);
+    fillSocketHolder(holder, held);
+  }
+}
+document.addEventListener("htmx:afterSettle", showHeldPushes);
+// A request that failed swaps nothing, so nothing settles.
+document.addEventListener("htmx:afterRequest", (event) => {
+  if (!event.detail.successful) setTimeout(showHeldPushes);
 });
 
 // A page that waits for a run (a suite's report) reloads once the run's pushed

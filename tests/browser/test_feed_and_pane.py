@@ -3,6 +3,7 @@ browser against a real server: choosing rows and attempts, resending, the
 keyboard, wide content, and the live connection's banner."""
 
 import re
+import time
 import uuid
 
 import pytest
@@ -277,6 +278,41 @@ def test_resend_in_the_event_testers_pane_shows_the_new_delivery_there(server, p
     _expect_pane_shows(page, original)
     expect(notice).to_have_count(0)
     assert errors == []
+
+
+def test_a_push_that_lands_while_resend_is_on_its_way_waits_for_it(server, page):
+    # The first attempt fails (500); its retry, about 1.4 s later, is pushed to
+    # the open pane while the Resend request is held on its way.
+    name = _subscription(server, fail_first_n=1, time_scale=20)
+    errors = _htmx_errors(page)
+    _open_tester(page, server)
+    original = _send(server, name, event="Pushed Meanwhile")
+    page.click(f"#delivery-row-{original} .row-link")
+    _expect_pane_shows(page, original)
+    retried = (
+        "SELECT count(*) FROM delivery_attempt"
+        " WHERE delivery_id = ? AND response_status = 200"
+    )
+
+    def hold(route) -> None:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not server.query(retried, original)[0][0]:
+            time.sleep(0.1)
+        time.sleep(0.5)  # the retry's push reaches the page meanwhile
+        route.continue_()
+
+    page.route("**/resend/", hold)
+    page.click("#delivery-detail #resend-bypassing-dedupe")
+    notice = page.locator("#resend-notice")
+    expect(notice).to_contain_text("bypassing dedupe", timeout=20_000)
+    assert server.query(retried, original)[0][0] == 1
+    resent = int(re.search(r"#(\d+)", notice.text_content()).group(1))
+    _expect_pane_shows(page, resent)
+    # The held push was for the pane the answer replaced: it is not shown.
+    assert errors == []
+    page.click(f"#delivery-row-{original} .row-link")
+    _expect_pane_shows(page, original)
+    expect(page.locator("#delivery-detail")).to_contain_text("delivered")
 
 
 def test_rows_tell_deliveries_apart_and_the_keyboard_moves_the_selection(server, page):
