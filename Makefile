@@ -40,6 +40,7 @@ format: install
 bench: install
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/load.py
+	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/pages.py
 	$(BIN)/python benchmarks/live.py
 

@@ -6,10 +6,16 @@ import sys
 
 
 def segment_settings_flag(argv: list[str]) -> list[str]:
-    """`sendevent --settings JSON` and `runsuite --settings JSON` carry Segment's
-    custom settings; Django would otherwise take --settings as its settings
-    module on any command line."""
-    if len(argv) < 2 or argv[1] not in {"sendevent", "runsuite"}:
+    """`sendevent --settings JSON`, `runsuite --settings JSON`, `replay --settings
+    JSON` and `subscription create --settings JSON` carry Segment's custom
+    settings; Django would otherwise take --settings as its settings module on
+    any command line."""
+    if len(argv) < 2 or argv[1] not in {
+        "sendevent",
+        "runsuite",
+        "replay",
+        "subscription",
+    }:
         return argv
     renamed = []
     for arg in argv:

@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP through Django, websockets through Channels.
+"""ASGI entry point: the tracking API first, other HTTP through Django, websockets
+through Channels.
 
 Importing it starts nothing: `runserver` starts the engine once its port is bound,
 and any other server's first request does (see sandbox.delivery.runtime).
@@ -19,7 +20,13 @@ from channels.routing import ProtocolTypeRouter  # noqa: E402
 
 from sandbox.delivery import runtime  # noqa: E402
 from sandbox.routing import websocket_application  # noqa: E402
+from sandbox.sources.api import TrackingAPI  # noqa: E402
 
+# The tracking API (/v1/identify, /v1/batch, ...) is answered ahead of Django.
 application = runtime.StartLive(
-    ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_application})
+    TrackingAPI(
+        ProtocolTypeRouter(
+            {"http": django_asgi_app, "websocket": websocket_application}
+        )
+    )
 )

@@ -11,6 +11,7 @@ from sandbox.delivery.consumers import (
 )
 from sandbox.mock.consumers import MockRequestsConsumer
 from sandbox.origin import SameOriginValidator
+from sandbox.sources.consumers import SourceEventsConsumer
 
 websocket_urlpatterns = [
     path("ws/deliveries/", DeliveryFeedConsumer.as_asgi()),
@@ -18,6 +19,7 @@ websocket_urlpatterns = [
     path("ws/runs/<int:pk>/", RunProgressConsumer.as_asgi()),
     path("ws/history/", HistoryConsumer.as_asgi()),
     path("ws/mocks/<int:pk>/", MockRequestsConsumer.as_asgi()),
+    path("ws/sources/<int:pk>/", SourceEventsConsumer.as_asgi()),
 ]
 
 websocket_application = SameOriginValidator(URLRouter(websocket_urlpatterns))

@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "sandbox.mock",
     "sandbox.tester",
     "sandbox.suites",
+    "sandbox.sources",
 ]
 
 MIDDLEWARE = [

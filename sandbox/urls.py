@@ -8,4 +8,5 @@ urlpatterns = [
     path("subscriptions/", include("sandbox.subscriptions.urls")),
     path("", include("sandbox.mock.urls")),
     path("", include("sandbox.suites.urls")),
+    path("", include("sandbox.sources.urls")),
 ]

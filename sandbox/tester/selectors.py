@@ -9,8 +9,11 @@ from sandbox.tester.composer import editor_text, event_selects
 DEFAULT_TEMPLATE = "Order Completed"
 
 
-def composer_initial(*, delivery: Delivery | None = None) -> dict:
-    """A ready-to-send Order Completed, or a stored event for "Edit & resend"."""
+def composer_initial(
+    *, delivery: Delivery | None = None, event: dict | None = None
+) -> dict:
+    """A ready-to-send Order Completed, a stored event for "Edit & resend", or an
+    event a source received ("Load event from source")."""
     first = subscription_first_enabled()
     initial = {
         "subscription": first.pk if first else None,
@@ -30,6 +33,15 @@ def composer_initial(*, delivery: Delivery | None = None) -> dict:
             initial["source"] = shown["source"]
         if delivery.subscription_id:
             initial["subscription"] = delivery.subscription_id
+    elif event is not None:
+        shown = event_selects(event)
+        initial.update(
+            payload=editor_text(event),
+            event_type=shown["event_type"] or "track",
+            template=shown["template"] or "",
+        )
+        if shown["source"]:
+            initial["source"] = shown["source"]
     else:
         initial["payload"] = editor_text(
             spec.sample_event("track", template=DEFAULT_TEMPLATE)

@@ -9,6 +9,8 @@ from sandbox import spec
 from sandbox.delivery import panes, services
 from sandbox.delivery import selectors as delivery_selectors
 from sandbox.delivery.models import Delivery, Door
+from sandbox.sources import selectors as source_selectors
+from sandbox.sources.models import IngestedEvent
 from sandbox.tester.composer import check_text, editor_text
 from sandbox.tester.forms import ComposerForm, SampleForm
 from sandbox.tester.selectors import composer_initial, delivery_to_edit
@@ -19,16 +21,38 @@ PAGE = "tester/home.html"
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     editing = delivery_to_edit(pk=request.GET.get("from"))
-    form = ComposerForm(initial=composer_initial(delivery=editing))
+    arrived = _arrived_event(request.GET.get("from_event"))
+    form = ComposerForm(
+        initial=composer_initial(
+            delivery=editing, event=arrived.payload if arrived else None
+        )
+    )
     context = {
         "form": form,
         "deliveries": delivery_selectors.delivery_feed(),
         "feed_window": delivery_selectors.FEED_SIZE,
-        "editing": editing is not None,
-        "sample": editing is None,
+        "editing": editing is not None or arrived is not None,
+        "loaded_from": arrived,
+        "source_events": source_selectors.ingested_event_recent(),
+        "sample": editing is None and arrived is None,
         "sent": _sent(request.GET.get("sent")),
     }
     return render(request, PAGE, context)
+
+
+def _arrived_event(pk: str | None):
+    """The accepted event a source received that "Load event from source" names."""
+    if not pk or not pk.isdigit():
+        return None
+    try:
+        event = source_selectors.ingested_event_get(pk=int(pk))
+    except IngestedEvent.DoesNotExist:
+        return None
+    if event.status != IngestedEvent.Status.ACCEPTED or not isinstance(
+        event.payload, dict
+    ):
+        return None
+    return event
 
 
 def _sent(pk: str | None) -> dict | None:

@@ -1,4 +1,5 @@
-"""Create the demo: a mock endpoint and a subscription pointing at it.
+"""Create the demo: a mock endpoint, a subscription pointing at it, and a source
+(write key DEMO_WRITE_KEY, shown in the README) connected to the subscription.
 
 Running it again keeps what exists, including the user's edits, with one
 exception: while the demo subscription points at the sandbox's own demo mock
@@ -17,6 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from sandbox.mock.services import mock_endpoint_ensure
+from sandbox.sources.services import source_ensure
 from sandbox.subscriptions.models import Subscription
 from sandbox.subscriptions.selectors import subscription_get_by_name
 from sandbox.subscriptions.services import subscription_ensure, subscription_update
@@ -25,29 +27,50 @@ DEMO_SLUG = "demo"
 DEMO_NAME = "Demo subscription"
 DEMO_API_KEY = "demo-api-key-4242"
 DEMO_SETTINGS = {"workspace": "acme-demo", "region": "us-east-1", "sendRevenue": True}
+DEMO_SOURCE_NAME = "Demo source"
+# Fixed, so the README can show it: point an SDK at the sandbox with it.
+DEMO_WRITE_KEY = "demo-write-key-4242"
 
 KEPT = "{name!r} already exists; kept as it is."
 CREATED = "Created {name!r} → {url}"
 MOVED = "{name!r} now points at the sandbox where it is served: {old} → {url}"
 NOT_CREATED = "The demo could not be created: {problems}"
+SOURCE_READY = "{name!r}: write key {write_key}"
 
 
 class Command(BaseCommand):
-    help = "Create the demo subscription and its mock endpoint (idempotent)."
+    help = (
+        "Create the demo subscription, its mock endpoint and the demo source "
+        "(idempotent)."
+    )
 
     def handle(self, *args, **options) -> None:
         try:
-            message = self._seed()
+            source_message, message = self._seed()
         except ValidationError as error:
             problems = " ".join(error.messages)
             raise CommandError(
                 NOT_CREATED.format(problems=problems), returncode=2
             ) from None
         if options["verbosity"] > 0:
+            self.stdout.write(source_message)
             self.stdout.write(message)
 
     @transaction.atomic
-    def _seed(self) -> str:
+    def _seed(self) -> tuple[str, str]:
+        message = self._seed_subscription()
+        subscription = subscription_get_by_name(name=DEMO_NAME)
+        source = source_ensure(
+            name=DEMO_SOURCE_NAME,
+            write_key=DEMO_WRITE_KEY,
+            subscriptions=[subscription],
+        )
+        source_message = SOURCE_READY.format(
+            name=source.name, write_key=source.write_key
+        )
+        return source_message, message
+
+    def _seed_subscription(self) -> str:
         mock_endpoint_ensure(slug=DEMO_SLUG, name="Demo endpoint", api_key=DEMO_API_KEY)
         url = f"{settings.BASE_URL}/mock/{DEMO_SLUG}/"
         try:

@@ -1,0 +1,122 @@
+"""The hostile corpus through the source pages' doors: the source form, the
+settings analytics.js loads, the debugger's filters and the composer's "Load
+event from source". A specific answer each time, never a 500."""
+
+import pytest
+from django.urls import reverse
+
+from sandbox.sources import services
+from sandbox.sources.models import Source
+from tests.factories import make_subscription
+
+HUGE = "9" * 40
+TEXTS = [
+    "",
+    "   ",
+    "x" * 10_000,
+    "<script>alert(1)</script>",
+    "nul\x00inside",
+    "emoji 😀 and ünïcödé",
+    "line\nbreak",
+    '"; DROP TABLE sources_source; --',
+]
+
+
+@pytest.fixture
+def source(db):
+    subscription = make_subscription(name="Hostile receiver")
+    made, _ = services.source_save(
+        name="Hostile", subscriptions=[subscription], write_key="hostile-key-0001"
+    )
+    return made
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("text", TEXTS, ids=range(len(TEXTS)))
+@pytest.mark.parametrize("field", ["name", "write_key"])
+def test_the_source_form_answers_every_text_without_a_500(client, source, field, text):
+    data = {"name": "New one", "write_key": "", "subscriptions": []}
+    data[field] = text
+    before = list(Source.objects.values_list("name", "write_key"))
+    response = client.post(reverse("sources:create"), data)
+    assert response.status_code in {302, 400}, response.content[:500]
+    if response.status_code == 400:
+        assert list(Source.objects.values_list("name", "write_key")) == before
+        assert b"errorlist" in response.content
+        assert b"<script>alert(1)</script>" not in response.content
+    else:
+        stored = Source.objects.exclude(pk=source.pk).get()
+        assert stored.write_key.strip() and stored.name.strip()
+
+
+@pytest.mark.django_db
+def test_a_taken_name_or_key_is_refused_with_its_reason(client, source):
+    response = client.post(
+        reverse("sources:create"),
+        {"name": "Hostile", "write_key": "", "subscriptions": []},
+    )
+    assert response.status_code == 400
+    assert "A source with this name already exists." in response.content.decode()
+    response = client.post(
+        reverse("sources:edit", args=[source.pk]),
+        {"name": "Renamed", "write_key": "", "subscriptions": []},
+    )
+    assert response.status_code == 302
+    source.refresh_from_db()
+    assert (source.name, source.write_key) == ("Renamed", "hostile-key-0001")
+    other, _ = services.source_save(name="Other", subscriptions=[])
+    response = client.post(
+        reverse("sources:edit", args=[other.pk]),
+        {"name": "Other", "write_key": "hostile-key-0001", "subscriptions": []},
+    )
+    assert response.status_code == 400
+    assert "Another source already has this write key." in response.content.decode()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "key",
+    ["%00", "%ED%A0%80", "a" * 5000, "%3Cscript%3E", "..", " ", "%FF%FE"],
+)
+def test_the_settings_of_any_write_key_answer_json(client, source, key):
+    response = client.get(f"/v1/projects/{key}/settings")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert "python manage.py source create" in response.json()["message"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"status": "<script>"},
+        {"status": "dropped"},
+        {"before": "abc"},
+        {"before": HUGE},
+        {"before": "-" + HUGE},
+        {"before": "1", "status": "accepted"},
+    ],
+)
+def test_the_debugger_answers_any_filter(client, source, query):
+    for url in (reverse("sources:detail", args=[source.pk]), "/sources/unknown/"):
+        response = client.get(url, query)
+        assert response.status_code == 200
+        assert b"<script>" not in response.content.split(b"</head>")[1]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("pk", ["0", HUGE, "abc", "-1", "1.5", "%00"])
+def test_a_missing_event_is_a_404_or_the_plain_composer(client, source, pk):
+    response = client.get(f"/sources/events/{pk}/")
+    assert response.status_code == 404
+    response = client.get(reverse("tester:home"), {"from_event": pk})
+    assert response.status_code == 200
+    assert b'id="loaded-from"' not in response.content
+
+
+@pytest.mark.django_db
+def test_pages_of_a_missing_source_are_404s(client):
+    for name in ("detail", "edit", "reveal-key"):
+        assert client.get(reverse(f"sources:{name}", args=[10**30])).status_code == 404
+    assert client.post(reverse("sources:delete", args=[10**30])).status_code == 404
+    assert client.get(reverse("sources:delete", args=[1])).status_code == 405
