@@ -117,6 +117,23 @@ def test_failures_exit_1_with_reasons_in_junit(receiver, tmp_path):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_step_waiting_for_its_retry_says_so_while_the_run_goes_on(receiver, tmp_path):
+    # Segment's schedule 40 times faster: the retry comes about 0.7 s later.
+    make_subscription(
+        name="Partner", endpoint_url=receiver.url("/flaky/1/503"), time_scale=40
+    )
+    suite = _suite_file(tmp_path, [{"type": "identify"}])
+    code, out, _ = _run(suite, "--to", "Partner")
+    assert code == 0
+    lines = out.splitlines()
+    retrying = next(line for line in lines if "attempt 1" in line)
+    assert retrying.startswith("  1/1 identify: attempt 1 answered 503: ")
+    assert "retry 1 of 9 at" in retrying
+    settled = next(line for line in lines if line.startswith("  1/1 identify: 200"))
+    assert lines.index(retrying) < lines.index(settled)
+
+
+@pytest.mark.django_db(transaction=True)
 def test_no_response_is_a_junit_error(tmp_path):
     junit = tmp_path / "out.xml"
     suite = _suite_file(tmp_path, [{"type": "track"}])

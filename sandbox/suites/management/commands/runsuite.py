@@ -36,6 +36,8 @@ FAILED = "{failed} of {count} step{s} failed (the summary above says why)."
 STARTED = "Running {name!r} ({count} step{s}) against {target}: {applied}"
 PROGRESS = "  {number}/{count} {label}: {what}"
 VARIANT_PROGRESS = "    variant {name}: {what}"
+# The reason says when the next attempt goes ("retry 1 of 9 at 11:00:37 UTC").
+RETRYING = "  {number}/{count} {label}: attempt {attempt} {reason}"
 VARIANT_DIFFERS = "step {number} ({label}) variant {line}"
 WROTE = "Wrote {what} to {path}"
 
@@ -196,10 +198,29 @@ class Command(BaseCommand):
         }
         count = len(suite_run.steps)
         settled = sync_to_async(_settled_rows)
+        retrying = sync_to_async(_retrying_rows)
+        # Attempts already told of, per retrying delivery.
+        told: dict[int, int] = {}
 
         async def progress() -> None:
             if self.verbosity < 1:
                 return
+            # A step waiting for its retry says so, once per failed attempt:
+            # Segment's schedule can keep a step waiting for minutes.
+            for delivery in await retrying(suite_run.run_id):
+                step = numbers.get(delivery.pk)
+                if step is None or told.get(delivery.pk) == delivery.attempt_count:
+                    continue
+                told[delivery.pk] = delivery.attempt_count
+                self.stdout.write(
+                    RETRYING.format(
+                        number=step["number"],
+                        count=count,
+                        label=step["label"],
+                        attempt=delivery.attempt_count,
+                        reason=_failed_words(delivery),
+                    )
+                )
             for delivery in await settled(suite_run.run_id, shown):
                 shown.add(delivery.pk)
                 step = numbers.get(delivery.pk)
@@ -316,6 +337,19 @@ def _settled_words(delivery: Delivery) -> str:
         )
         if part
     )
+
+
+def _retrying_rows(run_id: int) -> list[Delivery]:
+    return list(
+        Delivery.objects.filter(run_id=run_id, state="retrying")
+        .only("pk", "attempt_count", "response_status", "reason")
+        .order_by("pk")
+    )
+
+
+def _failed_words(delivery: Delivery) -> str:
+    status = f"answered {delivery.response_status}" if delivery.response_status else ""
+    return ": ".join(part for part in (status or "failed", delivery.reason) if part)
 
 
 def _settled_rows(run_id: int, shown: set[int]) -> list[Delivery]:
