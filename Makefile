@@ -43,6 +43,7 @@ bench: install
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/pages.py
 	$(BIN)/python benchmarks/live.py
+	$(BIN)/python benchmarks/replay.py
 
 clean:
 	rm -rf $(VENV) var/test.sqlite3*

@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "sandbox.tester",
     "sandbox.suites",
     "sandbox.sources",
+    "sandbox.replay",
 ]
 
 MIDDLEWARE = [

@@ -9,4 +9,5 @@ urlpatterns = [
     path("", include("sandbox.mock.urls")),
     path("", include("sandbox.suites.urls")),
     path("", include("sandbox.sources.urls")),
+    path("", include("sandbox.replay.urls")),
 ]

@@ -7,6 +7,7 @@ hangs, resets, huge and hostile bodies) and records what it received.
 import asyncio
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -17,6 +18,8 @@ class Received:
     path: str
     raw_headers: list[tuple[str, str]]
     body: bytes
+    # When it arrived (time.monotonic), for tests that measure rates.
+    at: float = field(default_factory=time.monotonic)
 
     @property
     def json(self) -> object:
@@ -32,6 +35,8 @@ class Receiver:
     port: int = 0
     received: list[Received] = field(default_factory=list)
     in_flight: int = 0
+    # When /limited/ last accepted requests (time.monotonic).
+    accepted: list[float] = field(default_factory=list)
     max_in_flight: int = 0
     _loop: asyncio.AbstractEventLoop | None = None
     _thread: threading.Thread | None = None
@@ -112,6 +117,20 @@ class Receiver:
                 status=500,
                 content_type="text/html",
             )
+        if path.startswith("/limited/"):
+            # /limited/<n>: at most n answers of 200 per second, 429 beyond.
+            limit = int(path.rsplit("/", 1)[1])
+            now = time.monotonic()
+            window = [t for t in self.accepted if t > now - 1.0]
+            if len(window) >= limit:
+                self.accepted = window
+                return web.json_response(
+                    {"message": "rate limited"},
+                    status=429,
+                    headers={"Retry-After": "1"},
+                )
+            self.accepted = [*window, now]
+            return web.json_response({"success": True})
         if path.startswith("/retry-after/"):
             # /retry-after/<value>: 429 with whatever Retry-After the test names.
             value = path.split("/", 2)[2]

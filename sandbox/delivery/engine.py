@@ -276,7 +276,9 @@ class Engine:
         IDLE_WAKE_SECONDS apart for rows other processes add. Rows already due at
         `checked_at` and not claimed are held back (a run at its concurrency):
         a finished send wakes the loop for them."""
-        due = await self._database(queue.deliveries_next_due, after=checked_at)
+        due = await self._database(
+            queue.deliveries_next_due, after=checked_at, claimer=self.name
+        )
         if due is None:
             return IDLE_WAKE_SECONDS
         wait = (due - timezone.now()).total_seconds()

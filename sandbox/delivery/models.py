@@ -13,6 +13,7 @@ class Door(models.TextChoices):
     CLI = "cli", "Command line"
     SUITE = "suite", "Suite"
     SOURCE = "source", "Source"
+    REPLAY = "replay", "Replay"
 
 
 class State(models.TextChoices):
@@ -90,6 +91,19 @@ class Run(models.Model):
     # Segment's tester sends). Counting rows in flight is not enough: a row
     # waiting for its retry is not in flight.
     strict_order = models.BooleanField(default=False)
+    # A replay's controls, honoured by the claim. `rate`: deliveries claimed per
+    # second at most (None: as fast as the concurrency allows); `rate_clock` is
+    # when, in seconds since the epoch, the run's allowance was last used up to.
+    rate = models.FloatField(null=True, blank=True)
+    rate_clock = models.FloatField(default=0.0)
+    paused = models.BooleanField(default=False)
+    # 429 answers slow a replay: its rate and concurrency are multiplied by
+    # `throttle_factor` (halved per 429, doubling back as time passes without
+    # one), and nothing of it is claimed before `held_until` (Retry-After).
+    throttle_factor = models.FloatField(default=1.0)
+    throttled_at = models.FloatField(default=0.0)
+    held_until = models.FloatField(default=0.0)
+    throttled_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     # Set once no delivery of the run is open: the engine looks only at open runs.
     settled_at = models.DateTimeField(null=True, blank=True)

@@ -11,7 +11,7 @@ import json
 import os
 import socket
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import Min, Q
@@ -119,6 +119,10 @@ def _rows(sql: str, params: list) -> list[tuple]:
         cursor.close()
 
 
+# The bulk door's multi-row INSERTs go the same way (services._insert).
+rows = _rows
+
+
 def _in_due_order(
     run_id: int | None, now, claimer: str, limit: int, only_ids: list[int] | None
 ) -> list[tuple]:
@@ -151,11 +155,21 @@ def _pick_due(
     found = _in_due_order(None, at, claimer, limit, only_ids)
     table = Delivery._meta.db_table
     open_runs = _rows(
-        f"SELECT id, concurrency, strict_order FROM {Run._meta.db_table} "
+        f"SELECT id, concurrency, strict_order, paused, rate, rate_clock, "
+        f"throttle_factor, throttled_at, held_until FROM {Run._meta.db_table} "
         "WHERE settled_at IS NULL",
         [],
     )
-    for run_id, concurrency, strict_order in open_runs:
+    clock = now.timestamp()
+    rated: dict[int, tuple[float, float]] = {}
+    for run_id, concurrency, strict_order, paused, *pace in open_runs:
+        if paused or pace[4] > clock:
+            # A paused run, or one waiting out a Retry-After: nothing is claimed
+            # and it does not settle.
+            continue
+        factor = throttle_factor(pace[2], pace[3], clock)
+        if factor < 1:
+            concurrency = max(1, int(concurrency * factor))
         if strict_order:
             first = _rows(
                 f"SELECT id, next_attempt_at, next_attempt_at <= %s, "
@@ -179,13 +193,81 @@ def _pick_due(
         room = min(max(concurrency, 1) - in_flight, limit)
         if room <= 0:
             continue
+        rate, rate_clock = pace[0], pace[1]
+        if rate:
+            rate *= factor
+            start = max(rate_clock, clock - RATE_BURST_SECONDS)
+            allowed = int((clock - start) * rate + 1e-9)
+            if allowed < room:
+                # One row more than allowed says whether the rate holds any back.
+                rows = _in_due_order(run_id, at, claimer, allowed + 1, only_ids)
+                if len(rows) > allowed:
+                    held = start + (allowed + 1) / rate
+                    _rate_held[claimer] = min(_rate_held.get(claimer, held), held)
+                rows = rows[:allowed]
+                rated[run_id] = (rate, start)
+                found += rows
+                continue
+            rated[run_id] = (rate, start)
         rows = _in_due_order(run_id, at, claimer, room, only_ids)
         if rows:
             found += rows
         elif only_ids is None and not in_flight:
             _settle_if_done(run_id, now)
     found.sort()
-    return [pk for _, pk in found[:limit]]
+    picked = found[:limit]
+    if rated:
+        _use_allowance(rated, {pk for _, pk in picked})
+    return [pk for _, pk in picked]
+
+
+# How much unused allowance a rate-limited run may save up: a short burst, so a
+# claim that comes late still sends at the rate on average.
+RATE_BURST_SECONDS = 0.25
+# After a 429 a replay's rate and concurrency halve (at most down to this share),
+# stay so for THROTTLE_HOLD_SECONDS, then double back every THROTTLE_DOUBLING_SECONDS.
+THROTTLE_FLOOR = 1 / 64
+THROTTLE_HOLD_SECONDS = 2.0
+THROTTLE_DOUBLING_SECONDS = 2.0
+# 429s answered within this long of the last count as one signal (a burst of
+# requests in flight all hear the same answer).
+THROTTLE_DEBOUNCE_SECONDS = 0.5
+# A Retry-After holds the whole run at most this long (each delivery's own retry
+# follows the schedule, which honours the header).
+THROTTLE_MAX_HOLD_SECONDS = 30.0
+# When each engine's claims last left a rate-limited run's rows waiting: the
+# engine sleeps no longer than that (deliveries_next_due).
+_rate_held: dict[str, float] = {}
+
+
+def throttle_factor(factor: float, throttled_at: float, clock: float) -> float:
+    """The share of its rate and concurrency a replay runs at after 429s."""
+    if factor >= 1:
+        return 1.0
+    recovering = clock - throttled_at - THROTTLE_HOLD_SECONDS
+    if recovering <= 0:
+        return factor
+    return min(1.0, factor * 2 ** (recovering / THROTTLE_DOUBLING_SECONDS))
+
+
+def _use_allowance(rated: dict[int, tuple[float, float]], picked: set[int]) -> None:
+    """Move each rate-limited run's clock on by what this claim took of it."""
+    marks = ", ".join("%s" for _ in picked)
+    taken = dict(
+        _rows(
+            f"SELECT run_id, count(*) FROM {Delivery._meta.db_table} "
+            f"WHERE id IN ({marks}) GROUP BY run_id",
+            list(picked),
+        )
+        if picked
+        else []
+    )
+    for run_id, (rate, start) in rated.items():
+        if taken.get(run_id):
+            _rows(
+                f"UPDATE {Run._meta.db_table} SET rate_clock = %s WHERE id = %s",
+                [start + taken[run_id] / rate, run_id],
+            )
 
 
 def _settle_if_done(run_id: int, now: datetime) -> None:
@@ -494,13 +576,20 @@ def deliveries_recover(*, now: datetime | None = None) -> int:
     return len(stale)
 
 
-def deliveries_next_due(*, after: datetime) -> datetime | None:
+def deliveries_next_due(*, after: datetime, claimer: str = "") -> datetime | None:
     """When the earliest open, unclaimed delivery due after `after` falls due (the
-    engine sleeps until then, so a retry leaves on time, not at the next poll)."""
+    engine sleeps until then, so a retry leaves on time, not at the next poll), or
+    sooner when the claimer's last claim left rows of a rate-limited run waiting
+    for their allowance."""
     found = Delivery.objects.filter(
         state__in=OPEN_STATES, claimed_until__isnull=True, next_attempt_at__gt=after
     ).aggregate(due=Min("next_attempt_at"))
-    return found["due"]
+    due = found["due"]
+    held = _rate_held.pop(claimer, None)
+    if held is not None:
+        allowance = datetime.fromtimestamp(held, tz=after.tzinfo or UTC)
+        due = allowance if due is None else min(due, allowance)
+    return due
 
 
 # Recording ----------------------------------------------------------------------
@@ -599,8 +688,50 @@ def _record(results: list[tuple[Claimed, AttemptResult]]) -> None:
                 "updated_at = %s WHERE id = %s",
                 delivery_rows,
             )
+    _throttle_replays(results, now)
     ids = [claimed.delivery.pk for claimed, _ in results]
     transaction.on_commit(lambda: runtime.changed(ids))
+
+
+def _throttle_replays(results: list[tuple[Claimed, AttemptResult]], now) -> None:
+    """A 429 slows the replay it answered: counted, its rate and concurrency
+    halved (see throttle_factor) and the whole run held for the Retry-After."""
+    asked: dict[int, list[float]] = {}
+    for claimed, result in results:
+        if result.exchange.status == 429 and claimed.delivery.run_id is not None:
+            wait = next(
+                (
+                    retry.parse_retry_after(value, now=now)
+                    for name, value in result.exchange.headers
+                    if name.lower() == "retry-after"
+                ),
+                None,
+            )
+            asked.setdefault(claimed.delivery.run_id, []).append(wait or 0.0)
+    if not asked:
+        return
+    clock = now.timestamp()
+    table = Run._meta.db_table
+    for run_id, waits in asked.items():
+        found = _rows(
+            f"SELECT throttle_factor, throttled_at, held_until FROM {table} "
+            "WHERE id = %s AND door = 'replay'",
+            [run_id],
+        )
+        if not found:
+            continue
+        [(factor, throttled_at, held_until)] = found
+        if clock - throttled_at >= THROTTLE_DEBOUNCE_SECONDS:
+            factor = max(
+                THROTTLE_FLOOR, throttle_factor(factor, throttled_at, clock) / 2
+            )
+            throttled_at = clock
+        hold = min(max(waits), THROTTLE_MAX_HOLD_SECONDS)
+        _rows(
+            f"UPDATE {table} SET throttle_factor = %s, throttled_at = %s, "
+            "held_until = %s, throttled_count = throttled_count + %s WHERE id = %s",
+            [factor, throttled_at, max(held_until, clock + hold), len(waits), run_id],
+        )
 
 
 # What recording sets, as (column, value from the new row `r`); the row's id is

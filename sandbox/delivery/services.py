@@ -396,15 +396,14 @@ def _insert(deliveries: list[Delivery], now: datetime) -> list[Delivery]:
                 stamp,
                 stamp,
             ]
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {table} ({', '.join(_INSERTED)}) VALUES "
-                + ", ".join(row for _ in chunk)
-                + " RETURNING id",
-                params,
-            )
-            # Ids grow in the order the rows were inserted.
-            ids = sorted(pk for (pk,) in cursor.fetchall())
+        inserted = queue.rows(
+            f"INSERT INTO {table} ({', '.join(_INSERTED)}) VALUES "
+            + ", ".join(row for _ in chunk)
+            + " RETURNING id",
+            params,
+        )
+        # Ids grow in the order the rows were inserted.
+        ids = sorted(pk for (pk,) in inserted)
         for delivery, pk in zip(chunk, ids, strict=True):
             delivery.pk = pk
             delivery.created_at = delivery.updated_at = now

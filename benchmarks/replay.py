@@ -1,0 +1,229 @@
+"""Replay benchmark: the sandbox replaying a file against a bare aiohttp loop.
+
+Prints, in one run on this machine, against local receivers in their own
+processes (benchmarks/receiver.py; one answers at once, one after 20 ms):
+1. the baseline: a bare aiohttp loop posting the same bodies with the same
+   concurrency, recording nothing;
+2. `manage.py replay` of N events (default 100,000) to the same receiver, every
+   attempt recorded in SQLite and live progress computed (the command's own
+   progress lines);
+3. the ratio of 2 to 1, the events/s of each, and the replay process's peak RSS;
+4. a BIG-event file replay's peak RSS (default 1,000,000; --big 0 skips it);
+5. the history page's response time (p50/p95) while the 20 ms replay runs,
+   from a server on the same database (its engine off: the command sends).
+
+Usage: .venv/bin/python benchmarks/replay.py [--events N] [--big N]   (make bench)
+"""
+
+import argparse
+import asyncio
+import gzip
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import aiohttp
+from common import ROOT, Server, line, percentile
+
+RECEIVER = Path(__file__).with_name("receiver.py")
+INSTANT = ("receiver answers at once", 0, 10, 0.5)
+SLOW = ("receiver answers after 20 ms", 20, 50, 0.9)
+SUMMARY = re.compile(r"Summary: .* ([0-9.]+) s, ([0-9]+) events/s")
+
+
+def event(number: int) -> dict:
+    return {
+        "type": "track",
+        "event": "Order Completed",
+        "userId": f"user-{number % 997}",
+        "anonymousId": f"anon-{number % 991}",
+        "messageId": f"bench-{number}",
+        "timestamp": "2024-01-02T03:04:05.000Z",
+        "originalTimestamp": "2024-01-02T03:04:04.000Z",
+        "sentAt": "2024-01-02T03:04:05.000Z",
+        "context": {"library": {"name": "analytics.js", "version": "2.11.1"}},
+        "properties": {"order_id": f"o-{number}", "revenue": 25.5, "currency": "USD"},
+    }
+
+
+def write_file(path: Path, count: int) -> Path:
+    with gzip.open(path, "wb", compresslevel=1) as out:
+        for number in range(count):
+            out.write(json.dumps(event(number)).encode() + b"\n")
+    return path
+
+
+# benchmarks/receiver.py stops after 5 minutes; a million-event replay takes
+# longer, so its receiver is started with more time.
+RECEIVER_LIFETIME_SECONDS = 7200
+RUN_RECEIVER = (
+    "import asyncio, sys; sys.path.insert(0, {directory!r}); import receiver; "
+    "receiver.MAX_LIFETIME_SECONDS = {lifetime}; "
+    "asyncio.run(receiver.serve({delay}))"
+)
+
+
+class Receiver:
+    def __init__(self, delay_ms: float):
+        code = RUN_RECEIVER.format(
+            directory=str(RECEIVER.parent),
+            lifetime=RECEIVER_LIFETIME_SECONDS,
+            delay=delay_ms / 1000,
+        )
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", code],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.url = f"http://127.0.0.1:{self.process.stdout.readline().strip()}/hook"
+
+    def stop(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(10)
+
+
+async def bare_loop(url: str, count: int, concurrency: int) -> float:
+    bodies = [json.dumps(event(n)).encode() for n in range(count)]
+    headers = {"Content-Type": "application/json", "Authorization": "Basic a2V5Og=="}
+    queue = iter(bodies)
+
+    async def worker(session) -> None:
+        for body in queue:
+            async with session.post(url, data=body, headers=headers) as response:
+                await response.read()
+
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=concurrency)
+    ) as session:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+        return count / (time.perf_counter() - started)
+
+
+def replay(env: dict, path: Path, url: str, concurrency: int) -> tuple[float, float]:
+    """Run the command to the end: its events/s and peak RSS (MB)."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "manage.py"),
+            "replay",
+            str(path),
+            "--endpoint",
+            url,
+            "--api-key",
+            "key",
+            "--concurrency",
+            str(concurrency),
+            "--new-message-ids",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    peak = 0
+    output = []
+    status = Path(f"/proc/{process.pid}/status")
+    reader = threading.Thread(target=lambda: output.extend(process.stdout), daemon=True)
+    reader.start()
+    while process.poll() is None:
+        try:
+            for row in status.read_text().splitlines():
+                if row.startswith("VmHWM:"):
+                    peak = max(peak, int(row.split()[1]))
+        except OSError:
+            pass
+        time.sleep(0.2)
+    reader.join(10)
+    found = SUMMARY.search("".join(output))
+    if process.returncode != 0 or found is None:
+        raise SystemExit("the replay failed:\n" + "".join(output[-20:]))
+    return float(found.group(2)), peak / 1024
+
+
+def history_times(url: str, stop: threading.Event) -> list[float]:
+    times = []
+    while not stop.is_set():
+        started = time.perf_counter()
+        with urllib.request.urlopen(url + "/history/", timeout=30) as response:
+            response.read()
+        times.append((time.perf_counter() - started) * 1000)
+        time.sleep(0.1)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--big", type=int, default=1_000_000)
+    options = parser.parse_args()
+    print(f"Replay benchmark (load average {os.getloadavg()[0]:.2f})", flush=True)
+    with tempfile.TemporaryDirectory(prefix="replay-bench-") as directory:
+        work = Path(directory)
+        server = Server(work, engine=False)
+        server.manage("migrate", "-v0")
+        path = write_file(work / "events.jsonl.gz", options.events)
+        for name, delay_ms, concurrency, target in (INSTANT, SLOW):
+            print(f"{name}, {concurrency} in flight, {options.events:,} events")
+            receiver = Receiver(delay_ms)
+            try:
+                bare = asyncio.run(bare_loop(receiver.url, options.events, concurrency))
+                line("bare aiohttp loop", f"{bare:,.0f} events/s")
+                pages = None
+                if delay_ms:
+                    server.start()
+                    stop = threading.Event()
+                    pages = []
+                    watcher = threading.Thread(
+                        target=lambda pages=pages, stop=stop: pages.extend(
+                            history_times(server.url, stop)
+                        )
+                    )
+                    watcher.start()
+                try:
+                    rate, rss = replay(server.env, path, receiver.url, concurrency)
+                finally:
+                    if pages is not None:
+                        stop.set()
+                        watcher.join(60)
+                        server.stop()
+                ratio = rate / bare
+                verdict = "pass" if ratio >= target else "NOT MET"
+                line("manage.py replay", f"{rate:,.0f} events/s, peak RSS {rss:.0f} MB")
+                line("ratio", f"{ratio:.2f} (target ≥ {target}: {verdict})")
+                if pages:
+                    ordered = sorted(pages)
+                    p95 = percentile(ordered, 0.95)
+                    line(
+                        "history page during the replay",
+                        f"p50 {percentile(ordered, 0.5):.0f} ms, p95 {p95:.0f} ms "
+                        f"over {len(ordered)} loads "
+                        f"(target p95 < 250 ms: {'pass' if p95 < 250 else 'NOT MET'})",
+                    )
+            finally:
+                receiver.stop()
+        if options.big:
+            print(f"{options.big:,}-event file")
+            big = write_file(work / "big.jsonl.gz", options.big)
+            receiver = Receiver(0)
+            try:
+                rate, rss = replay(server.env, big, receiver.url, 10)
+            finally:
+                receiver.stop()
+            verdict = "pass" if rss < 300 else "NOT MET"
+            line("manage.py replay", f"{rate:,.0f} events/s")
+            line("peak RSS", f"{rss:.0f} MB (target < 300 MB: {verdict})")
+    print(f"load average at the end {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""The replay page's form: where the events come from, where they go, how fast."""
+
+from django import forms
+
+from sandbox.replay import services
+from sandbox.spec import EVENT_TYPES
+from sandbox.subscriptions.models import Subscription
+
+
+class ReadinessForm(forms.Form):
+    subscription = forms.ModelChoiceField(
+        queryset=Subscription.objects.filter(enabled=True).order_by("name"),
+        label="Subscription",
+    )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "readiness-%s")
+        super().__init__(*args, **kwargs)
+
+
+NO_FILE = "Choose a file to replay (JSON Lines or a JSON array, gzipped or not)."
+
+
+class ReplayForm(forms.Form):
+    source = forms.ChoiceField(
+        choices=[("file", "A file"), ("history", "Past deliveries")],
+        initial="file",
+        widget=forms.RadioSelect,
+    )
+    file = forms.FileField(
+        required=False,
+        help_text="JSON Lines or a JSON array of Segment events, gzipped or not.",
+    )
+    subscription = forms.ModelChoiceField(
+        queryset=Subscription.objects.filter(enabled=True).order_by("name"),
+        label="Send to",
+    )
+    rate = forms.FloatField(
+        required=False,
+        min_value=0.001,
+        label="Rate (events/s)",
+        help_text="Empty: as fast as the concurrency allows.",
+    )
+    concurrency = forms.IntegerField(
+        min_value=1, max_value=services.MAX_CONCURRENCY, initial=10
+    )
+    shuffle = forms.BooleanField(
+        required=False,
+        label=f"Shuffle (within chunks of {services.CHUNK_EVENTS} events)",
+    )
+    new_message_ids = forms.BooleanField(
+        required=False,
+        label="New messageIds (timestamps are kept)",
+    )
+    since = forms.DateTimeField(required=False, label="History from")
+    until = forms.DateTimeField(required=False, label="History until")
+    event_type = forms.ChoiceField(
+        required=False,
+        choices=[("", "any type")] + [(t, t) for t in EVENT_TYPES],
+        label="Type",
+    )
+    event_name = forms.CharField(required=False, max_length=200, label="Event name")
+    from_subscription = forms.ModelChoiceField(
+        required=False,
+        queryset=Subscription.objects.order_by("name"),
+        label="Sent to",
+        empty_label="any subscription",
+    )
+
+    def __init__(self, *args, **kwargs):
+        # Ids of their own: the layout has forms of its own.
+        kwargs.setdefault("auto_id", "replay-%s")
+        super().__init__(*args, **kwargs)
+
+    HISTORY_FIELDS = ("since", "until", "event_type", "event_name", "from_subscription")
+    CONTROL_FIELDS = (
+        "subscription",
+        "rate",
+        "concurrency",
+        "shuffle",
+        "new_message_ids",
+    )
+
+    def history_fields(self) -> list:
+        return [self[name] for name in self.HISTORY_FIELDS]
+
+    def control_fields(self) -> list:
+        return [self[name] for name in self.CONTROL_FIELDS]
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("source") == "file" and not data.get("file"):
+            self.add_error("file", NO_FILE)
+        return data
+
+    def history(self) -> services.HistoryFilters:
+        data = self.cleaned_data
+        chosen = data.get("from_subscription")
+        return services.HistoryFilters(
+            since=data.get("since"),
+            until=data.get("until"),
+            event_type=data.get("event_type") or "",
+            event_name=data.get("event_name") or "",
+            subscription_id=chosen.pk if chosen else None,
+        )

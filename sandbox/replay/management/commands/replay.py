@@ -1,0 +1,333 @@
+"""Replay a file of Segment events (JSON Lines or a JSON array, gzipped or not)
+into a subscription or an endpoint, from a terminal, without the web server.
+
+The engine runs in this process, as runsuite's does; the replay is stored like
+one started from the page (which shows it live), so `--resume RUN_ID` goes on
+with a replay that was cancelled or whose process died, from where it stopped.
+Exit codes: 0 every event delivered (green or yellow), 1 any ended red,
+2 bad arguments or an unreadable file.
+"""
+
+import asyncio
+import dataclasses
+import sys
+import threading
+import time
+from pathlib import Path
+
+from asgiref.sync import sync_to_async
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection
+
+from sandbox.delivery.engine import Engine
+from sandbox.delivery.management.commands.sendevent import (
+    BadInput,
+    add_target_arguments,
+    target_from_options,
+)
+from sandbox.display import safe_text
+from sandbox.replay import selectors, services
+from sandbox.replay.models import Replay
+
+BAD_RATE = "--rate {value!r}: a number of events per second above 0 (0: unlimited)."
+BAD_CONCURRENCY = "--concurrency {value!r}: a whole number from 1 to {most}."
+BAD_TIME_SCALE = "--time-scale {value!r}: a number above 0."
+TIME_SCALE_OF_SUBSCRIPTION = (
+    "--time-scale applies to --endpoint; a subscription's time scale is set on "
+    "the subscription."
+)
+BAD_RESUME = "--resume {value!r}: no replay has run {value}."
+FILE_REQUIRED = "Give the FILE to replay, or --resume RUN_ID."
+RESUME_ALONE = "--resume takes no FILE or target: the replay keeps its own."
+NOT_UNICODE = "--{option} holds a lone UTF-16 surrogate, which is not valid Unicode."
+STARTED = "Replaying {source} to {target} (run {run}): {applied}"
+RESUMED = "Resuming run {run} from {unit} {position} to {target}: {applied}"
+PROGRESS = (
+    "{settled}/{expected} settled ({percent}%): {delivered} delivered, "
+    "{retrying} retrying, {failed} failed; {rate:.0f} events/s now, "
+    "p95 {p95}"
+)
+BAD_LINE = "{unit} {position}: {reason}"
+MORE_BAD = "… and {count} more bad {unit}s"
+THROTTLED = "The endpoint answered 429 {count} time{s}; the replay slowed down."
+SUMMARY = (
+    "Summary: {read} events read, {bad} bad {unit}s, {delivered} delivered, "
+    "{failed} failed{deduplicated}, {seconds:.1f} s, {rate:.0f} events/s"
+)
+DEDUPLICATED = ", {count} deduplicated"
+FAILED = "{failed} of {count} event{s} ended red (see the replay's deliveries)."
+FEED_FAULT = "Reading the file failed: {detail}"
+# What the replay's status is once this command has nothing more to wait for.
+ENDED = frozenset({"finished", "cancelled", "stopped", "interrupted"})
+# Non-TTY output prints a line this often; a TTY's bar is redrawn this often.
+LINE_EVERY_SECONDS = 3.0
+BAR_EVERY_SECONDS = 0.2
+BAR_WIDTH = 30
+# How often the command looks whether the replay has ended.
+CHECK_EVERY_SECONDS = 0.2
+BAD_LINES_PRINTED = 20
+
+
+class Command(BaseCommand):
+    suppressed_base_arguments = {"--settings"}
+    help = (
+        "Replay a file of Segment events (JSON Lines or a JSON array, gzipped or "
+        "not) to a subscription or an endpoint through the sandbox's pipeline, "
+        "keeping each event's timestamps and messageId. Exits 0 when every event "
+        "was delivered, 1 when any ended red, 2 for bad arguments or an "
+        "unreadable file."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("file", metavar="FILE", nargs="?")
+        add_target_arguments(parser)
+        parser.add_argument(
+            "--rate", metavar="N", help="events per second at most (default: unlimited)"
+        )
+        parser.add_argument(
+            "--concurrency", default="10", metavar="N", help="requests in flight"
+        )
+        parser.add_argument(
+            "--shuffle",
+            action="store_true",
+            help=f"send in shuffled order (within chunks of {services.CHUNK_EVENTS})",
+        )
+        parser.add_argument(
+            "--new-message-ids",
+            action="store_true",
+            help="give every event a new messageId (timestamps are kept)",
+        )
+        parser.add_argument(
+            "--time-scale",
+            metavar="N",
+            help="run --endpoint's retry schedule N times faster",
+        )
+        parser.add_argument(
+            "--resume",
+            metavar="RUN_ID",
+            help="go on with a cancelled or interrupted replay",
+        )
+
+    def handle(self, *args, **options) -> None:
+        self.verbosity = options["verbosity"]
+        self.tty = sys.stdout.isatty() and options.get("stdout") is None
+        try:
+            replay = self._replay(options)
+        except (BadInput, services.ReplayRefused) as error:
+            raise CommandError(str(error), returncode=2) from None
+        started = time.monotonic()
+        asyncio.run(self._run(replay))
+        self._finish(replay, time.monotonic() - started)
+
+    def _say(self, line: str) -> None:
+        if self.verbosity >= 1:
+            self.stdout.write(line)
+
+    # Input ----------------------------------------------------------------------
+
+    def _replay(self, options: dict) -> Replay:
+        for option in ("to", "endpoint", "api_key", "file"):
+            value = options[option]
+            if value is not None and safe_text(value) != value:
+                raise BadInput(NOT_UNICODE.format(option=option.replace("_", "-")))
+        if options["resume"] is not None:
+            if options["file"] or options["to"] or options["endpoint"]:
+                raise BadInput(RESUME_ALONE)
+            return self._resumed(options["resume"])
+        if not options["file"]:
+            raise BadInput(FILE_REQUIRED)
+        target = target_from_options(options)
+        if options["time_scale"] is not None:
+            if options["to"]:
+                raise BadInput(TIME_SCALE_OF_SUBSCRIPTION)
+            target = dataclasses.replace(
+                target, time_scale=_time_scale(options["time_scale"])
+            )
+        path = Path(options["file"]).resolve()
+        replay = services.replay_create(
+            target=target,
+            path=path,
+            file_name=options["file"],
+            rate=_rate(options["rate"]),
+            concurrency=_concurrency(options["concurrency"]),
+            shuffle=options["shuffle"],
+            new_message_ids=options["new_message_ids"],
+        )
+        self._say(
+            STARTED.format(
+                source=replay.file_name,
+                target=target.name,
+                run=replay.run_id,
+                applied=replay.run.applied,
+            )
+        )
+        return replay
+
+    def _resumed(self, value: str) -> Replay:
+        replay = selectors.replay_of_run(run_id=int(value)) if value.isdigit() else None
+        if replay is None:
+            raise BadInput(BAD_RESUME.format(value=value))
+        replay = services.replay_resume(replay=replay)
+        self._say(
+            RESUMED.format(
+                run=replay.run_id,
+                unit=replay.unit,
+                position=replay.position,
+                target=replay.target.name,
+                applied=replay.run.applied,
+            )
+        )
+        return replay
+
+    # The run --------------------------------------------------------------------
+
+    async def _run(self, replay: Replay) -> None:
+        engine = Engine(concurrency=max(replay.run.concurrency, 1))
+        stop_engine = asyncio.Event()
+        working = asyncio.create_task(engine.run_forever(stop_engine))
+        stop_feeding = threading.Event()
+        feeding = asyncio.create_task(
+            asyncio.to_thread(self._feed, replay.pk, stop_feeding)
+        )
+        progress = sync_to_async(self._progress)
+        every = BAR_EVERY_SECONDS if self.tty else LINE_EVERY_SECONDS
+        try:
+            while True:
+                await asyncio.sleep(CHECK_EVERY_SECONDS)
+                status = await progress(replay.pk, every)
+                if feeding.done() and status in ENDED:
+                    break
+        finally:
+            stop_feeding.set()
+            [fault] = await asyncio.gather(feeding, return_exceptions=True)
+            if isinstance(fault, Exception):
+                self.stderr.write(FEED_FAULT.format(detail=fault))
+            stop_engine.set()
+            engine.wake()
+            await working
+        if self.tty and self.verbosity >= 1:
+            self.stdout.write("")
+
+    def _feed(self, replay_id: int, stop: threading.Event) -> None:
+        try:
+            services.replay_feed(replay_id=replay_id, stop=stop)
+        finally:
+            connection.close()
+
+    _last_shown = -float("inf")
+
+    def _progress(self, replay_id: int, every: float) -> str:
+        """The replay's status; its progress printed when it is time to (the
+        counts read every run's row, the status one)."""
+        replay = selectors.replay_get(pk=replay_id)
+        now = time.monotonic()
+        if self.verbosity >= 1 and now - self._last_shown >= every:
+            shown = selectors.replay_progress(replay=replay)
+            if shown.expected or shown.status != "reading":
+                self._last_shown = now
+                self._show(shown)
+        return selectors.replay_status(replay=replay)
+
+    def _show(self, shown: selectors.ReplayProgress) -> None:
+        line = PROGRESS.format(
+            settled=shown.settled,
+            expected=shown.expected,
+            percent=shown.percent,
+            delivered=shown.delivered + shown.unsupported,
+            retrying=shown.retrying,
+            failed=shown.failed,
+            rate=shown.current_rate,
+            p95=f"{shown.latency_p95} ms" if shown.latency_p95 is not None else "-",
+        )
+        if not self.tty:
+            self.stdout.write(line)
+            return
+        filled = BAR_WIDTH * shown.percent // 100
+        bar = "#" * filled + "-" * (BAR_WIDTH - filled)
+        self.stdout.write(f"\r[{bar}] {line}\x1b[K", ending="")
+        self.stdout.flush()
+
+    # Output ---------------------------------------------------------------------
+
+    def _finish(self, replay: Replay, seconds: float) -> None:
+        replay = selectors.replay_get(pk=replay.pk)
+        shown = selectors.replay_progress(replay=replay)
+        if self.verbosity >= 1:
+            for position, reason in replay.bad_lines[:BAD_LINES_PRINTED]:
+                self.stderr.write(
+                    BAD_LINE.format(
+                        unit=replay.unit.capitalize(), position=position, reason=reason
+                    )
+                )
+            if replay.bad_count > BAD_LINES_PRINTED:
+                self.stderr.write(
+                    MORE_BAD.format(
+                        count=replay.bad_count - BAD_LINES_PRINTED, unit=replay.unit
+                    )
+                )
+            if replay.problem:
+                self.stderr.write(replay.problem)
+            if shown.throttled:
+                count = shown.throttled
+                self.stdout.write(
+                    THROTTLED.format(count=count, s="" if count == 1 else "s")
+                )
+        self.stdout.write(
+            SUMMARY.format(
+                read=replay.events_read,
+                bad=replay.bad_count,
+                unit=replay.unit,
+                delivered=shown.delivered + shown.unsupported,
+                failed=shown.failed,
+                deduplicated=DEDUPLICATED.format(count=shown.deduplicated)
+                if shown.deduplicated
+                else "",
+                seconds=seconds,
+                rate=shown.settled / seconds if seconds > 0 else 0.0,
+            )
+        )
+        if shown.failed or not shown.finished:
+            count = shown.enqueued
+            raise CommandError(
+                FAILED.format(
+                    failed=shown.failed + shown.retrying + shown.pending,
+                    count=count,
+                    s="" if count == 1 else "s",
+                ),
+                returncode=1,
+            )
+
+
+def _rate(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        rate = float(value)
+    except ValueError:
+        raise BadInput(BAD_RATE.format(value=value)) from None
+    if rate == 0:
+        return None
+    if not 0 < rate < float("inf"):
+        raise BadInput(BAD_RATE.format(value=value))
+    return rate
+
+
+def _concurrency(value: str) -> int:
+    most = services.MAX_CONCURRENCY
+    try:
+        number = int(value)
+    except ValueError:
+        raise BadInput(BAD_CONCURRENCY.format(value=value, most=most)) from None
+    if not 1 <= number <= most:
+        raise BadInput(BAD_CONCURRENCY.format(value=value, most=most))
+    return number
+
+
+def _time_scale(value: str) -> float:
+    try:
+        scale = float(value)
+    except ValueError:
+        raise BadInput(BAD_TIME_SCALE.format(value=value)) from None
+    if not 0 < scale < float("inf"):
+        raise BadInput(BAD_TIME_SCALE.format(value=value))
+    return scale

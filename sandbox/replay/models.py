@@ -1,0 +1,102 @@
+"""A replay: a file or a slice of history sent again through the pipeline as one
+Run, with its durable progress through the source."""
+
+from django.db import models
+
+from sandbox.delivery.models import DeliveryTarget, Run
+from sandbox.subscriptions.models import Subscription
+
+# The reasons kept of a replay's bad lines; the rest are only counted.
+BAD_LINES_KEPT = 300
+
+
+class Replay(models.Model):
+    class Source(models.TextChoices):
+        FILE = "file", "File"
+        HISTORY = "history", "History"
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        PAUSED = "paused", "Paused"
+        CANCELLED = "cancelled", "Cancelled"
+
+    run = models.OneToOneField(Run, on_delete=models.CASCADE, related_name="replay")
+    source = models.CharField(max_length=16, choices=Source.choices)
+    # A file's name as the user gave it, and where the sandbox keeps it.
+    file_name = models.CharField(max_length=500, blank=True)
+    file_path = models.CharField(max_length=2000, blank=True)
+    file_size = models.BigIntegerField(default=0)
+    # History: the filters, and the newest delivery id when the replay was made
+    # (the replay's own deliveries are never read back into it).
+    history_filters = models.JSONField(default=dict, blank=True)
+    history_until_id = models.BigIntegerField(null=True, blank=True)
+    subscription = models.ForeignKey(
+        Subscription, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    # An ad hoc endpoint's target (the command line's --endpoint).
+    target = models.ForeignKey(DeliveryTarget, on_delete=models.PROTECT)
+    shuffle = models.BooleanField(default=False)
+    new_message_ids = models.BooleanField(default=False)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.RUNNING
+    )
+    # How far the source has been enqueued, committed with each chunk: lines or
+    # array elements of a file, the last delivery id of history.
+    position = models.BigIntegerField(default=0)
+    bytes_read = models.BigIntegerField(default=0)
+    events_read = models.PositiveIntegerField(default=0)
+    bad_count = models.PositiveIntegerField(default=0)
+    # [[position, reason], ...]: the first BAD_LINES_KEPT.
+    bad_lines = models.JSONField(default=list, blank=True)
+    # "line", "element" or "delivery": what `position` and bad lines count.
+    unit = models.CharField(max_length=16, default="line")
+    duplicates_skipped = models.PositiveIntegerField(default=0)
+    # Set once the whole source is enqueued.
+    fed_at = models.DateTimeField(null=True, blank=True)
+    # Who is reading the source now (a process's worker name), "" when no one.
+    feeder = models.CharField(max_length=200, blank=True)
+    problem = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"replay {self.pk} of {self.file_name or 'history'}"
+
+    @property
+    def source_label(self) -> str:
+        if self.source == self.Source.FILE:
+            return self.file_name
+        return "history"
+
+
+class ReadinessCheck(models.Model):
+    """A short, bounded test of a subscription against Segment's three questions
+    before a replay: does it respect `timestamp`, does order matter, what rate
+    does it sustain. `report` holds the findings (see sandbox.replay.readiness)."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    subscription = models.ForeignKey(
+        Subscription, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    subscription_name = models.CharField(max_length=200)
+    endpoint_url = models.CharField(max_length=2000)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.RUNNING
+    )
+    report = models.JSONField(default=dict, blank=True)
+    problem = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"readiness check {self.pk} of {self.subscription_name}"

@@ -1,0 +1,332 @@
+"""Replay readiness: a short, bounded test of a subscription against the three
+things Segment asks a partner before it replays data to them.
+
+1. Timestamps: events whose `timestamp` lies in the past (an hour to years);
+   which the endpoint rejected.
+2. Order: one sequence of events sent in order, another (the same shape, a
+   different user) shuffled, each one at a time; whether the outcomes differ.
+3. Rate: steps of rising rate, each a few seconds, until the endpoint answers
+   429 or 5xx, fails to answer, or its p95 latency passes a limit; the highest
+   rate it sustained.
+
+Every probe goes through the pipeline (deliveries in runs, whichever engine
+sends them) to an ad hoc copy of the subscription with retries off and no
+deduplication, so a probe never waits hours for a retry and is never dropped.
+"""
+
+import dataclasses
+import logging
+import random
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta
+
+from django.db import close_old_connections, connection
+from django.db.models import Max, Min
+from django.utils import timezone
+
+from sandbox import spec
+from sandbox.delivery import retry, selectors
+from sandbox.delivery.models import Attempt, Delivery, Door, Run, State
+from sandbox.delivery.runs import run_create
+from sandbox.delivery.services import Target, deliveries_enqueue
+from sandbox.replay.models import ReadinessCheck
+from sandbox.subscriptions.models import Subscription
+
+logger = logging.getLogger("sandbox.replay")
+
+AGES = (
+    ("1 hour", timedelta(hours=1)),
+    ("1 day", timedelta(days=1)),
+    ("30 days", timedelta(days=30)),
+    ("1 year", timedelta(days=365)),
+    ("3 years", timedelta(days=3 * 365)),
+)
+ORDER_EVENTS = 12
+# Between two rate steps: an endpoint's per-second window forgets the last one.
+STEP_PAUSE_SECONDS = 1.0
+WAIT_EVERY_SECONDS = 0.05
+NOT_SETTLED = "did not settle within {seconds:g} s"
+
+
+@dataclasses.dataclass(frozen=True)
+class RampOptions:
+    """The rate steps: from `start` events/s, times `factor` each step, up to
+    `most`, each `step_seconds` long; a step fails on any 429, 5xx or missing
+    answer, or a p95 latency above `latency_limit_ms`. The whole ramp stops after
+    `budget_seconds`."""
+
+    start: float = 10.0
+    # Steps 20 % apart find a limit within 20 %.
+    factor: float = 1.2
+    most: float = 2000.0
+    step_seconds: float = 3.0
+    latency_limit_ms: int = 1000
+    budget_seconds: float = 90.0
+
+
+def readiness_create(*, subscription: Subscription) -> ReadinessCheck:
+    return ReadinessCheck.objects.create(
+        subscription=subscription,
+        subscription_name=subscription.name,
+        endpoint_url=subscription.endpoint_url,
+    )
+
+
+def _probe_target(subscription: Subscription) -> Target:
+    target = Target.of(subscription)
+    return dataclasses.replace(
+        target,
+        name=f"{target.name} (replay readiness)",
+        subscription=None,
+        retry_policy=retry.NONE,
+        dedupe_window_hours=None,
+    )
+
+
+def _event(user_id: str, number: int, at: datetime) -> dict:
+    stamp = spec.format_timestamp(at)
+    return {
+        "type": "track",
+        "event": "Replay Readiness Checked",
+        "userId": user_id,
+        "messageId": f"readiness-{uuid.uuid4()}",
+        "timestamp": stamp,
+        "originalTimestamp": stamp,
+        "properties": {"step": number},
+    }
+
+
+def _send(
+    target: Target,
+    events: list[dict],
+    *,
+    label: str,
+    concurrency: int = 5,
+    strict_order: bool = False,
+    rate: float | None = None,
+    timeout: float = 60.0,
+) -> tuple[Run, list[Delivery], bool]:
+    """Events as one run through the pipeline, waited for: the run, its
+    deliveries in the order given, and whether it settled in time."""
+    run = run_create(
+        door=Door.REPLAY,
+        label=label,
+        concurrency=concurrency,
+        strict_order=strict_order,
+    )
+    if rate is not None:
+        # No saved-up allowance: the step starts at its rate, not with a burst.
+        Run.objects.filter(pk=run.pk).update(rate=rate, rate_clock=time.time())
+    stored = deliveries_enqueue(
+        target=target,
+        events=events,
+        door=Door.REPLAY,
+        run=run,
+        as_is=True,
+        allow_problems=True,
+    )
+    deadline = time.monotonic() + timeout
+    settled = False
+    while time.monotonic() < deadline:
+        if selectors.run_progress(run_id=run.pk).is_settled:
+            settled = True
+            break
+        time.sleep(WAIT_EVERY_SECONDS)
+    by_id = Delivery.objects.in_bulk([d.pk for d in stored])
+    return run, [by_id[d.pk] for d in stored], settled
+
+
+def _answer(delivery: Delivery) -> dict:
+    return {
+        "state": delivery.state,
+        "outcome": delivery.outcome,
+        "status": delivery.response_status,
+        "reason": delivery.reason,
+        "ok": delivery.state in (State.DELIVERED, State.UNSUPPORTED),
+    }
+
+
+def _timestamps(target: Target, now: datetime) -> dict:
+    # A user each: an endpoint that minds the order must not mix the questions.
+    events = [
+        _event(f"readiness-{uuid.uuid4().hex[:8]}", n, now - age)
+        for n, (_, age) in enumerate(AGES)
+    ]
+    _, deliveries, settled = _send(target, events, label="Readiness: timestamps")
+    results = [
+        {"age": name, "timestamp": event["timestamp"], **_answer(delivery)}
+        for (name, _), event, delivery in zip(AGES, events, deliveries, strict=True)
+    ]
+    rejected = [result["age"] for result in results if not result["ok"]]
+    return {
+        "results": results,
+        "rejected": rejected,
+        "passed": settled and not rejected,
+        "problem": "" if settled else NOT_SETTLED.format(seconds=60),
+    }
+
+
+def _order(target: Target, now: datetime, rng: random.Random) -> dict:
+    times = [now - timedelta(minutes=ORDER_EVENTS - n) for n in range(ORDER_EVENTS)]
+    ordered_user = f"readiness-ordered-{uuid.uuid4().hex[:8]}"
+    shuffled_user = f"readiness-shuffled-{uuid.uuid4().hex[:8]}"
+    ordered = [_event(ordered_user, n, at) for n, at in enumerate(times)]
+    shuffled = [_event(shuffled_user, n, at) for n, at in enumerate(times)]
+    rng.shuffle(shuffled)
+    _, in_order, settled_a = _send(
+        target, ordered, label="Readiness: in order", strict_order=True
+    )
+    _, out_of_order, settled_b = _send(
+        target, shuffled, label="Readiness: shuffled", strict_order=True
+    )
+    ok_in_order = sum(_answer(d)["ok"] for d in in_order)
+    ok_shuffled = sum(_answer(d)["ok"] for d in out_of_order)
+    failed_shuffled = [
+        {"step": event["properties"]["step"], **_answer(delivery)}
+        for event, delivery in zip(shuffled, out_of_order, strict=True)
+        if not _answer(delivery)["ok"]
+    ]
+    settled = settled_a and settled_b
+    return {
+        "events": ORDER_EVENTS,
+        "ok_in_order": ok_in_order,
+        "ok_shuffled": ok_shuffled,
+        "failed_shuffled": failed_shuffled,
+        "passed": settled and ok_in_order == ok_shuffled == ORDER_EVENTS,
+        "order_matters": ok_shuffled < ok_in_order,
+        "problem": "" if settled else NOT_SETTLED.format(seconds=60),
+    }
+
+
+def _percentile(values: list[int], share: float) -> int | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def _step(target: Target, rate: float, options: RampOptions, now: datetime) -> dict:
+    count = max(5, int(rate * options.step_seconds))
+    user = f"readiness-rate-{uuid.uuid4().hex[:8]}"
+    events = [_event(user, n, now) for n in range(count)]
+    concurrency = min(200, max(5, int(rate / 5)))
+    run, deliveries, settled = _send(
+        target,
+        events,
+        label=f"Readiness: {rate:g} events/s",
+        concurrency=concurrency,
+        rate=rate,
+        timeout=options.step_seconds * 4 + 10,
+    )
+    statuses = [d.response_status for d in deliveries]
+    refused = sum(1 for s in statuses if s == 429)
+    server_errors = sum(1 for s in statuses if s is not None and s >= 500)
+    unanswered = sum(
+        1 for d in deliveries if d.response_status is None and d.attempt_count
+    )
+    latencies = [d.latency_ms for d in deliveries if d.latency_ms is not None]
+    p95 = _percentile(latencies, 0.95)
+    span = Attempt.objects.filter(delivery__run_id=run.pk).aggregate(
+        first=Min("started_at"), last=Max("started_at")
+    )
+    seconds = (
+        (span["last"] - span["first"]).total_seconds()
+        if span["first"] and span["last"]
+        else 0.0
+    )
+    achieved = (count - 1) / seconds if seconds > 0 else 0.0
+    failures = []
+    if refused:
+        failures.append(f"{refused} answered 429")
+    if server_errors:
+        failures.append(f"{server_errors} answered 5xx")
+    if unanswered:
+        failures.append(f"{unanswered} not answered")
+    if p95 is not None and p95 > options.latency_limit_ms:
+        failures.append(f"p95 latency {p95} ms over {options.latency_limit_ms} ms")
+    if not settled:
+        failures.append("did not finish in time")
+    return {
+        "rate": rate,
+        "events": count,
+        "achieved": round(achieved, 1),
+        "p95_ms": p95,
+        "refused": refused,
+        "server_errors": server_errors,
+        "passed": not failures,
+        "failures": failures,
+    }
+
+
+def _ramp(target: Target, options: RampOptions, now: datetime) -> dict:
+    started = time.monotonic()
+    steps: list[dict] = []
+    rate = options.start
+    while rate <= options.most + 1e-9:
+        if time.monotonic() - started > options.budget_seconds:
+            break
+        step = _step(target, round(rate, 1), options, now)
+        steps.append(step)
+        if not step["passed"]:
+            break
+        rate *= options.factor
+        time.sleep(STEP_PAUSE_SECONDS)
+    passing = [step for step in steps if step["passed"]]
+    sustained = (
+        min(passing[-1]["rate"], passing[-1]["achieved"] or passing[-1]["rate"])
+        if passing
+        else 0.0
+    )
+    limit = next((step for step in steps if not step["passed"]), None)
+    return {
+        "steps": steps,
+        "sustained": round(sustained, 1),
+        "limit": limit,
+        "reached_most": limit is None and bool(steps),
+        "latency_limit_ms": options.latency_limit_ms,
+    }
+
+
+def readiness_run(
+    *,
+    check_id: int,
+    options: RampOptions | None = None,
+    rng: random.Random | None = None,
+) -> ReadinessCheck:
+    """Run the three probes (blocking: a thread or a command) and store the
+    report. An engine must be running (the server's, or the caller's)."""
+    check = ReadinessCheck.objects.select_related("subscription").get(pk=check_id)
+    options = options or RampOptions()
+    rng = rng or random.Random()
+    try:
+        if check.subscription is None:
+            raise ValueError("the subscription was deleted")
+        target = _probe_target(check.subscription)
+        now = timezone.now()
+        report = {"timestamps": _timestamps(target, now)}
+        report["order"] = _order(target, now, rng)
+        report["rate"] = _ramp(target, options, now)
+        check.report = report
+        check.status = ReadinessCheck.Status.DONE
+    except Exception as error:
+        logger.exception("readiness check %s failed", check_id)
+        check.status = ReadinessCheck.Status.FAILED
+        check.problem = str(error)[:500]
+    check.finished_at = timezone.now()
+    check.save(update_fields=["report", "status", "problem", "finished_at"])
+    return check
+
+
+def readiness_run_in_background(*, check_id: int, **kwargs) -> threading.Thread:
+    def run() -> None:
+        try:
+            readiness_run(check_id=check_id, **kwargs)
+        finally:
+            close_old_connections()
+            connection.close()
+
+    thread = threading.Thread(target=run, name=f"readiness-{check_id}", daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,303 @@
+"""Reading a replay's file as a stream: JSON Lines or a JSON array of events,
+gzip-compressed or not, one event at a time, never the whole file in memory.
+
+A line (or an array element) that is not a sendable event is reported with its
+position and the reason, and reading goes on. Pure Python: no Django.
+"""
+
+import codecs
+import io
+import json
+import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import ijson
+
+from sandbox.spec.json_text import encoded_or_problem
+from sandbox.spec.validation import json_kind
+
+GZIP_MAGIC = b"\x1f\x8b"
+JSON_LINES = "jsonl"
+JSON_ARRAY = "array"
+# Segment refuses events over 32 KB; a line far past that is not an event, and
+# is skipped without being held in memory.
+MAX_LINE_BYTES = 1024 * 1024
+READ_BYTES = 256 * 1024
+
+UNREADABLE = "Cannot read {path}: {detail}"
+NOT_GZIP = "the file starts as gzip but is not a readable gzip stream ({detail})"
+TRUNCATED = "the file ends early ({detail}); nothing after this point can be read"
+NOT_UTF8 = "not UTF-8 text"
+NOT_JSON = "not JSON: {detail}"
+NOT_AN_OBJECT = "not an event: a JSON object is needed, and this is {kind}"
+UNSENDABLE = "cannot be sent: {detail}"
+TOO_LONG = f"longer than {MAX_LINE_BYTES // 1024} KiB: not an event"
+NOT_A_NUMBER = "{token} is not a JSON number"
+ARRAY_BROKEN = (
+    "the JSON array cannot be read past here ({detail}); the rest of the file "
+    "is not read"
+)
+# A surrogate written as an escape: the fast array parser would turn a lone one
+# into "?", so a file holding any is parsed by ijson's pure Python backend.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+class FileUnreadable(Exception):
+    """The file cannot be opened or read at all."""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One line (JSON Lines) or element (JSON array), counted from 1: an event,
+    or why it is not one."""
+
+    position: int
+    event: dict | None = None
+    problem: str | None = None
+
+
+def _refuse_constant(token: str) -> float:
+    raise ValueError(NOT_A_NUMBER.format(token=token))
+
+
+_decode = json.JSONDecoder(parse_constant=_refuse_constant).decode
+
+
+def event_or_problem(value: object) -> tuple[dict | None, str | None]:
+    """The value as an event the pipeline can send, or why it is not one."""
+    if not isinstance(value, dict):
+        return None, NOT_AN_OBJECT.format(kind=json_kind(value))
+    _, problem = encoded_or_problem(value)
+    if problem is not None:
+        return None, UNSENDABLE.format(detail=problem)
+    return value, None
+
+
+class _Counting(io.RawIOBase):
+    """The file's raw bytes, counting how many were read (progress through a
+    compressed file is measured on the file, not on what it holds)."""
+
+    def __init__(self, raw):
+        self._raw = raw
+        self.consumed = 0
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        read = self._raw.readinto(buffer)
+        self.consumed += read or 0
+        return read
+
+
+class _Gunzip(io.RawIOBase):
+    """gzip's content as a stream that gives everything the file holds before
+    reporting a truncated end (EOFError), and reads concatenated members."""
+
+    def __init__(self, raw):
+        self._raw = raw
+        self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._pending = b""
+        self._input = b""
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        size = len(buffer)
+        while not self._pending:
+            if self._inflate.eof:
+                rest = self._inflate.unused_data + self._input
+                self._input = b""
+                if not rest:
+                    rest = self._raw.read(READ_BYTES)
+                if not rest.strip(b"\x00"):
+                    return 0
+                self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                self._input = rest
+            if not self._input:
+                self._input = self._raw.read(READ_BYTES)
+                if not self._input:
+                    raise EOFError("the gzip stream is cut off")
+            self._pending = self._inflate.decompress(self._input, READ_BYTES)
+            self._input = self._inflate.unconsumed_tail
+        taken, self._pending = self._pending[:size], self._pending[size:]
+        buffer[: len(taken)] = taken
+        return len(taken)
+
+
+class EventFile:
+    """A replay file: its compression and format found from its first bytes."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        try:
+            self.size = self.path.stat().st_size
+            with self.path.open("rb") as raw:
+                self.gzipped = raw.read(2) == GZIP_MAGIC
+            with self._open() as stream:
+                first = self._first_byte(stream)
+        except FileUnreadable:
+            raise
+        except (OSError, EOFError, zlib.error) as error:
+            raise FileUnreadable(
+                UNREADABLE.format(path=self.path, detail=_detail(error))
+            ) from None
+        self.format = JSON_ARRAY if first == b"[" else JSON_LINES
+        self.unit = "element" if self.format == JSON_ARRAY else "line"
+        self.consumed = 0
+
+    def _open(self):
+        raw = self.path.open("rb")
+        self._counter = _Counting(raw)
+        counted = io.BufferedReader(self._counter, READ_BYTES)
+        if not self.gzipped:
+            return counted
+        return io.BufferedReader(_Gunzip(counted), READ_BYTES)
+
+    def _first_byte(self, stream) -> bytes:
+        """The first byte of the content that is not white space."""
+        if self.gzipped:
+            # Decompressed by hand: a truncated stream still shows its start.
+            stream = io.BytesIO(self._gzip_start())
+        while True:
+            chunk = stream.read(64)
+            if not chunk:
+                return b""
+            stripped = chunk.removeprefix(codecs.BOM_UTF8).lstrip()
+            if stripped:
+                return stripped[:1]
+
+    def _gzip_start(self) -> bytes:
+        inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        start = b""
+        with self.path.open("rb") as raw:
+            while len(start) < 64 and (compressed := raw.read(READ_BYTES)):
+                try:
+                    start += inflate.decompress(compressed, 4096)
+                except zlib.error as error:
+                    raise FileUnreadable(
+                        UNREADABLE.format(
+                            path=self.path, detail=NOT_GZIP.format(detail=error)
+                        )
+                    ) from None
+                if inflate.eof or start.strip():
+                    break
+        return start
+
+    @property
+    def bytes_read(self) -> int:
+        """How far into the file (as stored) reading has come."""
+        counter = getattr(self, "_counter", None)
+        return counter.consumed if counter is not None else 0
+
+    def items(self, *, skip: int = 0) -> Iterator[Item]:
+        """Each line or element after the first `skip`, in order. Blank lines are
+        not counted as events but keep their line numbers."""
+        read = self._lines if self.format == JSON_LINES else self._elements
+        try:
+            stream = self._open()
+        except OSError as error:
+            raise FileUnreadable(
+                UNREADABLE.format(path=self.path, detail=_detail(error))
+            ) from None
+        with stream:
+            yield from read(stream, skip)
+
+    def _lines(self, stream, skip: int) -> Iterator[Item]:
+        number = 0
+        while True:
+            try:
+                line = stream.readline(MAX_LINE_BYTES + 1)
+            except (OSError, EOFError, zlib.error) as error:
+                yield Item(number + 1, problem=TRUNCATED.format(detail=_detail(error)))
+                return
+            if not line:
+                return
+            number += 1
+            too_long = len(line) > MAX_LINE_BYTES and not line.endswith(b"\n")
+            if too_long:
+                problem = self._skip_rest_of_line(stream)
+                if problem is not None:
+                    yield Item(number, problem=problem)
+                    return
+            if number <= skip:
+                continue
+            if too_long:
+                yield Item(number, problem=TOO_LONG)
+                continue
+            if number == 1:
+                line = line.removeprefix(codecs.BOM_UTF8)
+            if not line.strip():
+                continue
+            yield _parsed_line(number, line)
+
+    def _skip_rest_of_line(self, stream) -> str | None:
+        while True:
+            try:
+                rest = stream.readline(READ_BYTES)
+            except (OSError, EOFError, zlib.error) as error:
+                return TRUNCATED.format(detail=_detail(error))
+            if not rest or rest.endswith(b"\n"):
+                return None
+
+    def _elements(self, stream, skip: int) -> Iterator[Item]:
+        backend = ijson.get_backend("python") if self._has_surrogates() else ijson
+        number = 0
+        try:
+            for value in backend.items(stream, "item", use_float=True):
+                number += 1
+                if number <= skip:
+                    continue
+                event, problem = event_or_problem(value)
+                yield Item(number, event=event, problem=problem)
+        except (OSError, EOFError, zlib.error) as error:
+            yield Item(number + 1, problem=TRUNCATED.format(detail=_detail(error)))
+        except (ijson.JSONError, ijson.IncompleteJSONError, ValueError) as error:
+            detail = " ".join(str(error).split())[:200]
+            yield Item(number + 1, problem=ARRAY_BROKEN.format(detail=detail))
+
+    def _has_surrogates(self) -> bool:
+        """Whether the file holds a surrogate escape: one streaming pass."""
+        tail = b""
+        try:
+            with self._open() as stream:
+                while chunk := stream.read(READ_BYTES):
+                    if _SURROGATE_ESCAPE.search(tail + chunk):
+                        return True
+                    tail = chunk[-5:]
+        except (OSError, EOFError, zlib.error):
+            # Read as far as it goes; the parse reports where the file ends.
+            return False
+        return False
+
+
+def _parsed_line(number: int, line: bytes) -> Item:
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        return Item(number, problem=NOT_UTF8)
+    try:
+        value = _decode(text.strip())
+    except ValueError as error:
+        detail = str(error).split(": line ")[0]
+        return Item(number, problem=NOT_JSON.format(detail=detail))
+    except RecursionError:
+        return Item(number, problem=NOT_JSON.format(detail="nested too deeply"))
+    event, problem = event_or_problem(value)
+    return Item(number, event=event, problem=problem)
+
+
+def _detail(error: BaseException) -> str:
+    return str(error) or type(error).__name__

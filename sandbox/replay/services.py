@@ -1,0 +1,472 @@
+"""Writes for replays: make one, feed its source into the pipeline in chunks,
+pause, resume and cancel it.
+
+A replay is a Run of door REPLAY. Its source (a file, or past deliveries) is read
+as a stream and enqueued through the bulk door a chunk at a time, each chunk in
+one transaction with the replay's position in the source: a replay that was
+cancelled, or whose process died, resumes after the last chunk enqueued, and
+what was enqueued stays enqueued (sent once, by whichever engine). The file is
+read ahead of the sending by at most a window of events, so neither memory nor
+the queue holds a whole large file.
+"""
+
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from django.db import close_old_connections, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from sandbox import spec
+from sandbox.delivery import queue, runtime
+from sandbox.delivery.models import OPEN_STATES, Delivery, Door, Run, State
+from sandbox.delivery.runs import run_create
+from sandbox.delivery.services import DeliveryRefused, Target, deliveries_enqueue
+from sandbox.delivery.targets import target_row
+from sandbox.replay import reading
+from sandbox.replay.models import BAD_LINES_KEPT, Replay
+
+logger = logging.getLogger("sandbox.replay")
+
+# Events per transaction through the bulk door (SANDBOX_REPLAY_CHUNK changes it,
+# for tests that need a replay to stop between chunks).
+CHUNK_EVENTS = int(os.environ.get("SANDBOX_REPLAY_CHUNK", "2000"))
+# The most deliveries of a replay open at once: the source is read no further
+# ahead of the sending.
+WINDOW_EVENTS = 10 * CHUNK_EVENTS
+WAIT_SECONDS = 0.1
+CANCELLED = "Cancelled: the replay was cancelled before this event was delivered."
+UNREADABLE = "{detail}"
+NO_SOURCE = "Choose a file or a history filter to replay."
+NOT_RESUMABLE = "Replay #{pk} has nothing left to resume."
+STOPPED = "Stopped reading {what}: {detail}"
+BAD_RATE = "The rate must be a number of events per second above 0, or empty."
+BAD_CONCURRENCY = "The concurrency must be a whole number from 1 to {most}."
+MAX_CONCURRENCY = 200
+
+
+class ReplayRefused(Exception):
+    """The replay cannot be made or changed as asked."""
+
+
+@dataclass(frozen=True)
+class HistoryFilters:
+    """Which past deliveries a history replay sends again."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    event_type: str = ""
+    event_name: str = ""
+    subscription_id: int | None = None
+
+    def as_json(self) -> dict:
+        return {
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+            "event_type": self.event_type,
+            "event_name": self.event_name,
+            "subscription_id": self.subscription_id,
+        }
+
+    @classmethod
+    def of_json(cls, stored: dict) -> "HistoryFilters":
+        def moment(value):
+            return datetime.fromisoformat(value) if value else None
+
+        return cls(
+            since=moment(stored.get("since")),
+            until=moment(stored.get("until")),
+            event_type=stored.get("event_type") or "",
+            event_name=stored.get("event_name") or "",
+            subscription_id=stored.get("subscription_id"),
+        )
+
+    def query(self) -> Q:
+        found = Q(injected_duplicate=False) & ~Q(state=State.DEDUPLICATED)
+        if self.since:
+            found &= Q(created_at__gte=self.since)
+        if self.until:
+            found &= Q(created_at__lt=self.until)
+        if self.event_type:
+            found &= Q(event_type=self.event_type)
+        if self.event_name:
+            found &= Q(event_name=self.event_name)
+        if self.subscription_id:
+            found &= Q(subscription_id=self.subscription_id)
+        return found
+
+
+def _checked_controls(rate: float | None, concurrency: int) -> None:
+    if rate is not None and not 0 < rate < float("inf"):
+        raise ReplayRefused(BAD_RATE)
+    if not 1 <= concurrency <= MAX_CONCURRENCY:
+        raise ReplayRefused(BAD_CONCURRENCY.format(most=MAX_CONCURRENCY))
+
+
+@transaction.atomic
+def replay_create(
+    *,
+    target: Target,
+    path: Path | None = None,
+    file_name: str = "",
+    history: HistoryFilters | None = None,
+    rate: float | None = None,
+    concurrency: int = 10,
+    shuffle: bool = False,
+    new_message_ids: bool = False,
+) -> Replay:
+    """A replay of a file (JSON Lines or a JSON array, gzipped or not) or of past
+    deliveries, to a target, not started yet (replay_feed starts it)."""
+    _checked_controls(rate, concurrency)
+    if path is None and history is None:
+        raise ReplayRefused(NO_SOURCE)
+    fields: dict = {}
+    if path is not None:
+        try:
+            found = reading.EventFile(path)
+        except reading.FileUnreadable as error:
+            raise ReplayRefused(str(error)) from None
+        fields = {
+            "source": Replay.Source.FILE,
+            "file_name": file_name or Path(path).name,
+            "file_path": str(path),
+            "file_size": found.size,
+            "unit": found.unit,
+        }
+    else:
+        newest = Delivery.objects.order_by("-pk").values_list("pk", flat=True).first()
+        fields = {
+            "source": Replay.Source.HISTORY,
+            "history_filters": history.as_json(),
+            "history_until_id": newest or 0,
+            "unit": "delivery",
+        }
+    if target.subscription is not None and not target.subscription.enabled:
+        raise ReplayRefused(f"The subscription {target.name!r} is disabled.")
+    run = run_create(
+        door=Door.REPLAY,
+        label=f"Replay of {fields.get('file_name') or 'history'}"[:200],
+        concurrency=concurrency,
+        applied=_applied(rate, concurrency, shuffle, new_message_ids),
+    )
+    Run.objects.filter(pk=run.pk).update(rate=rate)
+    run.rate = rate
+    return Replay.objects.create(
+        run=run,
+        subscription=target.subscription,
+        target=target_row(target),
+        shuffle=shuffle,
+        new_message_ids=new_message_ids,
+        **fields,
+    )
+
+
+def _applied(rate, concurrency, shuffle, new_message_ids) -> str:
+    parts = [
+        f"{rate:g} events/s" if rate else "unlimited rate",
+        f"concurrency {concurrency}",
+        f"shuffled within chunks of {CHUNK_EVENTS}" if shuffle else "original order",
+    ]
+    if new_message_ids:
+        parts.append("new messageIds")
+    return ", ".join(parts)
+
+
+def replay_target(*, replay: Replay) -> Target:
+    """Where the replay sends: its subscription as it is now, or its endpoint."""
+    if replay.subscription is not None:
+        return Target.of(replay.subscription)
+    return Target.of_row(replay.target)
+
+
+# Feeding --------------------------------------------------------------------------
+
+
+@dataclass
+class _Chunk:
+    events: list[tuple[int, dict]] = field(default_factory=list)
+    bad: list[tuple[int, str]] = field(default_factory=list)
+    position: int = 0
+    bytes_read: int = 0
+
+
+def _file_chunks(replay: Replay, size: int) -> Iterator[_Chunk]:
+    found = reading.EventFile(replay.file_path)
+    chunk = _Chunk(position=replay.position)
+    for item in found.items(skip=replay.position):
+        if item.event is not None:
+            chunk.events.append((item.position, item.event))
+        else:
+            chunk.bad.append((item.position, item.problem))
+        chunk.position = item.position
+        if len(chunk.events) + len(chunk.bad) >= size:
+            chunk.bytes_read = found.bytes_read
+            yield chunk
+            chunk = _Chunk(position=chunk.position)
+    chunk.bytes_read = replay.file_size
+    yield chunk
+
+
+def _history_chunks(replay: Replay, size: int) -> Iterator[_Chunk]:
+    filters = HistoryFilters.of_json(replay.history_filters).query()
+    after = replay.position
+    while True:
+        rows = list(
+            Delivery.objects.filter(
+                filters, pk__gt=after, pk__lte=replay.history_until_id or 0
+            )
+            .order_by("pk")
+            .values_list("pk", "payload")[:size]
+        )
+        chunk = _Chunk(position=rows[-1][0] if rows else after)
+        for pk, payload in rows:
+            event, problem = reading.event_or_problem(payload)
+            if event is not None:
+                chunk.events.append((pk, event))
+            else:
+                chunk.bad.append((pk, problem))
+        yield chunk
+        if len(rows) < size:
+            return
+        after = chunk.position
+
+
+def _as_replayed(event: dict, *, new_message_id: bool, now: datetime) -> dict:
+    """The event as it was (timestamps and messageId kept), or with a new
+    messageId; an event without one gets one, as Segment's API would add."""
+    if new_message_id or not isinstance(event.get("messageId"), str):
+        return {**event, "messageId": spec.message_id_like(event, now=now)()}
+    return event
+
+
+@transaction.atomic
+def _enqueue_chunk(
+    *, replay: Replay, target: Target, chunk: _Chunk, rng: random.Random
+) -> None:
+    now = timezone.now()
+    events = [
+        _as_replayed(event, new_message_id=replay.new_message_ids, now=now)
+        for _, event in chunk.events
+    ]
+    # A messageId already in this run is not enqueued again (a resumed replay,
+    # or a file that repeats an event). Beyond the run, the target's own
+    # deduplication applies, as to every send (segment-reference.md section 9):
+    # a messageId it received within its window is deduplicated, not sent.
+    ids = {event["messageId"] for event in events}
+    seen = set(
+        Delivery.objects.filter(run_id=replay.run_id, message_id__in=ids)
+        .order_by()
+        .values_list("message_id", flat=True)
+    )
+    kept = []
+    for event in events:
+        if event["messageId"] in seen:
+            continue
+        seen.add(event["messageId"])
+        kept.append(event)
+    if replay.shuffle:
+        rng.shuffle(kept)
+    if kept:
+        deliveries_enqueue(
+            target=target,
+            events=kept,
+            door=Door.REPLAY,
+            run=replay.run,
+            as_is=True,
+            allow_problems=True,
+            now=now,
+        )
+    room = max(0, BAD_LINES_KEPT - len(replay.bad_lines))
+    replay.bad_lines = replay.bad_lines + [list(bad) for bad in chunk.bad[:room]]
+    replay.position = chunk.position
+    replay.bytes_read = chunk.bytes_read
+    replay.events_read += len(events)
+    replay.bad_count += len(chunk.bad)
+    replay.duplicates_skipped += len(events) - len(kept)
+    Replay.objects.filter(pk=replay.pk).update(
+        bad_lines=replay.bad_lines,
+        position=replay.position,
+        bytes_read=replay.bytes_read,
+        events_read=replay.events_read,
+        bad_count=replay.bad_count,
+        duplicates_skipped=replay.duplicates_skipped,
+        updated_at=now,
+    )
+    # The engine stops looking at a run once nothing of it is open: a chunk
+    # that arrives after the sending caught up opens it again.
+    Run.objects.filter(pk=replay.run_id).update(settled_at=None)
+
+
+def _take_feeding(replay: Replay, feeder: str) -> bool:
+    """Become the replay's one feeder, unless a live process already is."""
+    current = Replay.objects.filter(pk=replay.pk).values_list("feeder", flat=True)[0]
+    if current and current != feeder and not _is_gone(current):
+        return False
+    return bool(
+        Replay.objects.filter(pk=replay.pk, feeder=current).update(feeder=feeder)
+    )
+
+
+def _is_gone(feeder: str) -> bool:
+    return queue._is_dead_here(feeder)
+
+
+def _wait_for_room(replay: Replay, window: int, stop: threading.Event | None) -> bool:
+    """Until fewer than `window` of the replay's deliveries are open; False when
+    the replay was cancelled or the feeding told to stop meanwhile."""
+    while True:
+        status = Replay.objects.filter(pk=replay.pk).values_list("status", flat=True)
+        if not status or status[0] == Replay.Status.CANCELLED:
+            return False
+        if stop is not None and stop.is_set():
+            return False
+        open_now = Delivery.objects.filter(
+            run_id=replay.run_id, state__in=OPEN_STATES
+        ).count()
+        if open_now < window:
+            return True
+        time.sleep(WAIT_SECONDS)
+
+
+def replay_feed(
+    *,
+    replay_id: int,
+    feeder: str | None = None,
+    chunk_events: int | None = None,
+    window: int | None = None,
+    stop: threading.Event | None = None,
+    rng: random.Random | None = None,
+) -> Replay:
+    """Read the replay's source from where it stands and enqueue it, a chunk per
+    transaction, until it is all enqueued, the replay is cancelled, or `stop` is
+    set. Returns the replay as it then stands. Blocking: call it from a thread
+    (replay_feed_in_background) or a command."""
+    feeder = feeder or queue.worker_name()
+    replay = Replay.objects.select_related("run", "subscription", "target").get(
+        pk=replay_id
+    )
+    if replay.fed_at is not None or not _take_feeding(replay, feeder):
+        return replay
+    rng = rng or random.Random()
+    chunk_events = chunk_events or CHUNK_EVENTS
+    window = window or WINDOW_EVENTS
+    chunks = (
+        _file_chunks(replay, chunk_events)
+        if replay.source == Replay.Source.FILE
+        else _history_chunks(replay, chunk_events)
+    )
+    finished = False
+    try:
+        target = replay_target(replay=replay)
+        for chunk in chunks:
+            if not _wait_for_room(replay, window, stop):
+                break
+            _enqueue_chunk(replay=replay, target=target, chunk=chunk, rng=rng)
+        else:
+            finished = True
+    except (reading.FileUnreadable, DeliveryRefused, OSError) as error:
+        what = replay.file_name or "history"
+        replay.problem = STOPPED.format(what=what, detail=error)[:500]
+        Replay.objects.filter(pk=replay.pk).update(problem=replay.problem)
+    finally:
+        chunks.close()
+        now = timezone.now()
+        done = {"feeder": "", "updated_at": now}
+        if finished:
+            done["fed_at"] = now
+            replay.fed_at = now
+        Replay.objects.filter(pk=replay.pk, feeder=feeder).update(**done)
+        transaction.on_commit(runtime.wake)
+    return replay
+
+
+def replay_feed_in_background(*, replay_id: int, **options) -> threading.Thread | None:
+    """Feed the replay from a thread of this process (the web server's);
+    `options` as replay_feed's. The feeding is taken here, before the thread
+    starts, so the replay's page never shows it unread; None when a live
+    process already feeds it."""
+    feeder = queue.worker_name()
+    if not _take_feeding(Replay.objects.get(pk=replay_id), feeder):
+        return None
+
+    def feed() -> None:
+        try:
+            replay_feed(replay_id=replay_id, feeder=feeder, **options)
+        except Exception:
+            logger.exception("feeding replay %s failed", replay_id)
+        finally:
+            close_old_connections()
+            connection.close()
+
+    thread = threading.Thread(target=feed, name=f"replay-{replay_id}", daemon=True)
+    thread.start()
+    return thread
+
+
+# Controls -------------------------------------------------------------------------
+
+
+@transaction.atomic
+def replay_pause(*, replay: Replay) -> Replay:
+    """Nothing more of it is claimed; attempts in flight still land."""
+    if replay.status == Replay.Status.RUNNING:
+        Run.objects.filter(pk=replay.run_id).update(paused=True)
+        Replay.objects.filter(pk=replay.pk).update(
+            status=Replay.Status.PAUSED, updated_at=timezone.now()
+        )
+    replay.refresh_from_db()
+    return replay
+
+
+@transaction.atomic
+def replay_resume(*, replay: Replay) -> Replay:
+    """A paused replay goes on; a cancelled one sends again what the cancel
+    stopped and reads on from where it stopped (so does one whose process died:
+    its feeding resumes). The caller starts the feeding (replay_feed)."""
+    now = timezone.now()
+    if replay.status == Replay.Status.CANCELLED:
+        Delivery.objects.filter(
+            run_id=replay.run_id, state=State.FAILED, reason=CANCELLED
+        ).update(state=State.PENDING, reason="", next_attempt_at=now, updated_at=now)
+    Run.objects.filter(pk=replay.run_id).update(paused=False, settled_at=None)
+    Replay.objects.filter(pk=replay.pk).update(
+        status=Replay.Status.RUNNING, problem="", updated_at=now
+    )
+    transaction.on_commit(runtime.wake)
+    transaction.on_commit(lambda: runtime.changed())
+    replay.refresh_from_db()
+    return replay
+
+
+@transaction.atomic
+def replay_cancel(*, replay: Replay) -> Replay:
+    """Stop reading, and end its open deliveries as failed, saying so. An
+    attempt in flight lands and is recorded as it went (delivered, or waiting
+    for its retry, which a cancelled replay never claims: it stays paused)."""
+    now = timezone.now()
+    Replay.objects.filter(pk=replay.pk).update(
+        status=Replay.Status.CANCELLED, updated_at=now
+    )
+    Run.objects.filter(pk=replay.run_id).update(paused=True)
+    Delivery.objects.filter(
+        run_id=replay.run_id, state__in=OPEN_STATES, claimed_until__isnull=True
+    ).update(state=State.FAILED, reason=CANCELLED, next_attempt_at=None, updated_at=now)
+    transaction.on_commit(lambda: runtime.changed())
+    replay.refresh_from_db()
+    return replay
+
+
+def replay_needs_feeding(*, replay: Replay) -> bool:
+    """Its source is not all enqueued and no live process is reading it."""
+    return (
+        replay.fed_at is None
+        and replay.status != Replay.Status.CANCELLED
+        and (not replay.feeder or _is_gone(replay.feeder))
+    )

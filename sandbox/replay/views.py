@@ -1,0 +1,183 @@
+"""Pages for replays: start one from a file or history, watch it, control it."""
+
+from pathlib import Path
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_GET, require_POST
+
+from sandbox.delivery.services import Target
+from sandbox.replay import readiness, selectors, services, uploads
+from sandbox.replay.forms import ReadinessForm, ReplayForm
+from sandbox.replay.models import ReadinessCheck, Replay
+
+NO_SUCH_REPLAY = "No replay #{pk}."
+NO_SUCH_CHECK = "No readiness check #{pk}."
+PAUSED = "Replay paused: nothing more is sent until you resume it."
+RESUMED = "Replay resumed."
+CANCELLED = "Replay cancelled; resume it to send the rest."
+
+
+def _list_context(
+    form: ReplayForm | None = None, readiness_form: ReadinessForm | None = None
+) -> dict:
+    replays = selectors.replay_list()
+    return {
+        "form": form or ReplayForm(),
+        "readiness_form": readiness_form or ReadinessForm(),
+        "checks": selectors.readiness_list(),
+        "replays": replays,
+        "max_upload_mb": uploads.MAX_UPLOAD_BYTES >> 20,
+    }
+
+
+@require_GET
+def replay_list_view(request: HttpRequest) -> HttpResponse:
+    return render(request, "replay/replay_list.html", _list_context())
+
+
+@csrf_exempt
+@require_POST
+def replay_start_view(request: HttpRequest) -> HttpResponse:
+    # The file goes straight to the data directory as it arrives: the handler is
+    # set before the form is read, so CSRF is checked after it.
+    handler = uploads.ReplayUploadHandler(request)
+    request.upload_handlers = [handler]
+    return _replay_start(request, handler)
+
+
+replay_start_view.reads_own_body = True
+
+
+@csrf_protect
+def _replay_start(
+    request: HttpRequest, handler: uploads.ReplayUploadHandler
+) -> HttpResponse:
+    form = ReplayForm(request.POST, request.FILES)
+    valid = form.is_valid()
+    if handler.too_large:
+        limit = uploads.MAX_UPLOAD_BYTES >> 20
+        form.add_error(None, uploads.TOO_LARGE.format(limit=limit))
+        valid = False
+    if not valid:
+        _discard(request)
+        return _refused(request, form)
+    data = form.cleaned_data
+    upload = data.get("file") if data["source"] == "file" else None
+    if upload is None:
+        _discard(request)
+    try:
+        replay = services.replay_create(
+            target=Target.of(data["subscription"]),
+            path=upload.path if upload is not None else None,
+            file_name=Path(upload.name).name if upload is not None else "",
+            history=form.history() if upload is None else None,
+            rate=data["rate"],
+            concurrency=data["concurrency"],
+            shuffle=data["shuffle"],
+            new_message_ids=data["new_message_ids"],
+        )
+    except services.ReplayRefused as refusal:
+        _discard(request)
+        form.add_error(None, str(refusal))
+        return _refused(request, form)
+    services.replay_feed_in_background(replay_id=replay.pk)
+    return redirect("replay:detail", pk=replay.pk)
+
+
+def _refused(request: HttpRequest, form: ReplayForm) -> HttpResponse:
+    context = _list_context(form)
+    return render(request, "replay/replay_list.html", context, status=400)
+
+
+def _discard(request: HttpRequest) -> None:
+    for upload in request.FILES.values():
+        upload.close()
+        Path(upload.path).unlink(missing_ok=True)
+
+
+def _replay(pk: int) -> Replay:
+    try:
+        return selectors.replay_get(pk=pk)
+    except Replay.DoesNotExist:
+        raise Http404(NO_SUCH_REPLAY.format(pk=pk)) from None
+
+
+@require_GET
+def replay_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
+    replay = _replay(pk)
+    context = {
+        "replay": replay,
+        "progress": selectors.replay_progress(replay=replay),
+    }
+    return render(request, "replay/replay_detail.html", context)
+
+
+def _controlled(request: HttpRequest, replay: Replay, said: str) -> HttpResponse:
+    """htmx: the progress as it now stands; a plain POST: back to the page."""
+    if request.htmx:
+        replay = selectors.replay_get(pk=replay.pk)
+        context = {
+            "replay": replay,
+            "progress": selectors.replay_progress(replay=replay),
+        }
+        return render(request, "replay/replay_detail.html#replay-progress", context)
+    messages.info(request, said)
+    return redirect("replay:detail", pk=replay.pk)
+
+
+@require_POST
+def replay_pause_view(request: HttpRequest, pk: int) -> HttpResponse:
+    replay = services.replay_pause(replay=_replay(pk))
+    return _controlled(request, replay, PAUSED)
+
+
+@require_POST
+def replay_resume_view(request: HttpRequest, pk: int) -> HttpResponse:
+    replay = services.replay_resume(replay=_replay(pk))
+    if services.replay_needs_feeding(replay=replay):
+        services.replay_feed_in_background(replay_id=replay.pk)
+    return _controlled(request, replay, RESUMED)
+
+
+@require_POST
+def replay_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
+    replay = services.replay_cancel(replay=_replay(pk))
+    return _controlled(request, replay, CANCELLED)
+
+
+@require_POST
+def readiness_start_view(request: HttpRequest) -> HttpResponse:
+    form = ReadinessForm(request.POST)
+    if not form.is_valid():
+        context = _list_context(readiness_form=form)
+        return render(request, "replay/replay_list.html", context, status=400)
+    check = readiness.readiness_create(subscription=form.cleaned_data["subscription"])
+    readiness.readiness_run_in_background(check_id=check.pk)
+    return redirect("replay:readiness-detail", pk=check.pk)
+
+
+def _check(pk: int) -> ReadinessCheck:
+    try:
+        return selectors.readiness_get(pk=pk)
+    except ReadinessCheck.DoesNotExist:
+        raise Http404(NO_SUCH_CHECK.format(pk=pk)) from None
+
+
+@require_GET
+def readiness_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
+    context = {"check": _check(pk)}
+    return render(request, "replay/readiness_detail.html", context)
+
+
+@require_GET
+def readiness_download_view(request: HttpRequest, pk: int) -> HttpResponse:
+    check = _check(pk)
+    response = render(request, "replay/readiness_report.html", {"check": check})
+    name = "".join(c if c.isalnum() else "-" for c in check.subscription_name)
+    response["Content-Disposition"] = (
+        f'attachment; filename="replay-readiness-{name.strip("-") or pk}.html"'
+    )
+    return response

@@ -1,0 +1,121 @@
+"""The replay readiness check against endpoints that behave as partners' do:
+one that rejects old timestamps, one that fails on reordering, one that
+rate-limits at a known rate (which the report finds within 20 %)."""
+
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from aiohttp import web
+from django.urls import reverse
+
+from sandbox.replay import readiness
+from sandbox.replay.models import ReadinessCheck
+from sandbox.spec import parse_timestamp
+from tests.factories import make_subscription
+from tests.receiver import Receiver
+from tests.replay.helpers import EngineThread, wait_until
+
+FAST = readiness.RampOptions(start=40, most=200, step_seconds=1.5)
+
+
+@dataclass
+class Partner(Receiver):
+    """/recent: 400 for a timestamp older than 7 days. /in-order: 400 for an
+    event older than the last one of its user. Other paths as Receiver."""
+
+    latest: dict = field(default_factory=dict)
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if request.path not in {"/recent", "/in-order"}:
+            return await super()._handle(request)
+        await self._record(request)
+        body = self.received[-1].json
+        at = parse_timestamp(body["timestamp"])
+        if request.path == "/recent":
+            if at < datetime.now(UTC) - timedelta(days=7):
+                return web.json_response({"message": "too old"}, status=400)
+            return web.json_response({"success": True})
+        last = self.latest.get(body["userId"])
+        if last is not None and at < last:
+            return web.json_response({"message": "out of order"}, status=400)
+        self.latest[body["userId"]] = at
+        return web.json_response({"success": True})
+
+
+@pytest.fixture
+def partner():
+    server = Partner().start()
+    yield server
+    server.stop()
+
+
+def _check(url: str, options=FAST) -> ReadinessCheck:
+    subscription = make_subscription(name="Partner", endpoint_url=url)
+    check = readiness.readiness_create(subscription=subscription)
+    with EngineThread():
+        return readiness.readiness_run(
+            check_id=check.pk, options=options, rng=random.Random(7)
+        )
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_an_endpoint_that_rejects_old_timestamps_is_named(partner):
+    options = readiness.RampOptions(start=20, most=20, step_seconds=0.5)
+    check = _check(partner.url("/recent"), options)
+    assert check.status == ReadinessCheck.Status.DONE, check.problem
+    timestamps = check.report["timestamps"]
+    assert timestamps["rejected"] == ["30 days", "1 year", "3 years"]
+    assert not timestamps["passed"]
+    assert check.report["order"]["passed"]
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_an_endpoint_that_fails_on_reordering_is_found(partner):
+    options = readiness.RampOptions(start=20, most=20, step_seconds=0.5)
+    check = _check(partner.url("/in-order"), options)
+    order = check.report["order"]
+    assert order["ok_in_order"] == readiness.ORDER_EVENTS
+    assert order["ok_shuffled"] < readiness.ORDER_EVENTS
+    assert order["order_matters"] and not order["passed"]
+    assert check.report["timestamps"]["passed"]
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_the_rate_an_endpoint_sustains_is_found_within_20_percent(partner):
+    check = _check(partner.url("/limited/100"))
+    rate = check.report["rate"]
+    assert rate["limit"] is not None and rate["limit"]["refused"] > 0
+    assert 80 <= rate["sustained"] <= 120, rate
+    assert check.report["timestamps"]["passed"] and check.report["order"]["passed"]
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_the_report_page_and_its_download(client, receiver):
+    subscription = make_subscription(
+        name="<img src=x onerror=alert(1)>", endpoint_url=receiver.url("/status/500")
+    )
+    with EngineThread():
+        response = client.post(
+            reverse("replay:readiness-start"), {"subscription": subscription.pk}
+        )
+        check = ReadinessCheck.objects.get()
+        assert response["Location"] == reverse(
+            "replay:readiness-detail", args=[check.pk]
+        )
+        wait_until(lambda: ReadinessCheck.objects.get().status != "running", timeout=60)
+    page = client.get(response["Location"]).content.decode()
+    assert 'data-status="done"' in page
+    assert "&lt;img src=x" in page and "<img" not in page
+    assert 'data-verdict="rate">0.0 events/s' in page
+    assert "At 10.0 events/s: " in page and "answered 5xx" in page
+    download = client.get(reverse("replay:readiness-download", args=[check.pk]))
+    assert download["Content-Disposition"].startswith("attachment;")
+    body = download.content.decode()
+    assert "<script" not in body and "/static/" not in body
+    assert 'data-verdict="timestamps">no' in body

@@ -1,0 +1,142 @@
+"""The streaming reader: JSON Lines or a JSON array, gzipped or not, with bad
+lines reported by position and never stopping the rest."""
+
+import gzip
+import json
+import tracemalloc
+
+import pytest
+
+from sandbox.replay import reading
+from tests.replay.helpers import event, write_lines
+
+
+def _items(path, **kwargs):
+    return list(reading.EventFile(path).items(**kwargs))
+
+
+def test_a_large_file_is_read_as_a_stream_in_little_memory(tmp_path):
+    path = write_lines(tmp_path / "big.jsonl.gz", 200_000, gzipped=True)
+    found = reading.EventFile(path)
+    assert found.gzipped and found.format == reading.JSON_LINES
+    tracemalloc.start()
+    count, last = 0, None
+    for item in found.items():
+        count += 1
+        last = item
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert count == 200_000
+    assert last.position == 200_000 and last.event["messageId"] == "replay-199999"
+    assert found.bytes_read == path.stat().st_size
+    # The whole file decompressed is about 40 MB.
+    assert peak < 5 * 1024 * 1024
+
+
+def test_bad_lines_are_reported_with_their_numbers_and_reading_goes_on(tmp_path):
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(
+        b"\n".join(
+            [
+                json.dumps(event(1)).encode(),
+                b"",
+                b"not json",
+                b"[1, 2]",
+                b'{"type": "track", "n": NaN}',
+                b'{"type": "track", "text": "\\ud800"}',
+                b"\xff\xfe",
+                b'"a string"',
+                json.dumps(event(2)).encode(),
+            ]
+        )
+    )
+    items = _items(path)
+    assert [(i.position, i.event is not None) for i in items] == [
+        (1, True),
+        (3, False),
+        (4, False),
+        (5, False),
+        (6, False),
+        (7, False),
+        (8, False),
+        (9, True),
+    ]
+    problems = {i.position: i.problem for i in items if i.problem}
+    assert problems[3].startswith("not JSON: ")
+    assert problems[4] == reading.NOT_AN_OBJECT.format(kind="an array")
+    assert problems[5] == reading.NOT_JSON.format(
+        detail=reading.NOT_A_NUMBER.format(token="NaN")
+    )
+    assert "lone UTF-16 surrogate" in problems[6]
+    assert problems[7] == reading.NOT_UTF8
+    assert problems[8] == reading.NOT_AN_OBJECT.format(kind="a string")
+
+
+def test_a_truncated_gzip_gives_what_it_holds_then_says_where_it_ends(tmp_path):
+    lines = b"".join(json.dumps(event(n)).encode() + b"\n" for n in range(20_000))
+    packed = gzip.compress(lines)
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(packed[: len(packed) // 2])
+    items = _items(path)
+    *events, end = items
+    assert len(events) > 5_000
+    assert all(item.event is not None for item in events)
+    assert [item.position for item in events] == list(range(1, len(events) + 1))
+    assert end.position == len(events) + 1
+    assert end.problem.startswith("the file ends early")
+
+
+def test_an_empty_file_holds_no_events(tmp_path):
+    path = tmp_path / "empty.jsonl"
+    path.write_bytes(b"")
+    assert _items(path) == []
+    (tmp_path / "empty.gz").write_bytes(gzip.compress(b""))
+    assert _items(tmp_path / "empty.gz") == []
+
+
+def test_a_json_array_is_read_element_by_element(tmp_path):
+    path = tmp_path / "events.json.gz"
+    with gzip.open(path, "wt") as out:
+        json.dump([event(n) for n in range(1000)], out)
+    found = reading.EventFile(path)
+    assert found.format == reading.JSON_ARRAY and found.unit == "element"
+    items = list(found.items(skip=10))
+    assert len(items) == 990 and items[0].position == 11
+    assert items[0].event == event(10)
+
+
+def test_a_bad_element_of_an_array_is_skipped_and_a_broken_array_stops(tmp_path):
+    path = tmp_path / "array.json"
+    path.write_bytes(b'[{"a": 1}, 3, {"b": "\\ud800"}, {"c": "\\ud83d\\ude00"}]')
+    items = _items(path)
+    assert [i.position for i in items] == [1, 2, 3, 4]
+    assert items[1].problem == reading.NOT_AN_OBJECT.format(kind="a number")
+    assert "lone UTF-16 surrogate" in items[2].problem
+    assert items[3].event == {"c": "\U0001f600"}
+    broken = tmp_path / "broken.json"
+    broken.write_bytes(b'[{"a": 1}, {"b": NaN}, {"c": 2}]')
+    first, second = _items(broken)
+    assert first.event == {"a": 1}
+    assert second.position == 2
+    assert second.problem.startswith("the JSON array cannot be read past here")
+
+
+def test_resuming_skips_the_lines_already_read(tmp_path):
+    path = write_lines(tmp_path / "e.jsonl", 100)
+    items = _items(path, skip=60)
+    assert [i.position for i in items] == list(range(61, 101))
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"\x1f\x8bnot gzip at all", "not a readable gzip stream"),
+        (None, "No such file"),
+    ],
+)
+def test_an_unreadable_file_is_refused_at_once(tmp_path, content, words):
+    path = tmp_path / "file.gz"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(reading.FileUnreadable, match=words):
+        reading.EventFile(path)

@@ -1,0 +1,174 @@
+"""`manage.py replay`: a file through the pipeline from a terminal, with its
+progress, its summary line and its exit codes."""
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from sandbox.delivery.models import Delivery, Door, Run, State
+from sandbox.replay.models import Replay
+from tests.factories import make_subscription
+from tests.replay.helpers import event, write_lines
+
+ENDPOINT = ["--endpoint", "http://127.0.0.1:9/", "--api-key", "k"]
+
+
+def _replay(*args: str) -> tuple[int, str, str]:
+    out, err = StringIO(), StringIO()
+    try:
+        call_command("replay", *args, stdout=out, stderr=err)
+    except CommandError as error:
+        err.write(f"CommandError: {error}\n")
+        return error.returncode, out.getvalue(), err.getvalue()
+    return 0, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_file_is_replayed_keeping_timestamps_and_message_ids(receiver, tmp_path):
+    path = write_lines(tmp_path / "export.jsonl.gz", 500, gzipped=True)
+    code, out, err = _replay(
+        str(path), "--endpoint", receiver.url("/ok"), "--api-key", "k"
+    )
+    assert code == 0, err
+    summary = out.strip().splitlines()[-1]
+    assert summary.startswith(
+        "Summary: 500 events read, 0 bad lines, 500 delivered, 0 failed, "
+    )
+    assert summary.endswith(" events/s")
+    bodies = [r.json for r in receiver.received]
+    assert sorted(b["messageId"] for b in bodies) == sorted(
+        f"replay-{n}" for n in range(500)
+    )
+    first = next(b for b in bodies if b["messageId"] == "replay-7")
+    assert first["timestamp"] == event(7)["timestamp"]
+    assert first["originalTimestamp"] == event(7)["originalTimestamp"]
+    run = Run.objects.get()
+    assert run.door == Door.REPLAY
+    assert set(Delivery.objects.values_list("door", flat=True)) == {Door.REPLAY}
+    replay = Replay.objects.get()
+    assert replay.position == 500 and replay.fed_at is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bad_lines_are_listed_and_red_events_exit_1(receiver, tmp_path):
+    path = tmp_path / "mixed.jsonl"
+    lines = [json.dumps(event(n)) for n in range(5)] + ["{broken", "[]"]
+    path.write_text("\n".join(lines))
+    code, out, err = _replay(
+        str(path), "--endpoint", receiver.url("/status/400"), "--api-key", "k"
+    )
+    assert code == 1
+    assert "Line 6: not JSON" in err
+    assert "Line 7: not an event" in err
+    assert (
+        out.strip()
+        .splitlines()[-1]
+        .startswith("Summary: 5 events read, 2 bad lines, 0 delivered, 5 failed, ")
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_new_message_ids_keep_the_timestamps(receiver, tmp_path):
+    path = write_lines(tmp_path / "e.jsonl", 20)
+    subscription = make_subscription(name="Hook", endpoint_url=receiver.url("/ok"))
+    code, _, err = _replay(str(path), "--to", subscription.name, "--new-message-ids")
+    assert code == 0, err
+    bodies = [r.json for r in receiver.received]
+    assert len(bodies) == 20
+    assert not {b["messageId"] for b in bodies} & {f"replay-{n}" for n in range(20)}
+    assert {b["timestamp"] for b in bodies} == {event(0)["timestamp"]}
+    assert Delivery.objects.filter(subscription=subscription).count() == 20
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_replay_again_is_deduplicated_unless_its_message_ids_are_new(
+    receiver, tmp_path
+):
+    path = write_lines(tmp_path / "e.jsonl", 10)
+    subscription = make_subscription(name="Hook", endpoint_url=receiver.url("/ok"))
+    code, _, err = _replay(str(path), "--to", subscription.name)
+    assert code == 0, err
+    code, out, err = _replay(str(path), "--to", subscription.name)
+    assert code == 0, err
+    assert "0 delivered, 0 failed, 10 deduplicated, " in out
+    assert len(receiver.received) == 10
+    assert Delivery.objects.filter(state=State.DEDUPLICATED).count() == 10
+    code, _, err = _replay(str(path), "--to", subscription.name, "--new-message-ids")
+    assert code == 0, err
+    assert len(receiver.received) == 20
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--endpoint", "http://127.0.0.1:9/x", "--api-key", "k"], "Give the FILE"),
+        (["{file}"], "Give --to SUBSCRIPTION_NAME"),
+        (["{file}", "--to", "nobody"], "No subscription named 'nobody'"),
+        (
+            ["{missing}", "--endpoint", "http://127.0.0.1:9/", "--api-key", "k"],
+            "Cannot read",
+        ),
+        (
+            [
+                "{file}",
+                "--endpoint",
+                "http://127.0.0.1:9/",
+                "--api-key",
+                "k",
+                "--rate",
+                "x",
+            ],
+            "--rate 'x'",
+        ),
+        (
+            [
+                "{file}",
+                "--endpoint",
+                "http://127.0.0.1:9/",
+                "--api-key",
+                "k",
+                "--concurrency",
+                "0",
+            ],
+            "--concurrency '0'",
+        ),
+        (
+            [
+                "{file}",
+                "--endpoint",
+                "http://127.0.0.1:9/",
+                "--api-key",
+                "k",
+                "--time-scale",
+                "-1",
+            ],
+            "--time-scale '-1'",
+        ),
+        (["--resume", "999"], "no replay has run 999"),
+        (["{file}", "--to", "Hook", "--time-scale", "10"], "--time-scale applies"),
+    ],
+)
+def test_bad_arguments_and_unreadable_files_exit_2(tmp_path, args, words):
+    make_subscription(name="Hook")
+    path = write_lines(tmp_path / "e.jsonl", 1)
+    given = [a.format(file=path, missing=tmp_path / "missing.jsonl") for a in args]
+    code, _, err = _replay(*given)
+    assert code == 2
+    assert words in err
+    assert not Delivery.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_empty_file_replays_nothing_and_exits_0(receiver, tmp_path):
+    path = tmp_path / "empty.jsonl"
+    path.write_bytes(b"")
+    code, out, err = _replay(str(path), *ENDPOINT)
+    assert code == 0, err
+    assert (
+        out.strip()
+        .splitlines()[-1]
+        .startswith("Summary: 0 events read, 0 bad lines, 0 delivered, 0 failed, ")
+    )
