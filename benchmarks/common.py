@@ -1,5 +1,6 @@
 """What the server benchmarks share: printing figures and a real runserver."""
 
+import contextlib
 import math
 import os
 import socket
@@ -7,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,3 +104,37 @@ class Server:
     def query(self, sql: str, *params) -> list[tuple]:
         with sqlite3.connect(self.data_dir / DATABASE, timeout=30) as db:
             return db.execute(sql, params).fetchall()
+
+
+RECEIVER = Path(__file__).with_name("receiver.py")
+
+
+@contextlib.contextmanager
+def receiver_process(
+    *, delay_ms: float = 0, lifetime: float | None = None, path: str = "/ok"
+) -> Iterator[str]:
+    """A receiver (benchmarks/receiver.py) in its own process: its URL. It ends
+    when we close its stdin, or after `lifetime` seconds (its own default)."""
+    command = [sys.executable, str(RECEIVER), "--delay-ms", str(delay_ms)]
+    if lifetime is not None:
+        command += ["--lifetime", str(lifetime)]
+    process = subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        port = int(process.stdout.readline())
+        yield f"http://127.0.0.1:{port}{path}"
+    finally:
+        process.stdin.close()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def against(value: float, target: float, *, at_least: bool, unit: str = "") -> str:
+    """The target beside a figure, and whether the figure meets it."""
+    met = value >= target if at_least else value <= target
+    sign = "≥" if at_least else "≤"
+    return f"(target {sign} {target:g}{unit}: {'pass' if met else 'FAIL'})"

@@ -27,22 +27,18 @@ Usage: .venv/bin/python benchmarks/ingest.py [--batch-events N] [--singles N]
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
-from common import Server, line, percentile
+from common import Server, against, line, percentile, receiver_process
 
-RECEIVER = Path(__file__).with_name("receiver.py")
 SPOOL = "ingest-spool.sqlite3"
 WRITE_KEY = "bench-write-key"
 TWO_WRITE_KEY = "bench-two-write-key"
@@ -55,33 +51,6 @@ SETTLE_SECONDS = 600
 TARGET_EVENTS_PER_SECOND = 20_000
 TARGET_REQUESTS_PER_SECOND = 1_000
 TARGET_BIG_BATCH_MS = 500
-
-
-def against(value: float, target: float, *, at_least: bool, unit: str = "") -> str:
-    met = value >= target if at_least else value <= target
-    sign = "≥" if at_least else "≤"
-    return f"(target {sign} {target:g}{unit}: {'pass' if met else 'FAIL'})"
-
-
-@contextlib.contextmanager
-def receiver_process() -> Iterator[str]:
-    """The receiver's URL; the process ends when we close its stdin."""
-    process = subprocess.Popen(
-        [sys.executable, str(RECEIVER)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        port = int(process.stdout.readline())
-        yield f"http://127.0.0.1:{port}/ok"
-    finally:
-        process.stdin.close()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def event(run: str, number: int) -> dict:

@@ -27,7 +27,7 @@ def handler(delay_seconds: float):
     return handle
 
 
-async def serve(delay_seconds: float) -> None:
+async def serve(delay_seconds: float, lifetime: float = MAX_LIFETIME_SECONDS) -> None:
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handler(delay_seconds))
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
@@ -47,7 +47,7 @@ async def serve(delay_seconds: float) -> None:
     threading.Thread(target=watch_stdin, daemon=True).start()
     try:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stdin_closed.wait(), MAX_LIFETIME_SECONDS)
+            await asyncio.wait_for(stdin_closed.wait(), lifetime)
     finally:
         await runner.cleanup()
 
@@ -57,4 +57,11 @@ if __name__ == "__main__":
     parser.add_argument(
         "--delay-ms", type=float, default=0.0, help="answer after this long"
     )
-    asyncio.run(serve(parser.parse_args().delay_ms / 1000))
+    parser.add_argument(
+        "--lifetime",
+        type=float,
+        default=MAX_LIFETIME_SECONDS,
+        help="stop after this many seconds at the most",
+    )
+    options = parser.parse_args()
+    asyncio.run(serve(options.delay_ms / 1000, options.lifetime))

@@ -30,9 +30,8 @@ import urllib.request
 from pathlib import Path
 
 import aiohttp
-from common import ROOT, Server, line, percentile
+from common import ROOT, Server, against, line, percentile, receiver_process
 
-RECEIVER = Path(__file__).with_name("receiver.py")
 INSTANT = ("receiver answers at once", 0, 10, 0.5)
 SLOW = ("receiver answers after 20 ms", 20, 50, 0.9)
 SUMMARY = re.compile(r"Summary: .* ([0-9.]+) s, ([0-9]+) events/s")
@@ -63,31 +62,12 @@ def write_file(path: Path, count: int) -> Path:
 # benchmarks/receiver.py stops after 5 minutes; a million-event replay takes
 # longer, so its receiver is started with more time.
 RECEIVER_LIFETIME_SECONDS = 7200
-RUN_RECEIVER = (
-    "import asyncio, sys; sys.path.insert(0, {directory!r}); import receiver; "
-    "receiver.MAX_LIFETIME_SECONDS = {lifetime}; "
-    "asyncio.run(receiver.serve({delay}))"
-)
 
 
-class Receiver:
-    def __init__(self, delay_ms: float):
-        code = RUN_RECEIVER.format(
-            directory=str(RECEIVER.parent),
-            lifetime=RECEIVER_LIFETIME_SECONDS,
-            delay=delay_ms / 1000,
-        )
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", code],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        self.url = f"http://127.0.0.1:{self.process.stdout.readline().strip()}/hook"
-
-    def stop(self) -> None:
-        self.process.stdin.close()
-        self.process.wait(10)
+def receiver(delay_ms: float):
+    return receiver_process(
+        delay_ms=delay_ms, lifetime=RECEIVER_LIFETIME_SECONDS, path="/hook"
+    )
 
 
 async def bare_loop(url: str, count: int, concurrency: int) -> float:
@@ -174,9 +154,8 @@ def main() -> None:
         path = write_file(work / "events.jsonl.gz", options.events)
         for name, delay_ms, concurrency, target in (INSTANT, SLOW):
             print(f"{name}, {concurrency} in flight, {options.events:,} events")
-            receiver = Receiver(delay_ms)
-            try:
-                bare = asyncio.run(bare_loop(receiver.url, options.events, concurrency))
+            with receiver(delay_ms) as url:
+                bare = asyncio.run(bare_loop(url, options.events, concurrency))
                 line("bare aiohttp loop", f"{bare:,.0f} events/s")
                 pages = None
                 if delay_ms:
@@ -190,16 +169,15 @@ def main() -> None:
                     )
                     watcher.start()
                 try:
-                    rate, rss = replay(server.env, path, receiver.url, concurrency)
+                    rate, rss = replay(server.env, path, url, concurrency)
                 finally:
                     if pages is not None:
                         stop.set()
                         watcher.join(60)
                         server.stop()
                 ratio = rate / bare
-                verdict = "pass" if ratio >= target else "NOT MET"
                 line("manage.py replay", f"{rate:,.0f} events/s, peak RSS {rss:.0f} MB")
-                line("ratio", f"{ratio:.2f} (target ≥ {target}: {verdict})")
+                line("ratio", f"{ratio:.2f} {against(ratio, target, at_least=True)}")
                 if pages:
                     ordered = sorted(pages)
                     p95 = percentile(ordered, 0.95)
@@ -207,21 +185,18 @@ def main() -> None:
                         "history page during the replay",
                         f"p50 {percentile(ordered, 0.5):.0f} ms, p95 {p95:.0f} ms "
                         f"over {len(ordered)} loads "
-                        f"(target p95 < 250 ms: {'pass' if p95 < 250 else 'NOT MET'})",
+                        f"{against(p95, 250, at_least=False, unit=' ms')}",
                     )
-            finally:
-                receiver.stop()
         if options.big:
             print(f"{options.big:,}-event file")
             big = write_file(work / "big.jsonl.gz", options.big)
-            receiver = Receiver(0)
-            try:
-                rate, rss = replay(server.env, big, receiver.url, 10)
-            finally:
-                receiver.stop()
-            verdict = "pass" if rss < 300 else "NOT MET"
+            with receiver(0) as url:
+                rate, rss = replay(server.env, big, url, 10)
             line("manage.py replay", f"{rate:,.0f} events/s")
-            line("peak RSS", f"{rss:.0f} MB (target < 300 MB: {verdict})")
+            line(
+                "peak RSS",
+                f"{rss:.0f} MB {against(rss, 300, at_least=False, unit=' MB')}",
+            )
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
 

@@ -37,8 +37,6 @@ import platform
 import random
 import resource
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import timeit
@@ -46,14 +44,13 @@ import tracemalloc
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import aiohttp
+from common import against, receiver_process
 
 from sandbox import spec
 from sandbox.delivery import transport, webhook
 
-RECEIVER = Path(__file__).with_name("receiver.py")
 API_KEY = "benchmark-write-key"
 SAMPLE_SEED = 2024
 CUSTOM_SETTINGS = {"region": "eu", "sendRevenue": True}
@@ -99,13 +96,6 @@ def heading(text: str) -> None:
     print(f"\n{text}", flush=True)
 
 
-def against(value: float, target: float, *, at_least: bool, unit: str = "") -> str:
-    """The target beside a figure, and whether the figure meets it."""
-    met = value >= target if at_least else value <= target
-    sign = "≥" if at_least else "≤"
-    return f"(target {sign} {target:g}{unit}: {'pass' if met else 'FAIL'})"
-
-
 def sample_event() -> dict:
     # Seeded: the same event, so the same body size, in every run.
     return spec.sample_event(
@@ -119,27 +109,6 @@ def sample_request(url: str) -> tuple[dict, webhook.WebhookRequest]:
         url=url, api_key=API_KEY, custom_settings=CUSTOM_SETTINGS, event=event
     )
     return event, request
-
-
-@contextlib.contextmanager
-def receiver_process(*, delay_ms: float = 0) -> Iterator[str]:
-    """The receiver's URL; the process ends when we close its stdin."""
-    process = subprocess.Popen(
-        [sys.executable, str(RECEIVER), "--delay-ms", str(delay_ms)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        port = int(process.stdout.readline())
-        yield f"http://127.0.0.1:{port}/ok"
-    finally:
-        process.stdin.close()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @dataclass
