@@ -196,14 +196,19 @@ def _pick_due(
         rate, rate_clock = pace[0], pace[1]
         if rate:
             rate *= factor
-            start = max(rate_clock, clock - RATE_BURST_SECONDS)
-            allowed = int((clock - start) * rate + 1e-9)
+            # At least one event's worth can be saved up, or a slow rate (with
+            # float rounding, any rate) would never allow one.
+            start = max(rate_clock, clock - max(RATE_BURST_SECONDS, 1 / rate))
+            allowed = int((clock - start) * rate + 1e-6)
             if allowed < room:
                 # One row more than allowed says whether the rate holds any back.
                 rows = _in_due_order(run_id, at, claimer, allowed + 1, only_ids)
                 if len(rows) > allowed:
                     held = start + (allowed + 1) / rate
                     _rate_held[claimer] = min(_rate_held.get(claimer, held), held)
+                elif not rows and only_ids is None and not in_flight:
+                    # Nothing due, nothing in flight: settled, unless a retry waits.
+                    _settle_if_done(run_id, now)
                 rows = rows[:allowed]
                 rated[run_id] = (rate, start)
                 found += rows
@@ -223,7 +228,7 @@ def _pick_due(
 
 # How much unused allowance a rate-limited run may save up: a short burst, so a
 # claim that comes late still sends at the rate on average.
-RATE_BURST_SECONDS = 0.25
+RATE_BURST_SECONDS = 0.1
 # After a 429 a replay's rate and concurrency halve (at most down to this share),
 # stay so for THROTTLE_HOLD_SECONDS, then double back every THROTTLE_DOUBLING_SECONDS.
 THROTTLE_FLOOR = 1 / 64

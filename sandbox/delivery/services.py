@@ -199,6 +199,11 @@ def deliveries_enqueue(
         stored = _store_deduped(
             deliveries, target=target, now=now, bypass_dedupe=bypass_dedupe
         )
+    if run is not None:
+        # New deliveries open their run again: a run found empty a moment before
+        # (created, then filled by a later call) was settled, and the engine
+        # reads only open runs.
+        Run.objects.filter(pk=run.pk, settled_at__isnull=False).update(settled_at=None)
     ids = [delivery.pk for delivery in stored]
     transaction.on_commit(runtime.wake)
     transaction.on_commit(lambda: runtime.changed(ids))
