@@ -1,0 +1,58 @@
+"""The replay page's form and the replay command with hostile values: a specific
+refusal each time, never a 500, and no replay stored for what is refused."""
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+
+from sandbox.replay.models import Replay
+from tests.factories import make_subscription
+
+HUGE = "9" * 400
+VALUES = {
+    "rate": ["NaN", "inf", "-1", HUGE, "1e400", "<script>", "\x00"],
+    "concurrency": ["0", "-5", HUGE, "1.5", "abc", "100000"],
+    "since": ["0001-01-01T00:00", "9999-12-31T23:59", "yesterday", "\x00"],
+    "until": ["9999-12-31T23:59:59", "2024-13-45T99:99"],
+    "event_name": ["x" * 10_000, "\\ud800", "nul\x00inside"],
+}
+CASES = [(field, value) for field, values in VALUES.items() for value in values]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("field", "value"), CASES, ids=range(len(CASES)))
+def test_the_replay_form_answers_every_value_without_a_500(client, field, value):
+    subscription = make_subscription(name="Hostile hook")
+    data = {
+        "source": "history",
+        "subscription": str(subscription.pk),
+        "rate": "",
+        "concurrency": "5",
+        field: value,
+    }
+    response = client.post(reverse("replay:start"), data)
+    assert response.status_code in {302, 400}, response.content[:300]
+    if response.status_code == 400:
+        assert not Replay.objects.exists()
+        assert b"<script>" not in response.content.split(b"</head>")[1]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--rate", "NaN"],
+        ["--rate", "-3"],
+        ["--concurrency", "0"],
+        ["--concurrency", HUGE],
+        ["--time-scale", "inf"],
+    ],
+)
+def test_the_replay_command_refuses_bad_numbers_with_exit_2(tmp_path, args):
+    path = tmp_path / "events.jsonl"
+    path.write_text('{"type": "track", "event": "x", "userId": "u"}\n')
+    target = ["--endpoint", "http://127.0.0.1:9/", "--api-key", "k"]
+    with pytest.raises(CommandError) as refused:
+        call_command("replay", str(path), *target, *args)
+    assert refused.value.returncode == 2
+    assert not Replay.objects.exists()
