@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sandbox import spec
+from sandbox.spec import json_text
 from sandbox.spec.constants import BROWSER_LIBRARIES, MOBILE_LIBRARIES
 from sandbox.spec.validation import json_kind
 
@@ -193,33 +194,6 @@ def read_body(
 # surrogates (paired ones are fine). A body without them skips the slow path,
 # which encodes the whole value again to check it.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-# An integer with more digits than this may be past the largest double.
-_DOUBLE_DIGITS = 308
-
-
-class _Refused(ValueError):
-    pass
-
-
-def _refuse_constant(token: str) -> float:
-    raise _Refused(token)
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if value in (float("inf"), float("-inf")):
-        raise _Refused(text)
-    return value
-
-
-def _finite_int(text: str) -> int:
-    value = int(text)
-    if len(text) > _DOUBLE_DIGITS:
-        try:
-            float(value)
-        except OverflowError:
-            raise _Refused(text) from None
-    return value
 
 
 def parse_body(text: str) -> tuple[object | None, spec.JsonError | None]:
@@ -228,9 +202,7 @@ def parse_body(text: str) -> tuple[object | None, spec.JsonError | None]:
         try:
             value = json.loads(
                 text,
-                parse_constant=_refuse_constant,
-                parse_float=_finite_float,
-                parse_int=_finite_int,
+                **json_text.STRICT_NUMBERS,
             )
         except (ValueError, RecursionError):
             pass

@@ -78,6 +78,15 @@ def _finite_int(text: str) -> int:
     return value
 
 
+# json.loads' number hooks that refuse what JSON does not allow (NaN, infinity,
+# an integer past the largest double), raising ValueError.
+STRICT_NUMBERS = {
+    "parse_constant": _refuse_constant,
+    "parse_float": _finite_float,
+    "parse_int": _finite_int,
+}
+
+
 def _escaped(text: str) -> str:
     return _SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
@@ -172,9 +181,7 @@ def parse_json(text: str) -> tuple[object | None, JsonError | None]:
     try:
         value = json.loads(
             text,
-            parse_constant=_refuse_constant,
-            parse_float=_finite_float,
-            parse_int=_finite_int,
+            **STRICT_NUMBERS,
         )
     except json.JSONDecodeError as error:
         message = INVALID_JSON.format(
