@@ -3,6 +3,7 @@ receiver through a source, as it would reach a partner through Segment."""
 
 import base64
 import json
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -122,4 +123,7 @@ def test_python_sdk_repeated_message_id_is_dropped_as_duplicate(live, live_recei
     assert first[0] == "accepted"
     assert second[0] == "dropped"
     assert second[1].startswith(f"Duplicate messageId '{message_id}'")
+    # The first is delivered after it is stored; the duplicate never is.
+    assert wait_for(lambda: received_by_user(live_receiver, user), timeout=20)
+    time.sleep(0.5)
     assert len(received_by_user(live_receiver, user)) == 1
