@@ -334,6 +334,10 @@ def test_rows_tell_deliveries_apart_and_the_keyboard_moves_the_selection(server,
     ids = page.locator(f"#delivery-row-{anonymous} .ids")
     expect(ids).to_contain_text("…2f9c0de8b1")
     expect(ids).to_contain_text("anon-77")
+    # The row above is there before the keyboard moves onto it.
+    expect(page.locator(f"#delivery-row-{third}")).to_be_attached(
+        timeout=LIVE_TIMEOUT_MS
+    )
 
     page.click(f"#delivery-row-{anonymous} .row-link")
     _expect_pane_shows(page, anonymous)
