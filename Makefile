@@ -44,6 +44,7 @@ bench: install
 	$(BIN)/python benchmarks/pages.py
 	$(BIN)/python benchmarks/live.py
 	$(BIN)/python benchmarks/replay.py
+	$(BIN)/python benchmarks/functions.py
 
 clean:
 	rm -rf $(VENV) var/test.sqlite3*

@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "sandbox.suites",
     "sandbox.sources",
     "sandbox.replay",
+    "sandbox.functions",
 ]
 
 MIDDLEWARE = [

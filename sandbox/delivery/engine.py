@@ -169,6 +169,7 @@ class Engine:
             verdict=answer.verdict,
             step=step,
             more_exchanges=answer.more_exchanges,
+            invocation=answer.invocation,
         )
         self._recorder.submit(claimed, result)
 

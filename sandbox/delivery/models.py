@@ -1,5 +1,7 @@
 """Deliveries of one event to one subscription, and each attempt made to deliver it."""
 
+import re
+
 from django.db import models
 
 from sandbox.delivery import webhook
@@ -35,12 +37,16 @@ class Outcome(models.TextChoices):
 
 
 OPEN_STATES = (State.PENDING, State.RETRYING)
+# A function attempt's request line: "INVOKE function:<name>@v<N>#<handler>".
+FUNCTION_METHOD = "INVOKE"
+_FUNCTION_URL = re.compile(r"@v(?P<version>\d+)#(?P<handler>[^#]*)\Z")
 
 
 class TargetKind(models.TextChoices):
     """What a target is; each kind has its sender (see sandbox.delivery.senders)."""
 
     WEBHOOK = "webhook", "Webhook"
+    FUNCTION = "function", "Function"
 
 
 class DeliveryTarget(models.Model):
@@ -68,11 +74,24 @@ class DeliveryTarget(models.Model):
     timeout_seconds = models.FloatField(default=5.0)
     retry_policy = models.CharField(max_length=16, default="segment")
     time_scale = models.FloatField(default=1.0)
+    # A function target: the version that runs, and its limits and batching.
+    function_version = models.ForeignKey(
+        "functions.FunctionVersion",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="targets",
+    )
+    memory_mb = models.PositiveIntegerField(default=128)
+    batch_size = models.PositiveSmallIntegerField(default=20)
+    batch_window_seconds = models.FloatField(default=10.0)
     # A hash of everything above (the subscription's id included): the row to reuse.
     content_key = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
+        if self.kind == TargetKind.FUNCTION:
+            return f"{self.name} → function {self.function_version}"
         return f"{self.name} → {self.endpoint_url}"
 
 
@@ -270,6 +289,15 @@ class Delivery(models.Model):
         """What a person calls this event: the track name, else its type."""
         return self.event_name or self.event_type or "(no type)"
 
+    @property
+    def function_call(self) -> str:
+        """What its latest attempt ran, as "onTrack · v3", when the delivery is
+        to a function ("" for a webhook, or before a first attempt)."""
+        if self.target.kind != TargetKind.FUNCTION:
+            return ""
+        attempts = self.timeline
+        return attempts[-1].function_call if attempts else ""
+
 
 class Attempt(models.Model):
     class ErrorKind(models.TextChoices):
@@ -306,6 +334,9 @@ class Attempt(models.Model):
     # Further HTTP exchanges the attempt made (a function's fetch calls), each as
     # {"request": {...}, "response": {...}}; a webhook attempt is one exchange.
     exchanges = models.JSONField(default=list, blank=True)
+    # A function's run: its handler, Callback Return, Log Output, error and
+    # duration (sandbox.functions.sender); empty for a webhook.
+    invocation = models.JSONField(default=dict, blank=True)
 
     # Blank while the request is in flight: written before sending, so a crash
     # leaves a trace and the attempt is never sent twice.
@@ -323,6 +354,29 @@ class Attempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number} of delivery {self.delivery_id}"
+
+    @property
+    def function_call(self) -> str:
+        """What a function's attempt ran, as "onTrack · v3", read from its
+        request line ("function:<name>@v<N>#<handler>"); "" for an HTTP request."""
+        if self.request_method != FUNCTION_METHOD:
+            return ""
+        found = _FUNCTION_URL.search(self.request_url)
+        if found is None:
+            return ""
+        return f"{found['handler']} · v{found['version']}"
+
+    @property
+    def function_result(self) -> str:
+        """A settled function attempt's category as Segment's Event Delivery
+        names it ("returned", "retry", "timeout"): the start of its reason."""
+        if self.request_method != FUNCTION_METHOD or not self.outcome:
+            return ""
+        if self.error_kind:
+            # Nothing ran to the end: the engine stopped it (a restart, a fault).
+            return self.get_error_kind_display().lower()
+        category = self.reason.split(":", 1)[0].strip().lower()
+        return category if 0 < len(category) <= 30 else self.outcome
 
     @property
     def request_body(self) -> str:

@@ -3,9 +3,18 @@
 import shlex
 from dataclasses import dataclass
 
-from sandbox.delivery.models import Attempt
+from django.urls import NoReverseMatch, reverse
+
+from sandbox.delivery.models import FUNCTION_METHOD, Attempt
 from sandbox.delivery.webhook import decode_basic, decode_settings
-from sandbox.display import indent_json, mask_authorization, mask_secret, pretty_json
+from sandbox.display import (
+    indent_json,
+    mask_authorization,
+    mask_headers,
+    mask_secret,
+    pretty_json,
+    safe_text,
+)
 
 
 @dataclass(frozen=True)
@@ -54,13 +63,215 @@ def response_pane(attempt: Attempt) -> ResponsePane:
 
 def curl_command(attempt: Attempt) -> str:
     """The attempt as a cURL command, real headers included (the user asked to copy)."""
-    lines = [f"curl -X {attempt.request_method} {shlex.quote(attempt.request_url)}"]
-    lines += [
-        f"-H {shlex.quote(f'{name}: {value}')}"
-        for name, value in attempt.request_headers
-    ]
-    lines.append(f"--data-raw {shlex.quote(attempt.request_body)}")
+    return _curl(
+        attempt.request_method,
+        attempt.request_url,
+        attempt.request_headers,
+        attempt.request_body,
+    )
+
+
+def fetch_curl_command(attempt: Attempt, number: int) -> str | None:
+    """The function's `number`th fetch (from 1) as a cURL command, real headers
+    included, as for a webhook's request; None when it made no such fetch."""
+    exchanges = attempt.exchanges if isinstance(attempt.exchanges, list) else []
+    if not 1 <= number <= len(exchanges):
+        return None
+    request = _fetch_request(exchanges[number - 1])
+    return _curl(request["method"], request["url"], request["headers"], request["body"])
+
+
+def _curl(method: str, url: str, headers: list, body: str) -> str:
+    lines = [f"curl -X {method} {shlex.quote(url)}"]
+    lines += [f"-H {shlex.quote(f'{name}: {value}')}" for name, value in headers]
+    # A fetch without a body (a GET) is sent without one; a webhook always has one.
+    if body or method not in ("GET", "HEAD"):
+        lines.append(f"--data-raw {shlex.quote(body)}")
     return " \\\n  ".join(lines)
+
+
+@dataclass(frozen=True)
+class FetchPane:
+    """One `fetch` the function made: what it sent, and the answer or the
+    FetchError it got instead."""
+
+    number: int
+    method: str
+    url: str
+    latency_ms: int | None
+    request_headers: list[tuple[str, str]]
+    request_body_pretty: str
+    status: int | None
+    error: str
+    response_headers: list[tuple[str, str]]
+    response_body_pretty: str
+    response_truncated: bool
+
+    @property
+    def outcome(self) -> str:
+        """The colour of the answer: a 2xx is green, anything else red."""
+        if self.status is None:
+            return "red"
+        return "green" if 200 <= self.status < 300 else "red"
+
+
+@dataclass(frozen=True)
+class InvocationPane:
+    """A function's run as Segment's test pane shows it: Callback Return, Log
+    Output, the error it threw, and the fetch calls it made."""
+
+    handler: str
+    version: int | None
+    status: str
+    running: bool
+    return_pretty: str
+    return_is_json: bool
+    logs: list[dict]
+    logs_cut: bool
+    error: dict | None
+    duration_ms: float | None
+    fetches: list[FetchPane]
+    code_url: str
+
+    @property
+    def call(self) -> str:
+        version = f" · v{self.version}" if self.version is not None else ""
+        return f"{self.handler or '(no handler)'}{version}"
+
+    @property
+    def status_label(self) -> str:
+        return INVOCATION_STATUSES.get(self.status, self.status)
+
+    @property
+    def without_return(self) -> str:
+        """What ended the run when it neither returned nor threw."""
+        return INVOCATION_ENDINGS.get(self.status, "")
+
+
+# The run's ends that leave no return value and no error object.
+INVOCATION_ENDINGS = {
+    "missing_handler": "No handler for this event type is defined: Segment "
+    "treats the event as unsupported (an implicit EventNotSupported).",
+    "timeout": "The function did not finish within its time limit.",
+    "memory": "The function ran out of memory.",
+    "crashed": "The function's process ended before it finished.",
+}
+INVOCATION_STATUSES = {
+    "returned": "returned",
+    "threw": "threw",
+    "missing_handler": "no handler",
+    "timeout": "timed out",
+    "memory": "out of memory",
+    "crashed": "crashed",
+}
+# What Callback Return reads when the handler returned nothing.
+UNDEFINED = "undefined"
+
+
+def _fetch_request(exchange: object) -> dict:
+    """The request half of a recorded fetch, every field present."""
+    request = exchange.get("request") if isinstance(exchange, dict) else None
+    request = request if isinstance(request, dict) else {}
+    headers = request.get("headers")
+    return {
+        "method": str(request.get("method") or "GET"),
+        "url": str(request.get("url") or ""),
+        "headers": [
+            (str(pair[0]), str(pair[1]))
+            for pair in (headers if isinstance(headers, list) else [])
+            if isinstance(pair, list | tuple) and len(pair) == 2
+        ],
+        "body": str(request.get("body") or ""),
+    }
+
+
+def fetch_pane(exchange: object, number: int) -> FetchPane:
+    request = _fetch_request(exchange)
+    exchange = exchange if isinstance(exchange, dict) else {}
+    response = exchange.get("response")
+    response = response if isinstance(response, dict) else None
+    status = response.get("status") if response else None
+    error = exchange.get("error")
+    latency = exchange.get("latency_ms")
+    return FetchPane(
+        number=number,
+        method=request["method"],
+        url=request["url"],
+        latency_ms=latency if isinstance(latency, int) else None,
+        # Shown like a webhook's request: an Authorization header is masked, and
+        # Copy as cURL (fetched on demand) has it whole.
+        request_headers=mask_headers(request["headers"]),
+        request_body_pretty=pretty_json(request["body"])[0],
+        status=status if isinstance(status, int) else None,
+        error=str(error or ("" if response else "No answer was recorded.")),
+        response_headers=[
+            (str(pair[0]), str(pair[1]))
+            for pair in (response or {}).get("headers") or []
+            if isinstance(pair, list | tuple) and len(pair) == 2
+        ],
+        response_body_pretty=pretty_json(str((response or {}).get("body") or ""))[0],
+        response_truncated=bool((response or {}).get("truncated")),
+    )
+
+
+def _code_url(subscription_id: int | None, version: int | None) -> str:
+    """The function's code at the version that ran, where the subscription still
+    has its pages."""
+    if subscription_id is None:
+        return ""
+    try:
+        if version is None:
+            return reverse("subscriptions:code", args=[subscription_id])
+        return reverse("subscriptions:code-version", args=[subscription_id, version])
+    except NoReverseMatch:
+        return ""
+
+
+def invocation_pane(attempt: Attempt, *, subscription_id: int | None) -> InvocationPane:
+    """What the attempt recorded of the run; while it runs, only what it calls."""
+    record = attempt.invocation if isinstance(attempt.invocation, dict) else {}
+    handler, _, version = attempt.function_call.partition(" · v")
+    version_number = record.get("version")
+    if not isinstance(version_number, int):
+        version_number = int(version) if version.isdigit() else None
+    returned = record.get("return")
+    if isinstance(returned, str):
+        return_pretty, is_json = pretty_json(returned)
+    else:
+        return_pretty, is_json = UNDEFINED, False
+    error = record.get("error")
+    error = (
+        {key: safe_text(str(error.get(key) or "")) for key in ERROR_KEYS}
+        if isinstance(error, dict)
+        else None
+    )
+    logs = [
+        {
+            "level": str(line.get("level") or "log"),
+            "message": str(line.get("message", "")),
+        }
+        for line in record.get("logs") or []
+        if isinstance(line, dict)
+    ]
+    duration = record.get("duration_ms")
+    exchanges = attempt.exchanges if isinstance(attempt.exchanges, list) else []
+    return InvocationPane(
+        handler=str(record.get("handler") or handler),
+        version=version_number,
+        status=str(record.get("status") or ""),
+        running=not attempt.outcome,
+        return_pretty=return_pretty,
+        return_is_json=is_json,
+        logs=logs,
+        logs_cut=bool(record.get("logs_cut")),
+        error=error,
+        duration_ms=duration if isinstance(duration, int | float) else None,
+        fetches=[fetch_pane(e, n) for n, e in enumerate(exchanges, start=1)],
+        code_url=_code_url(subscription_id, version_number),
+    )
+
+
+ERROR_KEYS = ("name", "message", "stack", "kind")
 
 
 @dataclass(frozen=True)
@@ -74,6 +285,8 @@ class ChosenAttempt:
     # What the attempt says that the delivery's reason above it does not.
     reason: str
     error_message: str
+    # A function's run, in place of the HTTP request and response.
+    invocation: InvocationPane | None = None
 
 
 def unsaid(text: str, *said: str) -> str:
@@ -112,6 +325,11 @@ def detail_context(delivery, *, number: int | None = None) -> dict:
             reason=reason,
             error_message=unsaid(
                 attempt.error_message, attempt.reason, delivery.reason
+            ),
+            invocation=(
+                invocation_pane(attempt, subscription_id=delivery.subscription_id)
+                if attempt.request_method == FUNCTION_METHOD
+                else None
             ),
         )
     return {

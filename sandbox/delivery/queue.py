@@ -83,6 +83,8 @@ class AttemptResult:
     verdict: webhook.Verdict
     step: retry.Step
     more_exchanges: list[dict] = field(default_factory=list)
+    # A function's run (sandbox.functions.sender); empty for a webhook.
+    invocation: dict = field(default_factory=dict)
 
 
 # Claiming -----------------------------------------------------------------------
@@ -296,7 +298,11 @@ def _target(target_id: int) -> DeliveryTarget:
 
 _SUBSCRIPTION_COLUMNS = (
     "id, enabled, name, kind, endpoint_url, api_key, CAST(custom_settings AS TEXT), "
-    "timeout_seconds, retry_policy, time_scale, dedupe_enabled, dedupe_window_hours"
+    "timeout_seconds, retry_policy, time_scale, dedupe_enabled, dedupe_window_hours, "
+    "memory_mb, batch_size, batch_window_seconds, "
+    # A function's newest version: saving one retargets what is still to send.
+    "(SELECT MAX(v.id) FROM functions_functionversion v "
+    "WHERE v.subscription_id = subscriptions_subscription.id)"
 )
 # Each subscription's stored columns, as last read, and what they came to.
 _current: dict[tuple, object] = {}
@@ -428,8 +434,8 @@ deliveries_claim = transaction.atomic(_claim)
 _ATTEMPT_COLUMNS = (
     "delivery_id, number, target_id, due_at, started_at, request_method, "
     "request_url, request_headers, response_headers, response_body, "
-    "response_truncated, error_kind, error_message, exchanges, outcome, reason, "
-    "created_at"
+    "response_truncated, error_kind, error_message, exchanges, invocation, outcome, "
+    "reason, created_at"
 )
 
 
@@ -440,7 +446,7 @@ def _write_ahead(ready: list[tuple], now: datetime) -> list[Claimed]:
     as_json = _json_placeholder()
     one = (
         f"(%s, %s, %s, %s, %s, %s, %s, {as_json}, {as_json}, '', "
-        f"%s, '', '', {as_json}, '', '', %s)"
+        f"%s, '', '', {as_json}, {as_json}, '', '', %s)"
     )
     params: list = []
     started = connection.ops.adapt_datetimefield_value(now)
@@ -460,6 +466,7 @@ def _write_ahead(ready: list[tuple], now: datetime) -> list[Claimed]:
             "[]",
             False,
             "[]",
+            "{}",
             started,
         ]
     ids = dict(
@@ -651,6 +658,7 @@ def _record(results: list[tuple[Claimed, AttemptResult]]) -> None:
                 result.verdict.outcome,
                 safe_text(result.verdict.reason)[:500],
                 _json(result.more_exchanges) if result.more_exchanges else "[]",
+                _json(result.invocation) if result.invocation else "{}",
                 claimed.attempt.pk,
             )
         )
@@ -678,7 +686,7 @@ def _record(results: list[tuple[Claimed, AttemptResult]]) -> None:
                 f"response_headers = {as_json}, response_body = %s, "
                 "response_truncated = %s, latency_ms = %s, error_kind = %s, "
                 f"error_message = %s, outcome = %s, reason = %s, "
-                f"exchanges = {as_json} WHERE id = %s",
+                f"exchanges = {as_json}, invocation = {as_json} WHERE id = %s",
                 attempt_rows,
             )
             # SET reads the row as it was: a stopped delivery keeps its state.
@@ -752,6 +760,7 @@ _ATTEMPT_SET = (
     ("outcome", "r.c8"),
     ("reason", "r.c9"),
     ("exchanges", "r.c10"),
+    ("invocation", "r.c11"),
 )
 _STILL_OPEN = "{table}.state IN ('pending', 'retrying')"
 _DELIVERY_SET = (

@@ -30,6 +30,9 @@ ATTEMPT_ROW_COLUMNS = (
     "response_status",
     "outcome",
     "error_kind",
+    # A function's attempt names the handler and version it ran here.
+    "request_method",
+    "request_url",
 )
 
 

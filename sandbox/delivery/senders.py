@@ -45,6 +45,8 @@ class Answer:
     verdict: webhook.Verdict
     retry_after: float | None = None
     more_exchanges: list[dict] = field(default_factory=list)
+    # A function's run: handler, Callback Return, Log Output, error, duration.
+    invocation: dict = field(default_factory=dict)
 
 
 class Sender(Protocol):

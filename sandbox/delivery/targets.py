@@ -32,6 +32,11 @@ class Target:
     dedupe_window_hours: float | None = 24.0
     subscription: Subscription | None = None
     kind: str = TargetKind.WEBHOOK
+    # A function target: the version that runs (a FunctionVersion) and its limits.
+    function_version: object | None = None
+    memory_mb: int = 128
+    batch_size: int = 20
+    batch_window_seconds: float = 10.0
 
     @classmethod
     def of(cls, subscription: Subscription) -> "Target":
@@ -50,6 +55,14 @@ class Target:
             ),
             subscription=subscription,
             kind=subscription.kind,
+            function_version=(
+                subscription.current_function
+                if subscription.kind == TargetKind.FUNCTION
+                else None
+            ),
+            memory_mb=subscription.memory_mb,
+            batch_size=subscription.batch_size,
+            batch_window_seconds=subscription.batch_window_seconds,
         )
 
     @classmethod
@@ -64,6 +77,10 @@ class Target:
             retry_policy=row.retry_policy,
             time_scale=row.time_scale,
             kind=row.kind,
+            function_version=row.function_version,
+            memory_mb=row.memory_mb,
+            batch_size=row.batch_size,
+            batch_window_seconds=row.batch_window_seconds,
         )
 
     @classmethod
@@ -88,7 +105,19 @@ class Target:
             timeout_seconds=self.timeout_seconds,
             retry_policy=self.retry_policy,
             time_scale=self.time_scale,
+            function=self._function_content(),
         )
+
+    def _function_content(self) -> list | None:
+        if self.kind != TargetKind.FUNCTION:
+            return None
+        version = self.function_version
+        return [
+            version.pk if version is not None else None,
+            self.memory_mb,
+            self.batch_size,
+            self.batch_window_seconds,
+        ]
 
 
 def content_key(
@@ -102,6 +131,7 @@ def content_key(
     timeout_seconds: float,
     retry_policy: str,
     time_scale: float,
+    function: list | None = None,
 ) -> str:
     # The settings' key order is part of the content: it is the header's order.
     content = [
@@ -115,6 +145,9 @@ def content_key(
         retry_policy,
         time_scale,
     ]
+    # Only a function target has more; a webhook's key is what it always was.
+    if function is not None:
+        content.append(function)
     raw = json.dumps(content, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(raw.encode()).hexdigest()
 
@@ -144,6 +177,10 @@ def target_row(target: Target) -> DeliveryTarget:
         timeout_seconds=target.timeout_seconds,
         retry_policy=target.retry_policy,
         time_scale=target.time_scale,
+        function_version=target.function_version,
+        memory_mb=target.memory_mb,
+        batch_size=target.batch_size,
+        batch_window_seconds=target.batch_window_seconds,
         content_key=key,
     )
     try:

@@ -37,6 +37,9 @@ class Exchange:
     content_type: str = ""
     error_kind: str = ""
     error_message: str = ""
+    # The body as it came, up to the limit, when the caller asked to keep it (a
+    # function's fetch reads bytes); never stored.
+    raw: bytes = b""
 
 
 def new_session(*, concurrency: int = 100) -> aiohttp.ClientSession:
@@ -71,6 +74,8 @@ async def send(
     *,
     timeout: float,
     body_limit: int,
+    keep_raw: bool = False,
+    follow_redirects: bool = False,
 ) -> Exchange:
     """Send one request; never raises for anything the endpoint or network does."""
     if urlsplit(request.url).scheme not in {"http", "https"}:
@@ -85,7 +90,9 @@ async def send(
             request.url,
             data=request.body,
             headers=request.headers,
-            allow_redirects=False,
+            # Segment does not follow a webhook's redirects; a function's fetch
+            # (node-fetch) does.
+            allow_redirects=follow_redirects,
             # aiohttp rounds timeouts of ceil_threshold (5 s) or more up to the next
             # whole second; Segment's 5 s means 5 s.
             timeout=aiohttp.ClientTimeout(total=timeout, ceil_threshold=_NEVER_CEIL),
@@ -99,6 +106,8 @@ async def send(
             exchange.content_type = response.headers.get("Content-Type", "")
             exchange.truncated = len(raw) > body_limit
             exchange.body = raw[:body_limit].decode("utf-8", errors="replace")
+            if keep_raw:
+                exchange.raw = raw[:body_limit]
             if exchange.truncated:
                 # Don't drain megabytes we will not keep; drop the connection instead.
                 response.close()

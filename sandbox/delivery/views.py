@@ -3,7 +3,7 @@
 from urllib.parse import urlsplit
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -12,7 +12,7 @@ from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
 from sandbox.delivery import panes, selectors, services
 from sandbox.delivery.forms import HistoryFilterForm
-from sandbox.delivery.models import Attempt, Delivery, State
+from sandbox.delivery.models import FUNCTION_METHOD, Attempt, Delivery, State
 
 RESENT = "Resent as #{pk} with the same messageId."
 RESENT_BYPASSING_DEDUPE = "Resent as #{pk} with the same messageId, bypassing dedupe."
@@ -23,6 +23,7 @@ RESENT_DEDUPLICATED = (
 )
 RETRYING_NOW = "The next attempt goes out now."
 STOPPED = "No further attempts will be made."
+NO_SUCH_REQUEST = "This attempt made no such HTTP request."
 
 
 @require_GET
@@ -92,8 +93,19 @@ def _attempt_number(text: str) -> int | None:
 @never_cache
 @require_GET
 def curl(request: HttpRequest, pk: int, number: int) -> HttpResponse:
+    """The attempt's request, or with ?fetch=<n> a function's nth fetch call
+    (a function's attempt itself is no HTTP request)."""
     attempt = get_object_or_404(Attempt, delivery_id=pk, number=number)
-    return HttpResponse(panes.curl_command(attempt), content_type="text/plain")
+    fetch = _attempt_number(request.GET.get("fetch", ""))
+    if fetch is not None:
+        command = panes.fetch_curl_command(attempt, fetch)
+    elif attempt.request_method == FUNCTION_METHOD:
+        command = None
+    else:
+        command = panes.curl_command(attempt)
+    if command is None:
+        raise Http404(NO_SUCH_REQUEST)
+    return HttpResponse(command, content_type="text/plain")
 
 
 @require_POST

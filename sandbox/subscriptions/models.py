@@ -1,4 +1,5 @@
-"""Subscriptions: the partner webhook endpoints the sandbox delivers events to."""
+"""Subscriptions: what the sandbox delivers events to, a partner's webhook endpoint
+or a JavaScript subscription function the sandbox runs."""
 
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -33,18 +34,32 @@ DEFAULT_DEDUPE_WINDOW_HOURS = 24.0
 MAX_TIME_SCALE = 10_000.0
 # The partner FAQ's observed window is about 170 days.
 MAX_DEDUPE_WINDOW_HOURS = 170 * 24.0
+ENDPOINT_URL_REQUIRED_ERROR = "A webhook subscription needs an endpoint URL."
+MEMORY_RANGE_ERROR = "The memory limit must be between 16 and 1024 MB."
+BATCH_SIZE_RANGE_ERROR = "The batch size must be between 1 and 400 events."
+BATCH_WINDOW_RANGE_ERROR = "The batch window must be between 0.1 and 60 seconds."
+# Segment's defaults for functions (segment-reference.md sections 7.1 and 7.4).
+DEFAULT_MEMORY_MB = 128
+DEFAULT_BATCH_SIZE = 20
+DEFAULT_BATCH_WINDOW_SECONDS = 10.0
 CUSTOM_SETTINGS_API_KEY_ERROR = (
     "apiKey is set by the API key field; Segment keeps it out of X-Segment-Settings"
 )
 
 
+# What only a function subscription has.
+FUNCTION_FIELDS = ("memory_mb", "batch_size", "batch_window_seconds")
+# What only a webhook subscription has.
+WEBHOOK_FIELDS = ("endpoint_url",)
 # What a user may set on a subscription, in the order the form shows it.
 EDITABLE_FIELDS = (
     "name",
-    "endpoint_url",
+    "kind",
+    *WEBHOOK_FIELDS,
     "api_key",
     "custom_settings",
     "timeout_seconds",
+    *FUNCTION_FIELDS,
     "retry_policy",
     "time_scale",
     "dedupe_enabled",
@@ -70,6 +85,21 @@ def validate_timeout_seconds(value: float) -> None:
 def validate_time_scale(value: float) -> None:
     if not 1.0 <= value <= MAX_TIME_SCALE:
         raise ValidationError(TIME_SCALE_RANGE_ERROR, code="range")
+
+
+def validate_memory_mb(value: int) -> None:
+    if not 16 <= value <= 1024:
+        raise ValidationError(MEMORY_RANGE_ERROR, code="range")
+
+
+def validate_batch_size(value: int) -> None:
+    if not 1 <= value <= 400:
+        raise ValidationError(BATCH_SIZE_RANGE_ERROR, code="range")
+
+
+def validate_batch_window(value: float) -> None:
+    if not 0.1 <= value <= 60:
+        raise ValidationError(BATCH_WINDOW_RANGE_ERROR, code="range")
 
 
 def validate_dedupe_window(value: float) -> None:
@@ -103,6 +133,7 @@ def validate_custom_settings(value: object) -> None:
 class Subscription(models.Model):
     class Kind(models.TextChoices):
         WEBHOOK = "webhook", "Webhook"
+        FUNCTION = "function", "Function"
 
     class RetryPolicy(models.TextChoices):
         SEGMENT = "segment", "Segment (first attempt + 9 retries over about 4 hours)"
@@ -113,8 +144,9 @@ class Subscription(models.Model):
     )
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.WEBHOOK)
     # A CharField, not a URLField, so validate_endpoint_url is the only URL check.
+    # Blank only for a function, which sends with fetch (see clean()).
     endpoint_url = models.CharField(
-        "endpoint URL", max_length=2000, validators=[validate_endpoint_url]
+        "endpoint URL", max_length=2000, blank=True, validators=[validate_endpoint_url]
     )
     api_key = models.CharField("API key", max_length=500, blank=True)
     custom_settings = models.JSONField(default=dict, blank=True)
@@ -143,6 +175,22 @@ class Subscription(models.Model):
         validators=[validate_dedupe_window],
     )
     enabled = models.BooleanField(default=True)
+    # A function's limits and batching (onBatch); a webhook ignores them.
+    memory_mb = models.PositiveIntegerField(
+        "memory limit (MB)", default=DEFAULT_MEMORY_MB, validators=[validate_memory_mb]
+    )
+    batch_size = models.PositiveSmallIntegerField(
+        "batch size (events)",
+        default=DEFAULT_BATCH_SIZE,
+        validators=[validate_batch_size],
+        help_text="onBatch gets up to this many events at once.",
+    )
+    batch_window_seconds = models.FloatField(
+        "batch window (seconds)",
+        default=DEFAULT_BATCH_WINDOW_SECONDS,
+        validators=[validate_batch_window],
+        help_text="A batch goes when it is full or this long after its first event.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -162,6 +210,19 @@ class Subscription(models.Model):
             validate_custom_settings(self.custom_settings)
         except ValidationError as error:
             raise ValidationError({"custom_settings": error}) from None
+        if self.kind == self.Kind.WEBHOOK and not self.endpoint_url:
+            raise ValidationError(
+                {"endpoint_url": ValidationError(ENDPOINT_URL_REQUIRED_ERROR)}
+            )
+
+    @property
+    def is_function(self) -> bool:
+        return self.kind == self.Kind.FUNCTION
+
+    @property
+    def current_function(self):
+        """The function's newest saved version, or None."""
+        return self.function_versions.order_by("-number").first()
 
     @property
     def masked_api_key(self) -> str:

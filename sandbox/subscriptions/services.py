@@ -2,10 +2,14 @@
 
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
 from sandbox.subscriptions.models import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_BATCH_WINDOW_SECONDS,
     DEFAULT_DEDUPE_WINDOW_HOURS,
+    DEFAULT_MEMORY_MB,
     DEFAULT_TIMEOUT_SECONDS,
     EDITABLE_FIELDS,
     Subscription,
@@ -25,9 +29,17 @@ def subscription_create(
     dedupe_enabled: bool = True,
     dedupe_window_hours: float = DEFAULT_DEDUPE_WINDOW_HOURS,
     enabled: bool = True,
+    kind: str = Subscription.Kind.WEBHOOK,
+    memory_mb: int = DEFAULT_MEMORY_MB,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_window_seconds: float = DEFAULT_BATCH_WINDOW_SECONDS,
 ) -> Subscription:
     subscription = Subscription(
         name=name,
+        kind=kind,
+        memory_mb=memory_mb,
+        batch_size=batch_size,
+        batch_window_seconds=batch_window_seconds,
         endpoint_url=endpoint_url,
         api_key=api_key,
         custom_settings={} if custom_settings is None else custom_settings,
@@ -63,6 +75,40 @@ def subscription_update(*, subscription: Subscription, **fields: Any) -> Subscri
             subscription_id=subscription.pk, name=subscription.name
         )
     return subscription
+
+
+@transaction.atomic
+def subscription_create_with_code(**fields: Any) -> Subscription:
+    """Create it (as subscription_create); a function starts with Segment's
+    boilerplate as version 1."""
+    subscription = subscription_create(**fields)
+    _function_code_ensure(subscription=subscription)
+    return subscription
+
+
+@transaction.atomic
+def subscription_update_with_code(
+    *, subscription: Subscription, **fields: Any
+) -> Subscription:
+    """Update it (as subscription_update); a webhook turned into a function starts
+    with Segment's boilerplate when it has no code yet."""
+    subscription_update(subscription=subscription, **fields)
+    _function_code_ensure(subscription=subscription)
+    return subscription
+
+
+def _function_code_ensure(*, subscription: Subscription) -> None:
+    """A function the page made always has code to run: the boilerplate, sending
+    to the demo mock endpoint."""
+    if not subscription.is_function or subscription.function_versions.exists():
+        return
+    # Imported here: functions depend on subscriptions, not the other way round.
+    from sandbox.functions.services import boilerplate, function_version_save
+
+    function_version_save(
+        subscription=subscription,
+        source=boilerplate(f"{settings.BASE_URL}/mock/demo/"),
+    )
 
 
 @transaction.atomic

@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from sandbox.functions import urls as function_urls
 from sandbox.subscriptions import views
 
 app_name = "subscriptions"
@@ -15,4 +16,6 @@ urlpatterns = [
     path("<int:pk>/enable/", views.enable, name="enable"),
     path("<int:pk>/delete/", views.delete, name="delete"),
     path("<int:pk>/key/", views.reveal_key, name="reveal-key"),
+    # A function's code page is one of its subscription's pages.
+    *function_urls.urlpatterns,
 ]

@@ -12,6 +12,7 @@ from sandbox.delivery.selectors import (
     delivery_history,
     latency_by_subscription,
 )
+from sandbox.functions.selectors import function_summary, function_version_numbers
 from sandbox.subscriptions import selectors, services
 from sandbox.subscriptions.forms import SubscriptionForm
 from sandbox.subscriptions.models import Subscription
@@ -23,6 +24,10 @@ FORM_TEMPLATE = "subscriptions/subscription_form.html"
 RECENT_DELIVERIES = 20
 
 CREATED = "Created subscription “{name}”."
+CREATED_FUNCTION = (
+    "Created function subscription “{name}” with Segment's boilerplate as "
+    "{version}: edit it here, then save."
+)
 SAVED = "Saved subscription “{name}”."
 DISABLED = (
     "Disabled subscription “{name}”: it receives no events until enabled, and "
@@ -42,9 +47,12 @@ def _subscription_or_404(pk: int) -> Subscription:
 @require_GET
 def list_page(request: HttpRequest) -> HttpResponse:
     subscriptions = list(selectors.subscription_list())
-    latencies = latency_by_subscription(subscription_ids=[s.pk for s in subscriptions])
+    ids = [s.pk for s in subscriptions]
+    latencies = latency_by_subscription(subscription_ids=ids)
+    versions = function_version_numbers(subscription_ids=ids)
     for subscription in subscriptions:
         subscription.latency = latencies.get(subscription.pk)
+        subscription.function_version = versions.get(subscription.pk)
     return render(request, LIST_TEMPLATE, {"subscriptions": subscriptions})
 
 
@@ -56,15 +64,15 @@ def detail_page(request: HttpRequest, pk: int) -> HttpResponse:
     )
     context = {
         "subscription": subscription,
-        "latency": latency_by_subscription(subscription_ids=[pk]).get(pk),
         "deliveries": recent.deliveries,
         "recent_size": RECENT_DELIVERIES,
     }
-    template = DETAIL_TEMPLATE
     if request.htmx:
         # Its recent deliveries catching up as the page's socket (re)opens.
-        template += "#subscription-deliveries"
-    return render(request, template, context)
+        return render(request, f"{DETAIL_TEMPLATE}#subscription-deliveries", context)
+    context["latency"] = latency_by_subscription(subscription_ids=[pk]).get(pk)
+    context["function"] = function_summary(subscription=subscription)
+    return render(request, DETAIL_TEMPLATE, context)
 
 
 @require_http_methods(["GET", "POST"])
@@ -72,7 +80,14 @@ def create_page(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = SubscriptionForm(request.POST)
         if form.is_valid():
-            subscription = services.subscription_create(**form.cleaned_data)
+            subscription = services.subscription_create_with_code(**form.cleaned_data)
+            if subscription.is_function:
+                version = subscription.current_function
+                messages.success(
+                    request,
+                    CREATED_FUNCTION.format(name=subscription, version=version.label),
+                )
+                return redirect("subscriptions:code", pk=subscription.pk)
             messages.success(request, CREATED.format(name=subscription))
             return redirect("subscriptions:detail", pk=subscription.pk)
     else:
@@ -86,7 +101,9 @@ def edit_page(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         form = SubscriptionForm(request.POST, instance=subscription)
         if form.is_valid():
-            services.subscription_update(subscription=subscription, **form.cleaned_data)
+            services.subscription_update_with_code(
+                subscription=subscription, **form.cleaned_data
+            )
             messages.success(request, SAVED.format(name=subscription))
             return redirect("subscriptions:detail", pk=pk)
     else:

@@ -11,6 +11,7 @@ from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 
 from sandbox.display import mask_headers, mask_secret, safe_text
+from sandbox.functions import sender as function_sender
 from sandbox.suites import results, selectors
 from sandbox.suites.models import SuiteRun
 
@@ -31,12 +32,25 @@ def _seconds(milliseconds: int | None) -> str:
     return f"{(milliseconds or 0) / 1000:.3f}"
 
 
+def _answered(step: dict) -> bool:
+    """Whether the step got an answer: an HTTP status, or a function that ran to
+    an outcome of its own (it returned or threw), not a timeout or a crash."""
+    if step["status"] is not None:
+        return True
+    # The delivery's reason may lead with its state ("not retried: Bad Request…").
+    reason = step.get("reason") or ""
+    return any(
+        reason.startswith(f"{category}:") or f": {category}:" in reason
+        for category in function_sender.ANSWERED
+    )
+
+
 def junit_xml(*, suite_run: SuiteRun) -> str:
     """One testsuite, one testcase per step; a failed expectation is a failure,
     a step that got no response at all an error, each with its reason."""
     steps = suite_run.results
-    failures = [s for s in steps if not s["passed"] and s["status"] is not None]
-    errors = [s for s in steps if not s["passed"] and s["status"] is None]
+    failures = [s for s in steps if not s["passed"] and _answered(s)]
+    errors = [s for s in steps if not s["passed"] and not _answered(s)]
     suites = ET.Element("testsuites", name="Subscription Sandbox")
     testsuite = ET.SubElement(
         suites,
@@ -71,7 +85,7 @@ def junit_xml(*, suite_run: SuiteRun) -> str:
             time=_seconds(step["latency_ms"]),
         )
         if not step["passed"]:
-            tag = "failure" if step["status"] is not None else "error"
+            tag = "failure" if _answered(step) else "error"
             detail = ET.SubElement(
                 case, tag, message=safe_text(step["failure"]), type="expectation"
             )
@@ -143,6 +157,8 @@ def _exchange(attempt, api_key: str) -> dict:
     return {
         "number": attempt.number,
         "request_line": f"{attempt.request_method} {attempt.request_url}",
+        # A function's run has no HTTP response: its Callback Return stands in.
+        "function_call": attempt.function_call,
         "request_headers": mask_headers(attempt.request_headers),
         "request_body": masked(_pretty(attempt.request_body), api_key),
         "status": attempt.response_status,

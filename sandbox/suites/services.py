@@ -14,7 +14,7 @@ from django.utils import timezone
 from sandbox.delivery import conditions as conditions_module
 from sandbox.delivery import runs
 from sandbox.delivery.engine import Engine
-from sandbox.delivery.models import Door
+from sandbox.delivery.models import Door, TargetKind
 from sandbox.delivery.selectors import run_progress
 from sandbox.delivery.services import Target, deliveries_enqueue
 from sandbox.suites import editing, fileformat, results, selectors
@@ -172,10 +172,19 @@ def suite_run_start(
         run=run,
         definition=fileformat.suite_document(suite),
         target_name=target.name[:200],
-        endpoint_url=target.endpoint_url,
+        endpoint_url=_sent_to(target),
         steps=steps,
         options=options,
     )
+
+
+def _sent_to(target: Target) -> str:
+    """Where the run went, as its report says: a webhook's URL, or the function
+    and the version that ran (a function's endpoint URL is no destination)."""
+    if target.kind != TargetKind.FUNCTION:
+        return target.endpoint_url
+    version = target.function_version
+    return f"function {version.label}" if version is not None else "function"
 
 
 @transaction.atomic

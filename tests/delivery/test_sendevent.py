@@ -107,7 +107,10 @@ def test_sendevent_sends_a_file(receiver, tmp_path):
     [
         (["trak", "--to", "Partner"], "Unknown type or template 'trak'."),
         (["track", "--to", "Nobody"], "No subscription named 'Nobody'."),
-        (["track"], "Give --to SUBSCRIPTION_NAME, or --endpoint URL"),
+        (
+            ["track"],
+            "Give --to SUBSCRIPTION_NAME, --endpoint URL with --api-key KEY, or",
+        ),
         (["track", "--endpoint", "ftp://x/y", "--api-key", "k"], "must start with"),
         (["track", "--endpoint", "http://x/y"], "--endpoint needs --api-key"),
         (

@@ -15,6 +15,7 @@ from sandbox.spec.endpoint_url import (
 from sandbox.subscriptions.models import (
     CUSTOM_SETTINGS_API_KEY_ERROR,
     CUSTOM_SETTINGS_NOT_OBJECT_ERROR,
+    ENDPOINT_URL_REQUIRED_ERROR,
     NAME_TAKEN_ERROR,
     TIMEOUT_RANGE_ERROR,
     Subscription,
@@ -75,7 +76,8 @@ def test_subscription_create_refuses_non_http_scheme(endpoint_url):
     errors = create_errors(endpoint_url=endpoint_url)
     expected = ENDPOINT_URL_SCHEME_ERROR
     if not endpoint_url:
-        expected = "This field cannot be blank."
+        # Blank is allowed for a function only.
+        expected = ENDPOINT_URL_REQUIRED_ERROR
     assert errors == {"endpoint_url": [expected]}
 
 

@@ -17,9 +17,17 @@ from django.urls import reverse
 from sandbox import spec
 from sandbox.delivery import services
 from sandbox.delivery.engine import Engine
-from sandbox.delivery.models import Attempt, Delivery, Door, Outcome, State
+from sandbox.delivery.models import (
+    Attempt,
+    Delivery,
+    Door,
+    Outcome,
+    State,
+    TargetKind,
+)
 from sandbox.delivery.selectors import delivery_get
 from sandbox.display import mask_headers, safe_text
+from sandbox.functions import services as function_services
 from sandbox.subscriptions.models import (
     DEFAULT_TIMEOUT_SECONDS,
     Subscription,
@@ -29,8 +37,17 @@ from sandbox.subscriptions.models import (
 from sandbox.subscriptions.selectors import subscription_get_by_name, subscription_list
 
 UNKNOWN_SUBSCRIPTION = "No subscription named {name!r}. Known: {known}."
-TARGET_REQUIRED = "Give --to SUBSCRIPTION_NAME, or --endpoint URL with --api-key KEY."
-TARGET_BOTH = "Give either --to or --endpoint, not both."
+TARGET_REQUIRED = (
+    "Give --to SUBSCRIPTION_NAME, --endpoint URL with --api-key KEY, "
+    "or --function FILE.js."
+)
+TARGET_BOTH = "Give one of --to, --endpoint and --function, not two."
+FUNCTION_UNREADABLE = "--function {path}: cannot read it: {detail}"
+FUNCTION_PROBLEM = "--function {path}: {problem}"
+NO_FUNCTION_VERSION = (
+    "The function subscription {name!r} has no saved source yet: open its code "
+    "page and save it."
+)
 API_KEY_REQUIRED = "--endpoint needs --api-key (use --api-key '' for an empty key)."
 BAD_URL = "--endpoint {url!r}: {problem}"
 BAD_SETTINGS = "--settings: {detail}"
@@ -64,6 +81,11 @@ def add_target_arguments(parser: CommandParser) -> None:
     """--to, or --endpoint with --api-key and --settings: where a command sends."""
     parser.add_argument("--to", metavar="SUBSCRIPTION_NAME")
     parser.add_argument("--endpoint", metavar="URL")
+    parser.add_argument(
+        "--function",
+        metavar="FILE_JS",
+        help="run this JavaScript subscription function, as Segment would",
+    )
     parser.add_argument("--api-key", metavar="KEY")
     parser.add_argument(
         "--custom-settings",
@@ -76,17 +98,24 @@ def add_target_arguments(parser: CommandParser) -> None:
 def target_from_options(options: dict) -> services.Target:
     """The target `--to` or `--endpoint`/`--api-key`/`--settings` name (the
     command line's, shared by sendevent and runsuite); BadInput otherwise."""
-    if options["to"] and options["endpoint"]:
+    given = [name for name in ("to", "endpoint", "function") if options.get(name)]
+    if len(given) > 1:
         raise BadInput(TARGET_BOTH)
     if options["to"]:
         try:
-            return services.Target.of(subscription_get_by_name(name=options["to"]))
+            subscription = subscription_get_by_name(name=options["to"])
         except Subscription.DoesNotExist:
             names = subscription_list().values_list("name", flat=True)
             known = ", ".join(repr(n) for n in names) or "none"
             raise BadInput(
                 UNKNOWN_SUBSCRIPTION.format(name=options["to"], known=known)
             ) from None
+        target = services.Target.of(subscription)
+        if subscription.is_function and target.function_version is None:
+            raise BadInput(NO_FUNCTION_VERSION.format(name=subscription.name))
+        return target
+    if options.get("function"):
+        return _function_target(options)
     if not options["endpoint"]:
         raise BadInput(TARGET_REQUIRED)
     url = options["endpoint"]
@@ -95,6 +124,16 @@ def target_from_options(options: dict) -> services.Target:
         raise BadInput(BAD_URL.format(url=url, problem=problem))
     if options["api_key"] is None:
         raise BadInput(API_KEY_REQUIRED)
+    return services.Target(
+        name=services.AD_HOC_NAME.format(url=url),
+        endpoint_url=url,
+        api_key=options["api_key"],
+        custom_settings=_custom_settings(options),
+        timeout_seconds=DEFAULT_TIMEOUT_SECONDS,
+    )
+
+
+def _custom_settings(options: dict) -> object:
     custom_settings: object = {}
     if options["custom_settings"]:
         custom_settings, error = spec.parse_json(options["custom_settings"])
@@ -103,12 +142,28 @@ def target_from_options(options: dict) -> services.Target:
         problem = custom_settings_problem(custom_settings)
         if problem is not None:
             raise BadInput(BAD_SETTINGS.format(detail=problem))
+    return custom_settings
+
+
+def _function_target(options: dict) -> services.Target:
+    """An ad hoc function: the file's source, checked, kept as a version."""
+    path = options["function"]
+    try:
+        source = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise BadInput(FUNCTION_UNREADABLE.format(path=path, detail=error)) from None
+    problem = function_services.source_problem(source)
+    if problem is not None:
+        raise BadInput(FUNCTION_PROBLEM.format(path=path, problem=problem))
+    custom_settings = _custom_settings(options)
     return services.Target(
-        name=services.AD_HOC_NAME.format(url=url),
-        endpoint_url=url,
-        api_key=options["api_key"],
+        name=services.AD_HOC_NAME.format(url=f"function {Path(path).name}"),
+        endpoint_url="",
+        api_key=options["api_key"] or "",
         custom_settings=custom_settings,
         timeout_seconds=DEFAULT_TIMEOUT_SECONDS,
+        kind=TargetKind.FUNCTION,
+        function_version=function_services.ad_hoc_version(source),
     )
 
 
@@ -226,6 +281,8 @@ class Command(BaseCommand):
         if attempt is None:
             page = DELIVERY_PAGE.format(url=self._page(delivery))
             return f"{NO_ATTEMPT.format(reason=delivery.reason)}\n{page}"
+        if attempt.invocation:
+            return self._report_function(delivery, attempt)
         self.stdout.write(f"{attempt.request_method} {attempt.request_url}")
         what = attempt.response_status or attempt.get_error_kind_display()
         self.stdout.write(f"{what} · {attempt.latency_ms} ms · {attempt.outcome}")
@@ -247,6 +304,46 @@ class Command(BaseCommand):
             self.stdout.write(DELIVERY_PAGE.format(url=self._page(delivery)))
             return NOT_DELIVERED.format(state=delivery.get_state_display().lower())
         return None
+
+    def _report_function(self, delivery: Delivery, attempt: Attempt) -> str | None:
+        """What Segment's test pane shows: the Callback Return, the Log Output,
+        each fetch the function made, and the outcome."""
+        run = attempt.invocation
+        self.stdout.write(
+            f"{run.get('handler') or '(no handler)'} · v{run.get('version')} · "
+            f"{attempt.latency_ms} ms · {attempt.outcome}"
+        )
+        self.stdout.write(attempt.reason)
+        self.stdout.write("Callback Return:")
+        returned = run.get("return")
+        self.stdout.write(f"  {'undefined' if returned is None else returned}")
+        self.stdout.write("Log Output:")
+        for line in run.get("logs") or []:
+            self.stdout.write(f"  [{line.get('level')}] {line.get('message')}")
+        if not run.get("logs"):
+            self.stdout.write("  (none)")
+        error = run.get("error")
+        if error and self.verbosity > 1:
+            self.stdout.write("Error:")
+            self.stdout.write(f"  {error.get('stack') or error.get('message')}")
+        self.stdout.write(f"Fetches: {len(attempt.exchanges)}")
+        for exchange in attempt.exchanges:
+            request = exchange.get("request", {})
+            answered = exchange.get("response")
+            what = answered.get("status") if answered else exchange.get("error")
+            self.stdout.write(
+                f"  {request.get('method')} {request.get('url')} → {what} "
+                f"({exchange.get('latency_ms')} ms)"
+            )
+        if delivery.state == State.RETRYING and delivery.next_attempt_at:
+            self.stdout.write(
+                f"Segment would retry at {delivery.next_attempt_at:%H:%M:%S} UTC; "
+                "a running sandbox server makes the retries."
+            )
+        if delivery.outcome in {Outcome.GREEN, Outcome.YELLOW}:
+            return None
+        self.stdout.write(DELIVERY_PAGE.format(url=self._page(delivery)))
+        return NOT_DELIVERED.format(state=delivery.get_state_display().lower())
 
     def _page(self, delivery: Delivery) -> str:
         return f"{settings.BASE_URL}{reverse('delivery:detail', args=[delivery.pk])}"

@@ -1,17 +1,22 @@
 """Create or update a subscription from a terminal (scripts and CI set up a
 sandbox without the page).
 
-`subscription create NAME --endpoint URL --api-key KEY [--settings JSON]`
-creates the subscription, or updates the one with that name. Exit codes: 0
-done, 2 bad arguments or input (the URL, the settings, the name).
+`subscription create NAME (--endpoint URL | --function FILE.js) --api-key KEY
+[--settings JSON]` creates the subscription, or updates the one with that name;
+with --function it is a function subscription running that file's JavaScript (a
+changed file is saved as a new version). Exit codes: 0 done, 2 bad arguments or
+input (the URL, the function, the settings, the name).
 """
 
 import argparse
+from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 
 from sandbox import spec
+from sandbox.functions.services import function_version_save, source_problem
 from sandbox.subscriptions.models import (
     Subscription,
     custom_settings_problem,
@@ -24,6 +29,10 @@ BAD_SETTINGS = "--settings: {detail}"
 NOT_SAVED = "The subscription was not saved: {problems}"
 CREATED = "Created subscription {name!r} → {url}"
 UPDATED = "Updated subscription {name!r} → {url}"
+TARGET_REQUIRED = "Give --endpoint URL or --function FILE.js."
+TARGET_BOTH = "Give either --endpoint or --function, not both."
+FUNCTION_UNREADABLE = "--function {path}: cannot read it: {detail}"
+FUNCTION_PROBLEM = "--function {path}: {problem}"
 
 
 class Command(BaseCommand):
@@ -41,7 +50,12 @@ class Command(BaseCommand):
         )
         _verbosity_anywhere(create)
         create.add_argument("name", metavar="NAME")
-        create.add_argument("--endpoint", metavar="URL", required=True)
+        create.add_argument("--endpoint", metavar="URL")
+        create.add_argument(
+            "--function",
+            metavar="FILE_JS",
+            help="a function subscription running this JavaScript file",
+        )
         create.add_argument(
             "--api-key",
             metavar="KEY",
@@ -56,19 +70,37 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
-        url = options["endpoint"]
-        problem = endpoint_url_problem(url)
-        if problem is not None:
-            raise CommandError(BAD_URL.format(url=url, problem=problem), returncode=2)
-        fields = {"endpoint_url": url, "api_key": options["api_key"]}
+        url, path = options["endpoint"], options["function"]
+        if url and path:
+            raise CommandError(TARGET_BOTH, returncode=2)
+        if not url and not path:
+            raise CommandError(TARGET_REQUIRED, returncode=2)
+        source = None
+        if path:
+            source = _function_source(path)
+            fields = {"kind": Subscription.Kind.FUNCTION, "endpoint_url": ""}
+        else:
+            problem = endpoint_url_problem(url)
+            if problem is not None:
+                raise CommandError(
+                    BAD_URL.format(url=url, problem=problem), returncode=2
+                )
+            fields = {"kind": Subscription.Kind.WEBHOOK, "endpoint_url": url}
+        fields["api_key"] = options["api_key"]
         if options["custom_settings"] is not None:
             fields["custom_settings"] = _settings(options["custom_settings"])
         existing = Subscription.objects.filter(name=options["name"]).first()
         try:
-            if existing is None:
-                subscription = subscription_create(name=options["name"], **fields)
-            else:
-                subscription = subscription_update(subscription=existing, **fields)
+            with transaction.atomic():
+                if existing is None:
+                    subscription = subscription_create(name=options["name"], **fields)
+                else:
+                    subscription = subscription_update(subscription=existing, **fields)
+                if source is not None:
+                    version, _ = function_version_save(
+                        subscription=subscription, source=source
+                    )
+                    url = f"function {Path(path).name} ({version.label})"
         except ValidationError as error:
             problems = " ".join(error.messages)
             raise CommandError(
@@ -77,6 +109,21 @@ class Command(BaseCommand):
         if options["verbosity"] > 0:
             done = UPDATED if existing is not None else CREATED
             self.stdout.write(done.format(name=subscription.name, url=url))
+
+
+def _function_source(path: str) -> str:
+    try:
+        source = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise CommandError(
+            FUNCTION_UNREADABLE.format(path=path, detail=error), returncode=2
+        ) from None
+    problem = source_problem(source)
+    if problem is not None:
+        raise CommandError(
+            FUNCTION_PROBLEM.format(path=path, problem=problem), returncode=2
+        )
+    return source
 
 
 def _settings(text: str) -> dict:
