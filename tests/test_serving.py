@@ -178,9 +178,24 @@ def test_a_real_server_serves_static_files_and_refuses_oversized_bodies(tmp_path
             f"Body of {THREE_MB} bytes is over the mock's 2.5 MB limit"
         )
         refused.value.close()
+        # The body reaches the application as it came: the server itself does
+        # not parse form bodies (Twisted would refuse this one with a bare 400).
+        not_multipart = urllib.request.Request(
+            server.url + "/mock/demo/",
+            data=b'{"type": "track"}',
+            headers={"Content-Type": "multipart/form-data; boundary=x"},
+        )
+        try:
+            answer = urllib.request.urlopen(not_multipart, timeout=10)
+        except urllib.error.HTTPError as error:
+            answer = error
+        with answer:
+            assert "message" in json.loads(answer.read())
     finally:
         server.stop()
-    assert server.query("SELECT response_status FROM mock_mockrequest") == [(413,)]
+    stored = server.query("SELECT response_status FROM mock_mockrequest ORDER BY id")
+    assert len(stored) == 2
+    assert stored[0] == (413,)
 
 
 # The request guard
