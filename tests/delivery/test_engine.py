@@ -235,3 +235,26 @@ def test_disabled_subscription_refuses_to_enqueue():
         "The subscription 'Partner webhook' is disabled; enable it to send."
     )
     assert Delivery.objects.count() == 0
+
+
+def test_next_due_is_the_earliest_open_unclaimed_row_after_the_time_asked():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    subscription = make_subscription()
+    now = timezone.now().replace(microsecond=500_000)
+    rows = [make_delivery(subscription=subscription) for _ in range(4)]
+    Delivery.objects.update(next_attempt_at=None)
+    assert queue.deliveries_next_due(after=now) is None
+    soon = now + timedelta(seconds=3, microseconds=250)
+    Delivery.objects.filter(pk=rows[0].pk).update(next_attempt_at=soon)
+    Delivery.objects.filter(pk=rows[1].pk).update(
+        next_attempt_at=now + timedelta(seconds=1), claimed_until=now
+    )
+    Delivery.objects.filter(pk=rows[2].pk).update(
+        next_attempt_at=now + timedelta(seconds=2), state=State.DELIVERED
+    )
+    Delivery.objects.filter(pk=rows[3].pk).update(next_attempt_at=now)
+    assert queue.deliveries_next_due(after=now) == soon
+    assert queue.deliveries_next_due(after=soon) is None
