@@ -1,7 +1,5 @@
 """The code page's form: a function's JavaScript, checked before it is saved."""
 
-import logging
-import subprocess
 from typing import Any
 
 from django import forms
@@ -9,13 +7,9 @@ from django.core.exceptions import ValidationError
 
 from sandbox.functions import services
 
-SOURCE_NUL_ERROR = "The function contains a NUL character, which cannot be saved."
-SOURCE_CHECK_FAILED_ERROR = (
-    "The sandbox could not check the function's syntax, so it was not saved. "
-    "Try again; the server's console says what went wrong."
-)
-
-logger = logging.getLogger(__name__)
+# Kept here too: the code page's tests name them through its form.
+SOURCE_NUL_ERROR = services.SOURCE_NUL_ERROR
+SOURCE_CHECK_FAILED_ERROR = services.SOURCE_CHECK_FAILED_ERROR
 
 
 class SourceField(forms.CharField):
@@ -23,7 +17,7 @@ class SourceField(forms.CharField):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(strip=False, **kwargs)
-        # A NUL is refused in clean_source(), with where it is.
+        # A NUL is refused by services.source_problem(), with where it is.
         self.validators = []
 
 
@@ -50,26 +44,7 @@ class FunctionSourceForm(forms.Form):
 
     def clean_source(self) -> str:
         source = services.normalize(self.cleaned_data["source"])
-        self.problem = _nul_problem(source) or _checked(source)
+        self.problem = services.source_problem(source)
         if self.problem is not None:
             raise ValidationError(str(self.problem), code="invalid")
         return source
-
-
-def _checked(source: str) -> services.SourceProblem | None:
-    try:
-        return services.source_problem(source)
-    except (OSError, RuntimeError, subprocess.SubprocessError):
-        # Node could not be run or did not answer: nothing is saved unchecked.
-        logger.warning("The syntax check of a function failed", exc_info=True)
-        return services.SourceProblem(SOURCE_CHECK_FAILED_ERROR)
-
-
-def _nul_problem(source: str) -> services.SourceProblem | None:
-    at = source.find("\x00")
-    if at < 0:
-        return None
-    line_start = source.rfind("\n", 0, at) + 1
-    return services.SourceProblem(
-        SOURCE_NUL_ERROR, line=source.count("\n", 0, at) + 1, column=at - line_start + 1
-    )

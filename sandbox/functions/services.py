@@ -1,5 +1,7 @@
 """Saving a function's source: checked first, then kept as a new version."""
 
+import logging
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +12,8 @@ from sandbox.functions import runtime
 from sandbox.functions.models import FunctionVersion
 from sandbox.subscriptions.models import Subscription
 
+logger = logging.getLogger(__name__)
+
 BOILERPLATE_PATH = Path(__file__).with_name("boilerplate.js")
 # Far more than any function Segment accepts; a limit so a paste cannot fill the disk.
 MAX_SOURCE_BYTES = 512 * 1024
@@ -17,6 +21,11 @@ SOURCE_TOO_LARGE_ERROR = (
     "The function is {size:,} bytes; the sandbox accepts at most {limit:,}."
 )
 SOURCE_EMPTY_ERROR = "The function is empty: write at least one handler."
+SOURCE_NUL_ERROR = "The function contains a NUL character, which cannot be saved."
+SOURCE_CHECK_FAILED_ERROR = (
+    "The sandbox could not check the function's syntax, so it was not saved. "
+    "Try again; the server's console says what went wrong."
+)
 SOURCE_UNENCODABLE_ERROR = (
     "The function contains a character that cannot be stored as UTF-8 "
     "(a lone surrogate, line {line})."
@@ -57,7 +66,17 @@ def source_problem(source: str) -> SourceProblem | None:
         return SourceProblem(
             SOURCE_TOO_LARGE_ERROR.format(size=size, limit=MAX_SOURCE_BYTES)
         )
-    found = runtime.check_syntax(source)
+    at = source.find("\x00")
+    if at >= 0:
+        line_start = source.rfind("\n", 0, at) + 1
+        line = source.count("\n", 0, at) + 1
+        return SourceProblem(SOURCE_NUL_ERROR, line, at - line_start + 1)
+    try:
+        found = runtime.check_syntax(source)
+    except (OSError, RuntimeError, subprocess.SubprocessError):
+        # Node could not be run or did not answer: nothing is saved unchecked.
+        logger.warning("The syntax check of a function failed", exc_info=True)
+        return SourceProblem(SOURCE_CHECK_FAILED_ERROR)
     if found is not None:
         return SourceProblem(found.message, found.line, found.column)
     return None
