@@ -1,4 +1,5 @@
-"""Reads for replays: the list, one replay, and its progress figures."""
+"""Reads for replays: the list, one replay, and its progress figures; a
+readiness check's progress."""
 
 from dataclasses import dataclass
 from datetime import timedelta
@@ -7,7 +8,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from sandbox.delivery import queue
-from sandbox.delivery.models import Delivery, State
+from sandbox.delivery.models import OPEN_STATES, Delivery, Door, Run, State
 from sandbox.replay.models import ReadinessCheck, Replay
 
 # The current rate is measured over this window.
@@ -31,6 +32,87 @@ def readiness_list(*, limit: int = REPLAYS_LISTED) -> list[ReadinessCheck]:
 
 def readiness_get(*, pk: int) -> ReadinessCheck:
     return ReadinessCheck.objects.get(pk=pk)
+
+
+# The readiness check's probes are runs labelled so (sandbox.replay.readiness),
+# sent to a copy of the subscription named so.
+READINESS_LABEL = "Readiness: "
+READINESS_TARGET_NAME = "{name} (replay readiness)"
+READINESS_PHASES = {
+    "timestamps": "timestamps",
+    "in order": "order",
+    "shuffled": "order",
+}
+
+
+@dataclass(frozen=True)
+class ReadinessProbe:
+    """One probe run of a check: what it sends and how far it got."""
+
+    label: str
+    phase: str
+    events: int
+    settled: int
+    accepted: int
+
+    @property
+    def refused(self) -> int:
+        return self.settled - self.accepted
+
+
+@dataclass(frozen=True)
+class ReadinessProgress:
+    # "starting", "timestamps", "order", "rate", then "done" or "failed".
+    phase: str
+    probes: list[ReadinessProbe]
+
+    @property
+    def running(self) -> bool:
+        return self.phase not in ("done", "failed")
+
+
+def readiness_progress(*, check: ReadinessCheck) -> ReadinessProgress:
+    """Where a check stands, read from its probe runs (the report is stored only
+    at the end): the phase it is in and each probe's counts so far. Two
+    queries."""
+    if check.status != ReadinessCheck.Status.RUNNING:
+        return ReadinessProgress(phase=check.status, probes=[])
+    runs = Run.objects.filter(
+        door=Door.REPLAY,
+        label__startswith=READINESS_LABEL,
+        created_at__gte=check.created_at,
+        deliveries__target__name=READINESS_TARGET_NAME.format(
+            name=check.subscription_name
+        ),
+        deliveries__target__endpoint_url=check.endpoint_url,
+    )
+    labels = dict(runs.order_by().values_list("id", "label").distinct())
+    counts: dict[int, dict[str, int]] = {pk: {} for pk in labels}
+    for run_id, state, number in (
+        Delivery.objects.filter(run_id__in=labels)
+        .order_by()
+        .values_list("run_id", "state")
+        .annotate(number=Count("id"))
+    ):
+        counts[run_id][state] = number
+    probes = []
+    for pk in sorted(labels):
+        label = labels[pk].removeprefix(READINESS_LABEL)
+        states = counts[pk]
+        events = sum(states.values())
+        still_open = sum(states.get(state, 0) for state in OPEN_STATES)
+        probes.append(
+            ReadinessProbe(
+                label=label,
+                phase=READINESS_PHASES.get(label, "rate"),
+                events=events,
+                settled=events - still_open,
+                accepted=states.get(State.DELIVERED, 0)
+                + states.get(State.UNSUPPORTED, 0),
+            )
+        )
+    phase = probes[-1].phase if probes else "starting"
+    return ReadinessProgress(phase=phase, probes=probes)
 
 
 def replay_of_run(*, run_id: int) -> Replay | None:

@@ -1,5 +1,5 @@
 """Writes for replays: make one, feed its source into the pipeline in chunks,
-pause, resume and cancel it.
+pause, resume, cancel and delete it.
 
 A replay is a Run of door REPLAY. Its source (a file, or past deliveries) is read
 as a stream and enqueued through the bulk door a chunk at a time, each chunk in
@@ -30,7 +30,7 @@ from sandbox.delivery.models import OPEN_STATES, Delivery, Door, Run, State
 from sandbox.delivery.runs import run_create
 from sandbox.delivery.services import DeliveryRefused, Target, deliveries_enqueue
 from sandbox.delivery.targets import target_row
-from sandbox.replay import reading
+from sandbox.replay import reading, uploads
 from sandbox.replay.models import BAD_LINES_KEPT, Replay
 
 logger = logging.getLogger("sandbox.replay")
@@ -158,6 +158,8 @@ def replay_create(
     )
     Run.objects.filter(pk=run.pk).update(rate=rate)
     run.rate = rate
+    # Uploads left by replays since deleted, or by requests that broke off.
+    transaction.on_commit(uploads.uploads_sweep)
     return Replay.objects.create(
         run=run,
         subscription=target.subscription,
@@ -249,7 +251,19 @@ def _as_replayed(event: dict, *, new_message_id: bool, now: datetime) -> dict:
 @transaction.atomic
 def _enqueue_chunk(
     *, replay: Replay, target: Target, chunk: _Chunk, rng: random.Random
-) -> None:
+) -> bool:
+    """Enqueue the chunk and move the position past it; False, enqueuing
+    nothing, when the replay was cancelled or deleted while the chunk was read
+    (resuming reads it again; a deleted replay leaves no stray deliveries)."""
+    going_on = (
+        Replay.objects.select_for_update()
+        .filter(pk=replay.pk)
+        .exclude(status=Replay.Status.CANCELLED)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if going_on is None:
+        return False
     now = timezone.now()
     events = [
         _as_replayed(event, new_message_id=replay.new_message_ids, now=now)
@@ -302,6 +316,7 @@ def _enqueue_chunk(
     # The engine stops looking at a run once nothing of it is open: a chunk
     # that arrives after the sending caught up opens it again.
     Run.objects.filter(pk=replay.run_id).update(settled_at=None)
+    return True
 
 
 def _take_feeding(replay: Replay, feeder: str) -> bool:
@@ -368,7 +383,8 @@ def replay_feed(
         for chunk in chunks:
             if not _wait_for_room(replay, window, stop):
                 break
-            _enqueue_chunk(replay=replay, target=target, chunk=chunk, rng=rng)
+            if not _enqueue_chunk(replay=replay, target=target, chunk=chunk, rng=rng):
+                break
         else:
             finished = True
     except (reading.FileUnreadable, DeliveryRefused, OSError) as error:
@@ -461,6 +477,33 @@ def replay_cancel(*, replay: Replay) -> Replay:
     transaction.on_commit(lambda: runtime.changed())
     replay.refresh_from_db()
     return replay
+
+
+def replay_delete(*, replay: Replay) -> None:
+    """Delete the replay, cancelled first if it is still being read or has
+    deliveries open. Its deliveries and their run stay in history. Its uploaded
+    file goes once the delete commits, unless another replay reads the same
+    file; a file named on the command line is never removed."""
+    with transaction.atomic():
+        replay = Replay.objects.select_for_update().filter(pk=replay.pk).first()
+        if replay is None:
+            # Deleted meanwhile (another tab, another process): nothing is left.
+            return
+        has_open = Delivery.objects.filter(
+            run_id=replay.run_id, state__in=OPEN_STATES
+        ).exists()
+        if has_open or (
+            replay.fed_at is None and replay.status != Replay.Status.CANCELLED
+        ):
+            replay_cancel(replay=replay)
+        path = replay.file_path
+        shared = (
+            bool(path)
+            and Replay.objects.filter(file_path=path).exclude(pk=replay.pk).exists()
+        )
+        replay.delete()
+        if path and not shared:
+            transaction.on_commit(lambda: uploads.upload_remove(path=path))
 
 
 def replay_needs_feeding(*, replay: Replay) -> bool:

@@ -1,4 +1,5 @@
-"""Routes for replays: the list with the start form, a replay's page, its controls."""
+"""Routes for replays: the list with the start form, a replay's page, its
+controls, its delete."""
 
 from django.urls import path
 
@@ -13,6 +14,7 @@ urlpatterns = [
     path("replays/<int:pk>/pause/", views.replay_pause_view, name="pause"),
     path("replays/<int:pk>/resume/", views.replay_resume_view, name="resume"),
     path("replays/<int:pk>/cancel/", views.replay_cancel_view, name="cancel"),
+    path("replays/<int:pk>/delete/", views.replay_delete_view, name="delete"),
     path("replays/readiness/", views.readiness_start_view, name="readiness-start"),
     path(
         "replays/readiness/<int:pk>/",

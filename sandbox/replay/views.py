@@ -1,12 +1,15 @@
-"""Pages for replays: start one from a file or history, watch it, control it."""
+"""Pages for replays: start one from a file or history, watch it, control it,
+delete it; and the replay readiness check, followed live."""
 
 from pathlib import Path
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from sandbox.delivery.services import Target
 from sandbox.replay import readiness, selectors, services, uploads
@@ -18,6 +21,7 @@ NO_SUCH_CHECK = "No readiness check #{pk}."
 PAUSED = "Replay paused: nothing more is sent until you resume it."
 RESUMED = "Replay resumed."
 CANCELLED = "Replay cancelled; resume it to send the rest."
+DELETED = "Deleted replay #{pk}; its deliveries stay in history."
 
 
 def _list_context(
@@ -35,6 +39,7 @@ def _list_context(
 
 @require_GET
 def replay_list_view(request: HttpRequest) -> HttpResponse:
+    uploads.uploads_sweep()
     return render(request, "replay/replay_list.html", _list_context())
 
 
@@ -45,7 +50,12 @@ def replay_start_view(request: HttpRequest) -> HttpResponse:
     # set before the form is read, so CSRF is checked after it.
     handler = uploads.ReplayUploadHandler(request)
     request.upload_handlers = [handler]
-    return _replay_start(request, handler)
+    try:
+        return _replay_start(request, handler)
+    finally:
+        # Only a file a replay was made of stays: not one refused by the form,
+        # its contents or CSRF, nor one whose upload broke off.
+        handler.discard()
 
 
 replay_start_view.reads_own_body = True
@@ -62,12 +72,9 @@ def _replay_start(
         form.add_error(None, uploads.TOO_LARGE.format(limit=limit))
         valid = False
     if not valid:
-        _discard(request)
         return _refused(request, form)
     data = form.cleaned_data
     upload = data.get("file") if data["source"] == "file" else None
-    if upload is None:
-        _discard(request)
     try:
         replay = services.replay_create(
             target=Target.of(data["subscription"]),
@@ -80,9 +87,10 @@ def _replay_start(
             new_message_ids=data["new_message_ids"],
         )
     except services.ReplayRefused as refusal:
-        _discard(request)
         form.add_error(None, str(refusal))
         return _refused(request, form)
+    if upload is not None:
+        handler.kept = upload.path
     services.replay_feed_in_background(replay_id=replay.pk)
     return redirect("replay:detail", pk=replay.pk)
 
@@ -90,12 +98,6 @@ def _replay_start(
 def _refused(request: HttpRequest, form: ReplayForm) -> HttpResponse:
     context = _list_context(form)
     return render(request, "replay/replay_list.html", context, status=400)
-
-
-def _discard(request: HttpRequest) -> None:
-    for upload in request.FILES.values():
-        upload.close()
-        Path(upload.path).unlink(missing_ok=True)
 
 
 def _replay(pk: int) -> Replay:
@@ -149,6 +151,21 @@ def replay_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
+def replay_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """htmx from the list: the list again; from the replay's page: to the list;
+    a plain POST: redirected there."""
+    services.replay_delete(replay=_replay(pk))
+    said = DELETED.format(pk=pk)
+    if request.htmx and request.htmx.target == "replay-rows":
+        context = {"replays": selectors.replay_list(), "said": said}
+        return render(request, "replay/replay_list.html#replay-rows", context)
+    messages.success(request, said)
+    if request.htmx:
+        return HttpResponseClientRedirect(reverse("replay:list"))
+    return redirect("replay:list")
+
+
+@require_POST
 def readiness_start_view(request: HttpRequest) -> HttpResponse:
     form = ReadinessForm(request.POST)
     if not form.is_valid():
@@ -168,7 +185,14 @@ def _check(pk: int) -> ReadinessCheck:
 
 @require_GET
 def readiness_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
-    context = {"check": _check(pk)}
+    """The check's page; htmx polls its live part while the check runs."""
+    check = _check(pk)
+    context = {
+        "check": check,
+        "progress": selectors.readiness_progress(check=check),
+    }
+    if request.htmx:
+        return render(request, "replay/readiness_detail.html#readiness-live", context)
     return render(request, "replay/readiness_detail.html", context)
 
 

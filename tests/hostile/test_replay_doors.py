@@ -1,10 +1,13 @@
-"""The replay page's form and the replay command with hostile values: a specific
-refusal each time, never a 500, and no replay stored for what is refused."""
+"""The replay page's form, its delete door and the replay command with hostile
+values: a specific refusal each time, never a 500, and no replay stored for what
+is refused."""
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
+from sandbox.delivery.services import Target
+from sandbox.replay import services
 from sandbox.replay.models import Replay
 from tests.factories import make_subscription
 
@@ -56,3 +59,28 @@ def test_the_replay_command_refuses_bad_numbers_with_exit_2(tmp_path, args):
         call_command("replay", str(path), *target, *args)
     assert refused.value.returncode == 2
     assert not Replay.objects.exists()
+
+
+JUNK_BODIES = [
+    {"confirm": "\x00"},
+    {"confirm": HUGE, "pk": "-1"},
+    {"csrfmiddlewaretoken": "<script>"},
+    {"x": "\\ud800" * 100},
+]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("body", JUNK_BODIES, ids=range(len(JUNK_BODIES)))
+def test_the_replay_delete_door_answers_junk_without_a_500(client, body, tmp_path):
+    path = tmp_path / "events.jsonl"
+    path.write_text('{"type": "track", "event": "x", "userId": "u"}\n')
+    subscription = make_subscription(name="Hostile hook")
+    replay = services.replay_create(target=Target.of(subscription), path=path)
+    delete = reverse("replay:delete", args=[replay.pk])
+    for headers in ({}, {"HX-Request": "true", "HX-Target": "<img src=x>"}):
+        assert client.post(delete, body, headers=headers).status_code in {200, 302, 404}
+    assert not Replay.objects.exists()
+    assert path.exists()
+    for url in (delete, "/replays/99999999999999999999/delete/", "/replays/-1/delete/"):
+        assert client.post(url, body).status_code == 404
+        assert client.get(url).status_code in {404, 405}

@@ -66,6 +66,9 @@ BAR_WIDTH = 30
 # How often the command looks whether the replay has ended.
 CHECK_EVERY_SECONDS = 0.2
 BAD_LINES_PRINTED = 20
+DELETED_WHILE_RUNNING = (
+    "The replay was deleted while it ran; what it sent stays in the history."
+)
 
 
 class Command(BaseCommand):
@@ -116,8 +119,12 @@ class Command(BaseCommand):
         except (BadInput, services.ReplayRefused) as error:
             raise CommandError(str(error), returncode=2) from None
         started = time.monotonic()
-        asyncio.run(self._run(replay))
-        self._finish(replay, time.monotonic() - started)
+        try:
+            asyncio.run(self._run(replay))
+            self._finish(replay, time.monotonic() - started)
+        except Replay.DoesNotExist:
+            # Deleted from its page while it ran: what was sent stays in history.
+            raise CommandError(DELETED_WHILE_RUNNING, returncode=1) from None
 
     def _say(self, line: str) -> None:
         if self.verbosity >= 1:
