@@ -1,6 +1,7 @@
 """Shared fixtures: a real local endpoint, and running the engine for real."""
 
 import asyncio
+import threading
 
 import pytest
 
@@ -13,6 +14,20 @@ from tests.receiver import Receiver
 def _fresh_target_rows():
     """Tests empty the database between them; a process never does."""
     targets.forget_rows()
+
+
+@pytest.fixture(autouse=True)
+def _replay_feeders_finish():
+    """A replay started from its page is read by a thread of the server's; the
+    test that started it waits for it, so it never touches the next test's
+    database."""
+    yield
+    for thread in threading.enumerate():
+        if (
+            thread.name.startswith("replay-")
+            and thread is not threading.current_thread()
+        ):
+            thread.join(30)
 
 
 @pytest.fixture
