@@ -59,8 +59,14 @@ class EngineThread:
 
     def __exit__(self, *exc) -> None:
         assert not self.loop.is_closed(), "the engine stopped on its own"
-        self.loop.call_soon_threadsafe(self.stop.set)
-        self.loop.call_soon_threadsafe(self.engine.wake)
+
+        # One callback: after a first one set the stop, the loop may have ended
+        # and closed before a second could be scheduled.
+        def stop() -> None:
+            self.stop.set()
+            self.engine.wake()
+
+        self.loop.call_soon_threadsafe(stop)
         self.thread.join(30)
 
 
