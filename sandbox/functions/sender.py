@@ -32,13 +32,6 @@ HANDLER_FOR_TYPE = {
 }
 METHOD = "INVOKE"
 NO_VERSION = "The function subscription has no saved source to run."
-# node-fetch 2.6 sends these unless the function sets its own.
-FETCH_DEFAULT_HEADERS = (
-    ("Accept", "*/*"),
-    ("User-Agent", "node-fetch/1.0 (+https://github.com/bitinn/node-fetch)"),
-    ("Accept-Encoding", "gzip,deflate"),
-    ("Connection", "close"),
-)
 # What a function's fetch may read of an answer; more is cut, and the record
 # keeps RESPONSE_BODY_LIMIT of it, as for a webhook.
 FETCH_BODY_LIMIT = 10 * 1024 * 1024
@@ -370,14 +363,9 @@ async def _fetch(
     deadline: float,
     exchanges: "_Fetches",
 ) -> runtime.FetchResponse:
-    present = {name.lower() for name, _ in request.headers}
-    headers = list(request.headers) + [
-        (name, value)
-        for name, value in FETCH_DEFAULT_HEADERS
-        if name.lower() not in present
-    ]
-    if request.body and "content-length" not in present:
-        headers.append(("Content-Length", str(len(request.body))))
+    # The worker's fetch has already added what node-fetch adds by itself
+    # (User-Agent, Accept, Content-Length…): the headers go out as they are.
+    headers = request.headers
     # Past the function's time limit nothing is read: the invocation ends anyway.
     remaining = max(0.05, deadline - time.monotonic())
     exchange = await transport.send(

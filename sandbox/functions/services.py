@@ -82,6 +82,23 @@ def source_problem(source: str) -> SourceProblem | None:
     return None
 
 
+class SourceFileRefused(Exception):
+    """A function file that cannot be read, or whose source cannot run."""
+
+
+def source_of_file(path: str) -> str:
+    """The source of a function file, checked as the code page checks a save;
+    SourceFileRefused, with the reason, otherwise."""
+    try:
+        source = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise SourceFileRefused(f"cannot read it: {error}") from None
+    problem = source_problem(source)
+    if problem is not None:
+        raise SourceFileRefused(str(problem))
+    return source
+
+
 def normalize(source: str) -> str:
     # Browsers post textareas with CRLF; line numbers count the same either way.
     return source.replace("\r\n", "\n").replace("\r", "\n")

@@ -42,8 +42,7 @@ TARGET_REQUIRED = (
     "or --function FILE.js."
 )
 TARGET_BOTH = "Give one of --to, --endpoint and --function, not two."
-FUNCTION_UNREADABLE = "--function {path}: cannot read it: {detail}"
-FUNCTION_PROBLEM = "--function {path}: {problem}"
+FUNCTION_REFUSED = "--function {path}: {reason}"
 NO_FUNCTION_VERSION = (
     "The function subscription {name!r} has no saved source yet: open its code "
     "page and save it."
@@ -149,12 +148,9 @@ def _function_target(options: dict) -> services.Target:
     """An ad hoc function: the file's source, checked, kept as a version."""
     path = options["function"]
     try:
-        source = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise BadInput(FUNCTION_UNREADABLE.format(path=path, detail=error)) from None
-    problem = function_services.source_problem(source)
-    if problem is not None:
-        raise BadInput(FUNCTION_PROBLEM.format(path=path, problem=problem))
+        source = function_services.source_of_file(path)
+    except function_services.SourceFileRefused as refused:
+        raise BadInput(FUNCTION_REFUSED.format(path=path, reason=refused)) from None
     custom_settings = _custom_settings(options)
     return services.Target(
         name=services.AD_HOC_NAME.format(url=f"function {Path(path).name}"),

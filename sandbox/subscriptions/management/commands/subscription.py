@@ -16,7 +16,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from sandbox import spec
-from sandbox.functions.services import function_version_save, source_problem
+from sandbox.functions.services import (
+    SourceFileRefused,
+    function_version_save,
+    source_of_file,
+)
 from sandbox.subscriptions.models import (
     Subscription,
     custom_settings_problem,
@@ -31,8 +35,7 @@ CREATED = "Created subscription {name!r} → {url}"
 UPDATED = "Updated subscription {name!r} → {url}"
 TARGET_REQUIRED = "Give --endpoint URL or --function FILE.js."
 TARGET_BOTH = "Give either --endpoint or --function, not both."
-FUNCTION_UNREADABLE = "--function {path}: cannot read it: {detail}"
-FUNCTION_PROBLEM = "--function {path}: {problem}"
+FUNCTION_REFUSED = "--function {path}: {reason}"
 
 
 class Command(BaseCommand):
@@ -113,17 +116,11 @@ class Command(BaseCommand):
 
 def _function_source(path: str) -> str:
     try:
-        source = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
+        return source_of_file(path)
+    except SourceFileRefused as refused:
         raise CommandError(
-            FUNCTION_UNREADABLE.format(path=path, detail=error), returncode=2
+            FUNCTION_REFUSED.format(path=path, reason=refused), returncode=2
         ) from None
-    problem = source_problem(source)
-    if problem is not None:
-        raise CommandError(
-            FUNCTION_PROBLEM.format(path=path, problem=problem), returncode=2
-        )
-    return source
 
 
 def _settings(text: str) -> dict:
