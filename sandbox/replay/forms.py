@@ -46,7 +46,7 @@ class ReplayForm(forms.Form):
     )
     shuffle = forms.BooleanField(
         required=False,
-        label=f"Shuffle (within chunks of {services.CHUNK_EVENTS} events)",
+        label="Shuffle (the whole source, in a random order)",
     )
     new_message_ids = forms.BooleanField(
         required=False,

@@ -12,10 +12,9 @@ the queue holds a whole large file.
 
 import logging
 import os
-import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -30,7 +29,7 @@ from sandbox.delivery.models import OPEN_STATES, Delivery, Door, Run, State
 from sandbox.delivery.runs import run_create
 from sandbox.delivery.services import DeliveryRefused, Target, deliveries_enqueue
 from sandbox.delivery.targets import target_row
-from sandbox.replay import reading, uploads
+from sandbox.replay import reading, shuffling, uploads
 from sandbox.replay.models import BAD_LINES_KEPT, Replay
 
 logger = logging.getLogger("sandbox.replay")
@@ -174,7 +173,7 @@ def _applied(rate, concurrency, shuffle, new_message_ids) -> str:
     parts = [
         f"{rate:g} events/s" if rate else "unlimited rate",
         f"concurrency {concurrency}",
-        f"shuffled within chunks of {CHUNK_EVENTS}" if shuffle else "original order",
+        "shuffled" if shuffle else "original order",
     ]
     if new_message_ids:
         parts.append("new messageIds")
@@ -199,26 +198,40 @@ class _Chunk:
     bytes_read: int = 0
 
 
-def _file_chunks(replay: Replay, size: int) -> Iterator[_Chunk]:
-    found = reading.EventFile(replay.file_path)
-    chunk = _Chunk(position=replay.position)
-    for item in found.items(skip=replay.position):
-        if item.event is not None:
-            chunk.events.append((item.position, item.event))
+def _chunked(
+    items: Iterator[tuple[int, int, dict | None, str | None]],
+    *,
+    size: int,
+    position: int,
+    bytes_read: Callable[[int], int],
+    end_bytes: int,
+) -> Iterator[_Chunk]:
+    """Items (where to resume after it, where it is in the source, the event,
+    the problem) as chunks of `size`, each ending with where the source then
+    stands (the position to resume from, and how far into the file for
+    progress); the last chunk, perhaps empty, says the source ended."""
+    chunk = _Chunk(position=position)
+    for resume_at, at, event, problem in items:
+        if event is not None:
+            chunk.events.append((at, event))
         else:
-            chunk.bad.append((item.position, item.problem))
-        chunk.position = item.position
+            chunk.bad.append((at, problem))
+        chunk.position = resume_at
         if len(chunk.events) + len(chunk.bad) >= size:
-            chunk.bytes_read = found.bytes_read
+            chunk.bytes_read = bytes_read(chunk.position)
             yield chunk
             chunk = _Chunk(position=chunk.position)
-    chunk.bytes_read = replay.file_size
+    chunk.bytes_read = end_bytes
     yield chunk
 
 
-def _history_chunks(replay: Replay, size: int) -> Iterator[_Chunk]:
+def _file_items(replay: Replay, found: reading.EventFile, skip: int):
+    for item in found.items(skip=skip):
+        yield item.position, item.position, item.event, item.problem
+
+
+def _history_items(replay: Replay, *, after: int, size: int):
     filters = HistoryFilters.of_json(replay.history_filters).query()
-    after = replay.position
     while True:
         rows = list(
             Delivery.objects.filter(
@@ -227,17 +240,63 @@ def _history_chunks(replay: Replay, size: int) -> Iterator[_Chunk]:
             .order_by("pk")
             .values_list("pk", "payload")[:size]
         )
-        chunk = _Chunk(position=rows[-1][0] if rows else after)
         for pk, payload in rows:
             event, problem = reading.event_or_problem(payload)
-            if event is not None:
-                chunk.events.append((pk, event))
-            else:
-                chunk.bad.append((pk, problem))
-        yield chunk
+            yield pk, pk, event, problem
         if len(rows) < size:
             return
-        after = chunk.position
+        after = rows[-1][0]
+
+
+def shuffle_directory(replay_id: int) -> Path:
+    """Where a shuffled replay keeps its source's order (shuffling.py)."""
+    return uploads.shuffles_directory() / str(replay_id)
+
+
+def _shuffled_items(replay: Replay, source: shuffling.ShuffledSource, size: int):
+    """The whole source in a random order that a resume finds again; positions
+    count the events of that order."""
+    whole = (
+        _file_items(replay, reading.EventFile(replay.file_path), 0)
+        if replay.source == Replay.Source.FILE
+        else _history_items(replay, after=0, size=size)
+    )
+    source.prepare((at, event, problem) for _, at, event, problem in whole)
+    fed = replay.position
+    for at, event, problem in source.items(skip=fed):
+        fed += 1
+        yield fed, at, event, problem
+
+
+def _chunks(replay: Replay, size: int) -> Iterator[_Chunk]:
+    if replay.shuffle:
+        source = shuffling.ShuffledSource(
+            shuffle_directory(replay.pk), seed=f"replay-{replay.pk}"
+        )
+        return _chunked(
+            _shuffled_items(replay, source, size),
+            size=size,
+            position=replay.position,
+            # Progress through the file, as the share of the order fed.
+            bytes_read=lambda fed: replay.file_size * fed // max(source.total, 1),
+            end_bytes=replay.file_size,
+        )
+    if replay.source == Replay.Source.FILE:
+        found = reading.EventFile(replay.file_path)
+        return _chunked(
+            _file_items(replay, found, replay.position),
+            size=size,
+            position=replay.position,
+            bytes_read=lambda _: found.bytes_read,
+            end_bytes=replay.file_size,
+        )
+    return _chunked(
+        _history_items(replay, after=replay.position, size=size),
+        size=size,
+        position=replay.position,
+        bytes_read=lambda _: 0,
+        end_bytes=0,
+    )
 
 
 def _as_replayed(event: dict, *, new_message_id: bool, now: datetime) -> dict:
@@ -249,9 +308,7 @@ def _as_replayed(event: dict, *, new_message_id: bool, now: datetime) -> dict:
 
 
 @transaction.atomic
-def _enqueue_chunk(
-    *, replay: Replay, target: Target, chunk: _Chunk, rng: random.Random
-) -> bool:
+def _enqueue_chunk(*, replay: Replay, target: Target, chunk: _Chunk) -> bool:
     """Enqueue the chunk and move the position past it; False, enqueuing
     nothing, when the replay was cancelled or deleted while the chunk was read
     (resuming reads it again; a deleted replay leaves no stray deliveries)."""
@@ -285,8 +342,6 @@ def _enqueue_chunk(
             continue
         seen.add(event["messageId"])
         kept.append(event)
-    if replay.shuffle:
-        rng.shuffle(kept)
     if kept:
         deliveries_enqueue(
             target=target,
@@ -357,7 +412,6 @@ def replay_feed(
     chunk_events: int | None = None,
     window: int | None = None,
     stop: threading.Event | None = None,
-    rng: random.Random | None = None,
 ) -> Replay:
     """Read the replay's source from where it stands and enqueue it, a chunk per
     transaction, until it is all enqueued, the replay is cancelled, or `stop` is
@@ -369,21 +423,16 @@ def replay_feed(
     )
     if replay.fed_at is not None or not _take_feeding(replay, feeder):
         return replay
-    rng = rng or random.Random()
     chunk_events = chunk_events or CHUNK_EVENTS
     window = window or WINDOW_EVENTS
-    chunks = (
-        _file_chunks(replay, chunk_events)
-        if replay.source == Replay.Source.FILE
-        else _history_chunks(replay, chunk_events)
-    )
+    chunks = _chunks(replay, chunk_events)
     finished = False
     try:
         target = replay_target(replay=replay)
         for chunk in chunks:
             if not _wait_for_room(replay, window, stop):
                 break
-            if not _enqueue_chunk(replay=replay, target=target, chunk=chunk, rng=rng):
+            if not _enqueue_chunk(replay=replay, target=target, chunk=chunk):
                 break
         else:
             finished = True
@@ -399,6 +448,8 @@ def replay_feed(
             done["fed_at"] = now
             replay.fed_at = now
         Replay.objects.filter(pk=replay.pk, feeder=feeder).update(**done)
+        if finished and replay.shuffle:
+            shuffling.remove(shuffle_directory(replay.pk))
         transaction.on_commit(runtime.wake)
     return replay
 
@@ -501,7 +552,9 @@ def replay_delete(*, replay: Replay) -> None:
             bool(path)
             and Replay.objects.filter(file_path=path).exclude(pk=replay.pk).exists()
         )
+        shuffled = shuffle_directory(replay.pk)
         replay.delete()
+        transaction.on_commit(lambda: shuffling.remove(shuffled))
         if path and not shared:
             transaction.on_commit(lambda: uploads.upload_remove(path=path))
 

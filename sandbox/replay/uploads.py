@@ -4,6 +4,7 @@ needs them."""
 
 import logging
 import os
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -74,6 +75,7 @@ def uploads_sweep(*, older_than_seconds: float = 3600) -> list[Path]:
                 old.append(Path(entry.path))
         except FileNotFoundError:
             continue
+    _shuffles_sweep()
     if not old:
         return []
     used = {
@@ -83,6 +85,30 @@ def uploads_sweep(*, older_than_seconds: float = 3600) -> list[Path]:
         )
     }
     return [path for path in old if path not in used and upload_remove(path=path)]
+
+
+def shuffles_directory() -> Path:
+    """Where shuffled replays keep their sources' order, a folder each."""
+    return Path(settings.DATA_DIR) / "replay-shuffles"
+
+
+def _shuffles_sweep() -> None:
+    """Remove the shuffle folders of replays that are gone or all enqueued."""
+    try:
+        entries = list(os.scandir(shuffles_directory()))
+    except FileNotFoundError:
+        return
+    if not entries:
+        return
+    feeding = {
+        str(pk)
+        for pk in Replay.objects.filter(shuffle=True, fed_at__isnull=True)
+        .order_by()
+        .values_list("pk", flat=True)
+    }
+    for entry in entries:
+        if entry.name not in feeding:
+            shutil.rmtree(entry.path, ignore_errors=True)
 
 
 class ReplayUploadHandler(FileUploadHandler):

@@ -93,7 +93,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--shuffle",
             action="store_true",
-            help=f"send in shuffled order (within chunks of {services.CHUNK_EVENTS})",
+            help="send the whole source in a random order",
         )
         parser.add_argument(
             "--new-message-ids",
@@ -178,8 +178,12 @@ class Command(BaseCommand):
         self._say(
             RESUMED.format(
                 run=replay.run_id,
-                unit=replay.unit,
-                position=replay.position,
+                unit="event" if replay.shuffle else replay.unit,
+                position=(
+                    f"{replay.position} of the shuffled order"
+                    if replay.shuffle
+                    else replay.position
+                ),
                 target=replay.target.name,
                 applied=replay.run.applied,
             )
