@@ -1,7 +1,10 @@
 """Display helpers shared by every page: masked secrets and readable JSON (pure)."""
 
+import base64
+import html
 import json
 import re
+from urllib.parse import quote
 
 MASKED_CREDENTIALS = "••••••••"
 # Under a key field on an edit form: the stored key is never sent back to the page.
@@ -35,6 +38,52 @@ def mask_secret(secret: str) -> str:
         return SECRET_MASK
     shown = min(SECRET_END_SHOWN, len(secret) // 4)
     return SECRET_MASK + secret[-shown:]
+
+
+# A shorter secret is not looked for in text: "k" would mask every k.
+SECRET_LENGTH_TO_FIND = 4
+
+
+def _written_forms(secret: str) -> list[str]:
+    """The ways an endpoint may echo a secret: as is, escaped for HTML, JSON or
+    a URL, and in base64 as a Basic Authorization header carries it."""
+    forms = {
+        secret,
+        html.escape(secret),
+        html.escape(secret, quote=False),
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        quote(secret, safe=""),
+    }
+    for raw in (f"{secret}:", secret):
+        encoded = base64.b64encode(raw.encode("utf-8", "surrogatepass")).decode()
+        forms.update({encoded, encoded.rstrip("=")})
+    # Longest first: a form inside another is replaced as part of it.
+    return sorted((f for f in forms if f), key=len, reverse=True)
+
+
+def mask_secret_in(text: str, secret: str) -> str:
+    """Text with every copy of the secret in it masked, in any of the forms an
+    endpoint may echo it (an error message that quotes the key it refused)."""
+    if not text or not secret or len(secret) < SECRET_LENGTH_TO_FIND:
+        return text
+    shown = mask_secret(secret)
+    for form in _written_forms(secret):
+        text = text.replace(form, shown)
+    return text
+
+
+def mask_secret_everywhere(value: object, secret: str) -> object:
+    """mask_secret_in applied to every string of a JSON-like value."""
+    if isinstance(value, str):
+        return mask_secret_in(value, secret)
+    if isinstance(value, dict):
+        return {
+            key: mask_secret_everywhere(item, secret) for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [mask_secret_everywhere(item, secret) for item in value]
+    return value
 
 
 def mask_authorization(value: str) -> str:

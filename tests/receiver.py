@@ -5,6 +5,8 @@ hangs, resets, huge and hostile bodies) and records what it received.
 """
 
 import asyncio
+import base64
+import html
 import json
 import threading
 import time
@@ -89,6 +91,20 @@ class Receiver:
                     {"message": f"failing attempt {seen} on purpose"}, status=status
                 )
             return web.json_response({"success": True})
+        if path == "/echo-key":
+            # An endpoint that quotes the key it refuses, in every form it has.
+            header = request.headers.get("Authorization", "")
+            encoded = header.partition(" ")[2]
+            key = base64.b64decode(encoded).decode().removesuffix(":")
+            return web.json_response(
+                {
+                    "message": f"Invalid API key {key} (header {header}, "
+                    f"as HTML {html.escape(key)})",
+                    "key": key,
+                },
+                status=401,
+                headers={"X-Refused-Key": encoded},
+            )
         if path == "/slow":
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)

@@ -12,6 +12,7 @@ from sandbox.display import (
     mask_authorization,
     mask_headers,
     mask_secret,
+    mask_secret_in,
     pretty_json,
     safe_text,
 )
@@ -56,9 +57,24 @@ def request_pane(attempt: Attempt) -> RequestPane:
     return RequestPane(headers, api_key_masked, colon_present, settings_pretty, body)
 
 
+def _sent_key(attempt: Attempt) -> str:
+    """The API key the attempt's Authorization header carried, if any."""
+    for name, value in attempt.request_headers:
+        if name.lower() == "authorization":
+            credentials = decode_basic(value) or ""
+            return credentials[:-1] if credentials.endswith(":") else credentials
+    return ""
+
+
 def response_pane(attempt: Attempt) -> ResponsePane:
-    body, is_json = pretty_json(attempt.response_body)
-    return ResponsePane([tuple(h) for h in attempt.response_headers], body, is_json)
+    """The answer as the endpoint gave it, but for the key it was sent, masked
+    wherever the endpoint echoed it ("Invalid API key sk_live_…")."""
+    key = _sent_key(attempt)
+    body, is_json = pretty_json(mask_secret_in(attempt.response_body, key))
+    headers = [
+        (name, mask_secret_in(value, key)) for name, value in attempt.response_headers
+    ]
+    return ResponsePane(headers, body, is_json)
 
 
 def curl_command(attempt: Attempt) -> str:

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from sandbox.delivery import retry, transport, webhook
 from sandbox.delivery.models import Delivery, DeliveryTarget, TargetKind
+from sandbox.display import mask_secret_in
 
 NO_SENDER = "no sender for targets of kind {kind!r}"
 # Stands for the Content-Length value in a target's stored header list.
@@ -132,17 +133,21 @@ class WebhookSender:
         )
         return Answer(
             exchange=exchange,
-            verdict=verdict_for(exchange),
+            verdict=verdict_for(exchange, secret=target.api_key),
             retry_after=retry_after(exchange),
         )
 
 
-def verdict_for(exchange: transport.Exchange) -> webhook.Verdict:
+def verdict_for(exchange: transport.Exchange, *, secret: str = "") -> webhook.Verdict:
+    """What the answer means; the endpoint's message quoted with the key it was
+    sent masked, should it echo it (the reason shows in every list)."""
     if exchange.error_kind:
         return webhook.classify_error(
             exchange.error_message, retryable=exchange.error_kind != "invalid_url"
         )
-    message = webhook.error_message(exchange.body, exchange.content_type)
+    message = mask_secret_in(
+        webhook.error_message(exchange.body, exchange.content_type), secret
+    )
     location = ""
     if 300 <= exchange.status < 400:
         location = next((v for k, v in exchange.headers if k.lower() == "location"), "")

@@ -3,22 +3,13 @@ and the HTML each push of the run's progress carries with it."""
 
 from django.template.loader import render_to_string
 
+from sandbox.display import mask_secret_everywhere
 from sandbox.suites import reports, results, selectors
 from sandbox.suites.models import SuiteRun
 
 # The partial's name, the table's DOM id and what a push replaces.
 SUITE_RUN_STEPS = "suite-run-steps"
 STEPS_TEMPLATE = f"suites/suiterun_running.html#{SUITE_RUN_STEPS}"
-
-
-def _masked_all(value: object, api_key: str) -> object:
-    if isinstance(value, str):
-        return reports.masked(value, api_key)
-    if isinstance(value, dict):
-        return {key: _masked_all(item, api_key) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_masked_all(item, api_key) for item in value]
-    return value
 
 
 def running_context(*, suite_run: SuiteRun) -> dict:
@@ -29,7 +20,7 @@ def running_context(*, suite_run: SuiteRun) -> dict:
     for result in selectors.suite_run_step_results(suite_run=suite_run):
         shown = reports.step_shown(result.as_dict())
         shown["open"] = result.state in results.OPEN_STATES
-        steps.append(_masked_all(shown, api_key))
+        steps.append(mask_secret_everywhere(shown, api_key))
     open_steps = [step for step in steps if step["open"]]
     # Steps go out in the order of their deliveries (shuffled, not by number).
     current = min(open_steps, key=lambda step: step["delivery_id"] or 0, default=None)

@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 
-from sandbox.display import mask_headers, mask_secret, safe_text
+from sandbox.display import mask_headers, mask_secret_in, safe_text
 from sandbox.functions import sender as function_sender
 from sandbox.suites import results, selectors
 from sandbox.suites.models import SuiteRun
@@ -21,11 +21,9 @@ REPORT_CSS = settings.BASE_DIR / "static" / "sandbox" / "report.css"
 
 
 def masked(text: str, api_key: str) -> str:
-    """Any copy of the key in text (an endpoint may echo it) is masked too."""
-    text = safe_text(text)
-    if api_key and len(api_key) >= 4:
-        text = text.replace(api_key, mask_secret(api_key))
-    return text
+    """Any copy of the key in text (an endpoint may echo it, in any form) is
+    masked too."""
+    return mask_secret_in(safe_text(text), api_key)
 
 
 def _seconds(milliseconds: int | None) -> str:

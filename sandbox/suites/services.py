@@ -17,6 +17,7 @@ from sandbox.delivery.engine import Engine
 from sandbox.delivery.models import Door, TargetKind
 from sandbox.delivery.selectors import run_progress
 from sandbox.delivery.services import Target, deliveries_enqueue
+from sandbox.display import mask_secret_everywhere, mask_secret_in
 from sandbox.suites import editing, fileformat, results, selectors
 from sandbox.suites.builtin import BUILT_IN, SEGMENT_TEST_SUITE
 from sandbox.suites.events import suite_events, suite_sends
@@ -198,10 +199,16 @@ def suite_run_finish(*, suite_run: SuiteRun) -> SuiteRun:
     if last_good is not None:
         results.changes_since(last_good.results, found)
     now = timezone.now()
-    suite_run.results = [result.as_dict() for result in found]
+    # An endpoint may echo the key it was sent: what is kept, and what every
+    # page, report and the command line show of it, has it masked.
+    api_key = selectors.suite_run_api_key(suite_run=suite_run)
+    suite_run.results = mask_secret_everywhere(
+        [result.as_dict() for result in found], api_key
+    )
     suite_run.passed = all(result.passed for result in found)
-    suite_run.verdict = results.verdict(
-        found, review=suite_run.suite_name == SEGMENT_TEST_SUITE
+    suite_run.verdict = mask_secret_in(
+        results.verdict(found, review=suite_run.suite_name == SEGMENT_TEST_SUITE),
+        api_key,
     )
     suite_run.compared_with = last_good
     suite_run.finished_at = now

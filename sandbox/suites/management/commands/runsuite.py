@@ -22,7 +22,7 @@ from sandbox.delivery.management.commands.sendevent import (
 )
 from sandbox.delivery.models import Delivery
 from sandbox.delivery.services import DeliveryRefused, Target
-from sandbox.display import safe_text
+from sandbox.display import mask_secret_in, safe_text
 from sandbox.suites import fileformat, reports, results, selectors, services
 from sandbox.suites.models import SuiteRun, SuiteSource
 
@@ -46,6 +46,7 @@ class Command(BaseCommand):
     # Django's own --settings names its settings module; custom settings are
     # --custom-settings here.
     suppressed_base_arguments = {"--settings"}
+    api_key = ""
     help = (
         "Run an event suite (a stored or built-in suite's name, or a "
         "*.suite.json file) against a subscription or an endpoint, through the "
@@ -86,6 +87,7 @@ class Command(BaseCommand):
         try:
             found = self._suite(options["suite"])
             target = self._target(options)
+            self.api_key = target.api_key
             concurrency = self._concurrency(options["concurrency"])
             timeout = self._timeout(options["timeout"])
             outputs = self._outputs(options)
@@ -119,9 +121,8 @@ class Command(BaseCommand):
             self.stderr.write(TIMED_OUT.format(seconds=timeout))
         suite_run = services.suite_run_finish(suite_run=suite_run)
         self._summary(suite_run)
-        api_key = target.api_key
         for option, path in outputs.items():
-            self._write(option, path, suite_run, api_key)
+            self._write(option, path, suite_run, self.api_key)
         if not suite_run.passed:
             count = len(suite_run.results)
             failed = sum(not result["passed"] for result in suite_run.results)
@@ -132,7 +133,12 @@ class Command(BaseCommand):
 
     def _say(self, line: str, level: int = 1) -> None:
         if self.verbosity >= level:
-            self.stdout.write(line)
+            self._out(line)
+
+    def _out(self, line: str) -> None:
+        """A line for the terminal (a CI log others read): the key masked where
+        the endpoint echoed it."""
+        self.stdout.write(mask_secret_in(line, self.api_key))
 
     # Input ----------------------------------------------------------------------
 
@@ -212,7 +218,7 @@ class Command(BaseCommand):
                 if step is None or told.get(delivery.pk) == delivery.attempt_count:
                     continue
                 told[delivery.pk] = delivery.attempt_count
-                self.stdout.write(
+                self._out(
                     RETRYING.format(
                         number=step["number"],
                         count=count,
@@ -228,13 +234,13 @@ class Command(BaseCommand):
                 if step is None:
                     # A variant's line is detail: -v 2 shows it.
                     if delivery.pk in variants and self.verbosity >= 2:
-                        self.stdout.write(
+                        self._out(
                             VARIANT_PROGRESS.format(
                                 name=variants[delivery.pk], what=what
                             )
                         )
                     continue
-                self.stdout.write(
+                self._out(
                     PROGRESS.format(
                         number=step["number"],
                         count=count,
@@ -270,30 +276,28 @@ class Command(BaseCommand):
         widths = [
             min(max(len(row[i]) for row in rows), 40) for i in range(len(rows[0]))
         ]
-        self.stdout.write("")
+        self._out("")
         for row in rows:
             cells = zip(row, widths, strict=True)
-            self.stdout.write("  ".join(cell[:40].ljust(w) for cell, w in cells))
+            self._out("  ".join(cell[:40].ljust(w) for cell, w in cells))
         for step in suite_run.results:
             if not step["passed"]:
-                self.stdout.write(
-                    f"step {step['number']} ({step['label']}): {step['failure']}"
-                )
+                self._out(f"step {step['number']} ({step['label']}): {step['failure']}")
         for step in suite_run.results:
             for change in step["changes"]:
-                self.stdout.write(f"changed: {change}")
+                self._out(f"changed: {change}")
         for step in suite_run.results:
             for line in results.variants_differ(step.get("variants", [])):
-                self.stdout.write(
+                self._out(
                     VARIANT_DIFFERS.format(
                         number=step["number"], label=step["label"], line=line
                     )
                 )
-        self.stdout.write("")
+        self._out("")
         summary = results.variations_summary(suite_run.results)
         if summary:
-            self.stdout.write(f"Variations: {summary}")
-        self.stdout.write(suite_run.verdict)
+            self._out(f"Variations: {summary}")
+        self._out(suite_run.verdict)
 
     def _write(
         self, option: str, path: Path, suite_run: SuiteRun, api_key: str
