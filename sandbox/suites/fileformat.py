@@ -151,10 +151,14 @@ def _schema_problems(document: object) -> list[str]:
             for key in error.validator_value:
                 if key not in error.instance:
                     problems.append(MISSING_FIELD.format(path=json_path([*path, key])))
-        elif error.validator == "propertyNames":
+        elif "propertyNames" in error.relative_schema_path:
+            # The rule failed on a name: jsonschema reports the name's own rule
+            # ("pattern") at the object holding it.
+            name = error.instance
+            at = json_path([*path, name]) if isinstance(name, str) else json_path(path)
             problems.append(
-                f"{json_path(path)}: the name {error.instance!r} must be an "
-                "identifier (letters, digits and _, not starting with a digit)"
+                f"{at}: the name {name!r} must be an identifier (letters, digits "
+                "and _, not starting with a digit)"
             )
         else:
             # The words of the field's own rule; the parent's when a branch failed.

@@ -6,10 +6,20 @@ import re
 from django import forms
 
 from sandbox import spec
-from sandbox.delivery.conditions import CONCURRENCY_RANGE, MAX_CONCURRENCY
+from sandbox.delivery.conditions import (
+    CONCURRENCY_RANGE,
+    DUPLICATE_RATE_RANGE,
+    JITTER_RANGE,
+    MAX_CONCURRENCY,
+    MAX_JITTER_MS,
+)
 from sandbox.display import indent_json
 from sandbox.subscriptions.selectors import subscription_list
 from sandbox.suites import fileformat
+from sandbox.suites.selectors import FILE_TOO_LARGE, MAX_FILE_BYTES
+
+BOTH_GIVEN = "Paste the suite's text or choose its file, not both."
+NOT_UTF8 = "{name} is not UTF-8 text (byte {at}); a suite file is JSON in UTF-8."
 
 
 class SuiteImportForm(forms.Form):
@@ -22,9 +32,38 @@ class SuiteImportForm(forms.Form):
         help_text="The JSON of a *.suite.json file; nothing is stored unless all "
         "of it is valid.",
     )
+    upload = forms.FileField(
+        label="Or choose the file",
+        required=False,
+        # An empty file is answered by the file format's own words, as text is.
+        allow_empty_file=True,
+        widget=forms.ClearableFileInput(attrs={"accept": ".json,application/json"}),
+    )
     replace = forms.BooleanField(
         label="Replace a stored suite of the same name", required=False
     )
+
+    def file_text(self) -> str:
+        """The suite file's text, pasted or chosen; SuiteRefused-worthy words
+        (ValueError) for a file that is too large, not UTF-8, or given twice."""
+        upload = self.cleaned_data.get("upload")
+        text = self.cleaned_data.get("text") or ""
+        if upload is None:
+            return text
+        if text.strip():
+            raise ValueError(BOTH_GIVEN)
+        if upload.size > MAX_FILE_BYTES:
+            raise ValueError(
+                FILE_TOO_LARGE.format(
+                    path=upload.name, limit=MAX_FILE_BYTES // (1024 * 1024)
+                )
+            )
+        try:
+            return upload.read().decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ValueError(
+                NOT_UTF8.format(name=upload.name, at=error.start)
+            ) from None
 
 
 class SuiteRunForm(forms.Form):
@@ -41,6 +80,29 @@ class SuiteRunForm(forms.Form):
         help_text="1 sends each step once the one before has its final outcome.",
     )
     shuffle = forms.BooleanField(required=False)
+    duplicate_rate = forms.FloatField(
+        required=False,
+        min_value=0,
+        max_value=1,
+        initial=0,
+        label="Duplicate rate",
+        error_messages={
+            "min_value": DUPLICATE_RATE_RANGE,
+            "max_value": DUPLICATE_RATE_RANGE,
+        },
+        help_text="Share of steps delivered a second time with the same messageId, "
+        "as at-least-once delivery does after a timeout; what the endpoint made of "
+        "the repeat is told beside the step, and never changes the verdict.",
+    )
+    jitter_ms = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=MAX_JITTER_MS,
+        initial=0,
+        label="Jitter (ms)",
+        error_messages={"min_value": JITTER_RANGE, "max_value": JITTER_RANGE},
+        help_text="Up to this long between steps.",
+    )
     variations = forms.BooleanField(
         label="With variations",
         required=False,

@@ -101,6 +101,7 @@ def junit_xml(*, suite_run: SuiteRun) -> str:
         # Variants never fail a testcase: what differed is told beside it.
         told = [
             *step["changes"],
+            *([step["duplicate"]["sentence"]] if step.get("duplicate") else []),
             *(
                 f"variant {line}"
                 for line in results.variants_differ(step.get("variants", []))

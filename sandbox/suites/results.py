@@ -45,6 +45,9 @@ LATENCY_THRESHOLD_MS = 500
 
 VARIANT_OPEN = "not settled when the run ended"
 VARIANT_DIFFERS = "{name}: {sentence}"
+DUPLICATE_SENT = (
+    "delivered again with the same messageId (a duplicate on purpose): {how}"
+)
 VARIANTS_SAME = "every variant of {count} step{s} handled like its step ({sent} sent)"
 VARIANTS_DIFFER = (
     "{differed} of {sent} variant{s} handled differently from their step "
@@ -88,6 +91,9 @@ class StepResult:
     # The variants sent after the step (a run "with variations"), each a dict
     # of variant_result; they never count toward passed.
     variants: list[dict] = field(default_factory=list)
+    # The step delivered again with its messageId (a run with a duplicate rate),
+    # a dict of duplicate_result; it never counts toward passed.
+    duplicate: dict | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -322,6 +328,27 @@ def variant_result(
         "message": actual.message,
         "attempts": actual.attempts,
         "differences": found,
+    }
+
+
+def duplicate_result(*, delivery_id: int, actual: Actual) -> dict:
+    """The duplicate injected after a step: what the endpoint made of the same
+    messageId again, and that sentence."""
+    if actual.state in OPEN_STATES:
+        how = "not answered yet"
+    elif actual.status is not None:
+        how = f"answered {actual.status} ({actual.outcome or actual.state})"
+        if actual.message:
+            how = f"{how}: {actual.message}"
+    else:
+        how = actual.reason or actual.state
+    return {
+        "delivery_id": delivery_id,
+        "state": actual.state,
+        "outcome": actual.outcome,
+        "status": actual.status,
+        "latency_ms": actual.latency_ms,
+        "sentence": DUPLICATE_SENT.format(how=how),
     }
 
 

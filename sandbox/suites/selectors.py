@@ -18,6 +18,14 @@ UNKNOWN_SUITE = "No suite named {name!r}. Known: {known}."
 UNREADABLE_FILE = "Cannot read {path}: {detail}"
 # A suite file larger than this is not a suite a person wrote.
 MAX_FILE_BYTES = 5 * 1024 * 1024
+SHADOWED_BY_FILE = (
+    "name: {name!r} is also the name of the suite in {other}, which is the one "
+    "listed; give one of them another name"
+)
+SHADOWED = (
+    "name: a {kind} suite is already named {name!r}, so this file is not listed; "
+    "give the suite in this file another name"
+)
 FILE_TOO_LARGE = "{path} is larger than {limit} MB; a suite file is far smaller."
 
 
@@ -65,19 +73,36 @@ def suite_directory_files() -> list[Path]:
 
 
 def suite_directory() -> tuple[dict[str, FoundSuite], dict[Path, list[str]]]:
-    """The readable suite files by their suites' names, and each unreadable
-    file's problems (listed, never fatal to the others)."""
+    """The readable suite files by their suites' names, and each file that is
+    not listed with why: unreadable, or its suite's name taken by a built-in or
+    stored suite or by a file before it (listed, never fatal to the others)."""
     found: dict[str, FoundSuite] = {}
     broken: dict[Path, list[str]] = {}
-    for path in suite_directory_files():
+    paths = suite_directory_files()
+    taken = (
+        {name: "built-in" for name in BUILT_IN}
+        | {
+            name: "stored"
+            for name in StoredSuite.objects.values_list("name", flat=True)
+        }
+        if paths
+        else {}
+    )
+    for path in paths:
         try:
             suite = suite_file_read(path=path)
         except fileformat.SuiteFileError as error:
             broken[path] = error.problems
             continue
-        found.setdefault(
-            suite.name, FoundSuite(suite=suite, source=SuiteSource.FILE, path=path)
-        )
+        if suite.name in taken:
+            broken[path] = [SHADOWED.format(kind=taken[suite.name], name=suite.name)]
+        elif suite.name in found:
+            other = found[suite.name].path.name
+            broken[path] = [SHADOWED_BY_FILE.format(name=suite.name, other=other)]
+        else:
+            found[suite.name] = FoundSuite(
+                suite=suite, source=SuiteSource.FILE, path=path
+            )
     return found, broken
 
 
@@ -154,22 +179,32 @@ def suite_runs_unread(*, limit: int) -> list[SuiteRun]:
 
 
 def suite_run_last_good(*, suite_name: str, before: SuiteRun) -> SuiteRun | None:
-    """The suite's latest earlier run in which every expectation held."""
+    """The suite's latest earlier run to the same subscription (or ad hoc
+    endpoint) in which every expectation held: a run against the demo endpoint
+    says nothing of what the partner's endpoint answered. A subscription whose
+    URL was edited is still the same one."""
     return (
-        SuiteRun.objects.filter(suite_name=suite_name, passed=True, pk__lt=before.pk)
+        SuiteRun.objects.filter(
+            suite_name=suite_name,
+            passed=True,
+            pk__lt=before.pk,
+            target_name=before.target_name,
+        )
         .order_by("-created_at", "-id")
         .first()
     )
 
 
 def suite_run_delivery_ids(*, suite_run: SuiteRun) -> list[int]:
-    """Every delivery the run sent: each step's, and its variants'."""
+    """Every delivery the run sent: each step's, its variants' and the
+    duplicate injected after it."""
     return [
         pk
         for step in suite_run.steps
         for pk in (
             step["delivery_id"],
             *(variant["delivery_id"] for variant in step.get("variants", [])),
+            *([step["duplicate_id"]] if step.get("duplicate_id") else []),
         )
     ]
 
@@ -262,6 +297,11 @@ def suite_run_step_results(*, suite_run: SuiteRun) -> list[results.StepResult]:
             )
             for variant in planned.get("variants", [])
         ]
+        if planned.get("duplicate_id"):
+            result.duplicate = results.duplicate_result(
+                delivery_id=planned["duplicate_id"],
+                actual=delivery_actual(deliveries.get(planned["duplicate_id"])),
+            )
         found.append(result)
     return found
 

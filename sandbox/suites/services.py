@@ -20,13 +20,17 @@ from sandbox.delivery.services import Target, deliveries_enqueue
 from sandbox.display import mask_secret_everywhere, mask_secret_in
 from sandbox.suites import editing, fileformat, results, selectors
 from sandbox.suites.builtin import BUILT_IN, SEGMENT_TEST_SUITE
-from sandbox.suites.events import suite_events, suite_sends
+from sandbox.suites.events import repeats_on_purpose, suite_events, suite_sends
 from sandbox.suites.models import Suite as StoredSuite
 from sandbox.suites.models import SuiteRun, SuiteSource
 
 BUILT_IN_READ_ONLY = "{name!r} is built in and read-only; give your suite another name."
 SUITE_EXISTS = (
     "A suite named {name!r} is already stored; import it with replace to overwrite it."
+)
+NAMED_BY_A_FILE = (
+    "The suite file {file} is already named {name!r} (teammates share it); give "
+    "this suite another name, or edit that file instead."
 )
 RUN_LABEL = "suite: {name}"
 APPLIED = "{count} step{s}{variants}, concurrency {concurrency}, {order}{strict}"
@@ -58,6 +62,12 @@ def suite_import(*, text: str, replace: bool = False) -> StoredSuite:
 def suite_save(*, suite: fileformat.Suite, replace: bool = False) -> StoredSuite:
     if suite.name in BUILT_IN:
         raise SuiteRefused(BUILT_IN_READ_ONLY.format(name=suite.name))
+    files, _ = selectors.suite_directory()
+    if suite.name in files:
+        # Stored, it would hide the file from the list and the command line.
+        raise SuiteRefused(
+            NAMED_BY_A_FILE.format(file=files[suite.name].path.name, name=suite.name)
+        )
     document = fileformat.suite_document(suite)
     stored = StoredSuite.objects.select_for_update().filter(name=suite.name).first()
     if stored is not None and not replace:
@@ -80,6 +90,8 @@ def suite_run_start(
     target: Target,
     concurrency: int = 1,
     shuffle: bool = False,
+    duplicate_rate: float = 0.0,
+    jitter_ms: int = 0,
     variations: bool = False,
     rng: random.Random | None = None,
 ) -> SuiteRun:
@@ -90,11 +102,19 @@ def suite_run_start(
     Shuffled, the steps go out in a random order (the plan of
     sandbox.delivery.conditions); their ids follow that order. With
     variations, each step's variants (sandbox.suites.variations) go out right
-    after it, each a delivery of its own; steps record which are whose.
+    after it, each a delivery of its own; steps record which are whose. With a
+    duplicate rate, that share of steps is delivered a second time with the same
+    messageId a little later, as at-least-once delivery does; jitter spaces the
+    steps. A duplicate never changes the verdict: its answer is told beside its
+    step.
     """
     suite = found.suite
     conditions = conditions_module.Conditions(
-        copies=len(suite.steps), concurrency=concurrency, shuffle=shuffle
+        copies=len(suite.steps),
+        concurrency=concurrency,
+        shuffle=shuffle,
+        duplicate_rate=duplicate_rate,
+        jitter_ms=jitter_ms,
     )
     problems = conditions.problems()
     if problems:
@@ -102,11 +122,21 @@ def suite_run_start(
     now = timezone.now()
     events, _ = suite_events(suite, now=now, rng=rng)
     plan = conditions_module.plan(len(events), conditions, rng=rng)
+    if shuffle:
+        plan = _repeats_after_their_steps(plan, suite)
+    firsts = [item for item in plan.items if not item.duplicate]
+    # A step that repeats another's messageId on purpose is a dedupe test: a
+    # copy of it would test nothing more.
+    duplicates = [
+        item
+        for item in plan.items
+        if item.duplicate and not repeats_on_purpose(suite.steps[item.index])
+    ]
     # Each run its own seed: the same variants again would be dropped as repeats.
     seed = (rng or random.Random()).getrandbits(32) if variations else None
-    sends = suite_sends(suite, events, order=[i.index for i in plan.items], seed=seed)
+    sends = suite_sends(suite, events, order=[i.index for i in firsts], seed=seed)
     due_at = {
-        item.index: now + timedelta(seconds=item.due_in_seconds) for item in plan.items
+        item.index: now + timedelta(seconds=item.due_in_seconds) for item in firsts
     }
     variant_count = sum(1 for send in sends if send.variant)
     with_variants = (
@@ -118,7 +148,7 @@ def suite_run_start(
         door=Door.SUITE,
         label=RUN_LABEL.format(name=suite.name)[:200],
         concurrency=concurrency,
-        conditions={"concurrency": concurrency, "shuffle": shuffle},
+        conditions=conditions.__dict__,
         applied=APPLIED.format(
             count=len(events),
             s="" if len(events) == 1 else "s",
@@ -126,7 +156,8 @@ def suite_run_start(
             concurrency=concurrency,
             order="shuffled" if shuffle else "in order",
             strict=", each settled before the next" if concurrency == 1 else "",
-        ),
+        )
+        + _faults_applied(conditions, len(duplicates)),
         strict_order=concurrency == 1,
     )
     stored = deliveries_enqueue(
@@ -143,6 +174,26 @@ def suite_run_start(
     for send, delivery in zip(sends, stored, strict=True):
         if not send.variant:
             by_step[send.step] = delivery
+    copies = (
+        deliveries_enqueue(
+            target=target,
+            events=[by_step[item.index].payload for item in duplicates],
+            door=Door.SUITE,
+            run=run,
+            as_is=True,
+            allow_problems=True,
+            due_at=[now + timedelta(seconds=i.due_in_seconds) for i in duplicates],
+            duplicates_of=[by_step[item.index] for item in duplicates],
+            now=now,
+        )
+        if duplicates
+        else []
+    )
+    duplicate_of_step = {
+        item.index: copy.pk for item, copy in zip(duplicates, copies, strict=True)
+    }
+    for send, delivery in zip(sends, stored, strict=True):
+        if not send.variant:
             continue
         variants_by_step[send.step].append(
             {
@@ -160,10 +211,21 @@ def suite_run_start(
             "event_type": by_step[index].event_type,
             "expected": results.describe_expectation(step.expect),
             **({"variants": variants_by_step[index]} if variations else {}),
+            **(
+                {"duplicate_id": duplicate_of_step[index]}
+                if index in duplicate_of_step
+                else {}
+            ),
         }
         for index, step in enumerate(suite.steps)
     ]
-    options = {"concurrency": concurrency, "shuffle": shuffle, "variations": variations}
+    options = {
+        "concurrency": concurrency,
+        "shuffle": shuffle,
+        "duplicate_rate": duplicate_rate,
+        "jitter_ms": jitter_ms,
+        "variations": variations,
+    }
     if variations:
         options["variations_seed"] = seed
     return SuiteRun.objects.create(
@@ -177,6 +239,53 @@ def suite_run_start(
         steps=steps,
         options=options,
     )
+
+
+def _repeats_after_their_steps(
+    plan: conditions_module.Plan, suite: fileformat.Suite
+) -> conditions_module.Plan:
+    """The shuffled plan, but each step that repeats an earlier step's messageId
+    on purpose still goes after every step before it in the suite: sent first,
+    it would be the original and the step it repeats the dropped repeat. The
+    due times stay where they were; duplicates keep their delay."""
+    firsts = [item for item in plan.items if not item.duplicate]
+    repeating = {
+        index for index, step in enumerate(suite.steps) if repeats_on_purpose(step)
+    }
+    order = [item.index for item in firsts if item.index not in repeating]
+    for index in sorted(repeating):
+        earlier = [at for at, other in enumerate(order) if other < index]
+        order.insert(max(earlier, default=-1) + 1, index)
+    was = {item.index: item.due_in_seconds for item in firsts}
+    due = dict(zip(order, (item.due_in_seconds for item in firsts), strict=True))
+    return conditions_module.Plan(
+        items=[
+            conditions_module.Planned(index=index, due_in_seconds=due[index])
+            for index in order
+        ]
+        + [
+            conditions_module.Planned(
+                index=item.index,
+                due_in_seconds=due[item.index] + item.due_in_seconds - was[item.index],
+                duplicate=True,
+            )
+            for item in plan.items
+            if item.duplicate
+        ]
+    )
+
+
+def _faults_applied(conditions: conditions_module.Conditions, count: int) -> str:
+    """The duplicates and jitter a run was given, as its applied line ends."""
+    parts = []
+    if conditions.duplicate_rate:
+        parts.append(
+            f"{count} duplicate{'' if count == 1 else 's'} injected "
+            f"(rate {conditions.duplicate_rate:g})"
+        )
+    if conditions.jitter_ms:
+        parts.append(f"jitter up to {conditions.jitter_ms} ms between steps")
+    return "".join(f", {part}" for part in parts)
 
 
 def _sent_to(target: Target) -> str:

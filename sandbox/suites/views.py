@@ -72,6 +72,8 @@ def suite_run_view(request: HttpRequest) -> HttpResponse:
                 target=Target.of(data["subscription"]),
                 concurrency=data["concurrency"],
                 shuffle=data["shuffle"],
+                duplicate_rate=data["duplicate_rate"] or 0.0,
+                jitter_ms=data["jitter_ms"] or 0,
                 variations=data["variations"],
             )
         except (
@@ -88,16 +90,17 @@ def suite_run_view(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def suite_import_view(request: HttpRequest) -> HttpResponse:
-    form = SuiteImportForm(request.POST)
+    form = SuiteImportForm(request.POST, request.FILES)
     problems: list[str] = []
     if form.is_valid():
         try:
             stored = services.suite_import(
-                text=form.cleaned_data["text"], replace=form.cleaned_data["replace"]
+                text=form.file_text(), replace=form.cleaned_data["replace"]
             )
         except SuiteFileError as error:
             problems = error.problems
-        except services.SuiteRefused as refusal:
+        except ValueError as refusal:
+            # Too large, not UTF-8, given twice, or a name already taken.
             problems = [str(refusal)]
         else:
             messages.success(request, IMPORTED.format(name=stored.name))

@@ -6,6 +6,7 @@ import html
 import io
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
@@ -114,6 +115,26 @@ def test_the_import_page_refuses_or_stores_every_text(client, case):
     if case.refused:
         assert response.status_code == 400
         assert case.refused in html.unescape(response.content.decode())
+        assert not Suite.objects.exists()
+    else:
+        assert response.status_code == 302
+        assert Suite.objects.get().name == "Hostile"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("case", SUITE_FILES, ids=IDS)
+def test_the_import_page_refuses_or_stores_every_chosen_file(client, case):
+    chosen = SimpleUploadedFile(
+        "hostile.suite.json",
+        case.text.encode("utf-8", "surrogatepass"),
+        "application/json",
+    )
+    response = client.post(reverse("suites:import"), {"upload": chosen})
+    page = html.unescape(response.content.decode())
+    if case.refused:
+        assert response.status_code == 400
+        # A lone surrogate in the file is not UTF-8: refused as such.
+        assert case.refused in page or "is not UTF-8 text" in page
         assert not Suite.objects.exists()
     else:
         assert response.status_code == 302

@@ -102,3 +102,20 @@ def test_a_new_run_says_what_changed_since_the_last_good_run(demo):
     # A failed run is never the last good one: the next compares with `good` too.
     code, _, _ = _runsuite()
     assert SuiteRun.objects.order_by("-pk").first().compared_with == good
+
+
+def test_a_good_run_against_another_endpoint_is_not_the_comparison(demo, receiver):
+    code, _, _ = _runsuite()
+    assert code == 0
+    against_demo = SuiteRun.objects.get()
+    out, err = StringIO(), StringIO()
+    call_command(
+        "runsuite", SEGMENT_TEST_SUITE, "--endpoint", receiver.url("/ok"),
+        "--api-key", "k", stdout=out, stderr=err,
+    )  # fmt: skip
+    elsewhere = SuiteRun.objects.exclude(pk=against_demo.pk).get()
+    assert elsewhere.passed
+    # Nothing earlier went to this endpoint: nothing to compare with.
+    assert elsewhere.compared_with is None
+    code, _, _ = _runsuite()
+    assert SuiteRun.objects.order_by("-pk").first().compared_with == against_demo

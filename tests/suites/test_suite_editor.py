@@ -10,6 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
+from sandbox.subscriptions.services import subscription_update
 from sandbox.suites import editing, fileformat, services
 from sandbox.suites.builtin import SEGMENT_TEST_SUITE
 from sandbox.suites.models import Suite, SuiteRun
@@ -142,12 +143,13 @@ def test_the_page_lists_its_runs_with_the_last_good_one_and_what_changed(
     client, receiver
 ):
     _store(name="Checkout", steps=[{"type": "identify", "name": "Sign up"}])
-    make_subscription(name="Good", endpoint_url=receiver.url("/ok"))
-    make_subscription(name="Bad", endpoint_url=receiver.url("/status/400"))
+    partner = make_subscription(name="Partner", endpoint_url=receiver.url("/ok"))
     out = StringIO()
-    call_command("runsuite", "Checkout", "--to", "Good", stdout=out)
+    call_command("runsuite", "Checkout", "--to", "Partner", stdout=out)
+    # The partner's endpoint changes behaviour: the same subscription, compared.
+    subscription_update(subscription=partner, endpoint_url=receiver.url("/status/400"))
     with pytest.raises(CommandError):
-        call_command("runsuite", "Checkout", "--to", "Bad", stdout=out)
+        call_command("runsuite", "Checkout", "--to", "Partner", stdout=out)
     good, bad = SuiteRun.objects.order_by("pk")
     assert good.passed and not bad.passed
     stored = Suite.objects.get()

@@ -36,7 +36,7 @@ def test_the_list_shows_every_suite(client, tmp_path, settings):
     page = html.unescape(response.content.decode())
     assert SEGMENT_TEST_SUITE in page
     assert "From the repo" in page
-    assert "bad.suite.json is not read: " in page
+    assert "bad.suite.json is not listed: " in page
 
 
 @pytest.mark.django_db

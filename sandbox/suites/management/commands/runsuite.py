@@ -14,7 +14,13 @@ from pathlib import Path
 from asgiref.sync import sync_to_async
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from sandbox.delivery.conditions import CONCURRENCY_RANGE, MAX_CONCURRENCY
+from sandbox.delivery.conditions import (
+    CONCURRENCY_RANGE,
+    DUPLICATE_RATE_RANGE,
+    JITTER_RANGE,
+    MAX_CONCURRENCY,
+    MAX_JITTER_MS,
+)
 from sandbox.delivery.management.commands.sendevent import (
     BadInput,
     add_target_arguments,
@@ -28,6 +34,8 @@ from sandbox.suites.models import SuiteRun, SuiteSource
 
 NOT_UNICODE = "--{option} holds a lone UTF-16 surrogate, which is not valid Unicode."
 BAD_CONCURRENCY = "--concurrency {value!r}: " + CONCURRENCY_RANGE
+BAD_DUPLICATE_RATE = "--duplicate-rate {value!r}: " + DUPLICATE_RATE_RANGE
+BAD_JITTER = "--jitter {value!r}: " + JITTER_RANGE
 BAD_TIMEOUT = "--timeout {value!r}: must be a number of seconds above 0."
 NO_OUTPUT_DIRECTORY = "{option} {path}: the directory {directory} does not exist."
 UNWRITABLE = "Cannot write {path}: {detail}"
@@ -69,6 +77,20 @@ class Command(BaseCommand):
         )
         parser.add_argument("--shuffle", action="store_true")
         parser.add_argument(
+            "--duplicate-rate",
+            default="0",
+            metavar="P",
+            help="share of steps delivered a second time with the same messageId, "
+            "as at-least-once delivery does; told beside the step, never changes "
+            "the exit code",
+        )
+        parser.add_argument(
+            "--jitter",
+            default="0",
+            metavar="MS",
+            help="up to this many milliseconds between steps",
+        )
+        parser.add_argument(
             "--variations",
             action="store_true",
             help="after each step, also send its variants (the event as other "
@@ -89,6 +111,8 @@ class Command(BaseCommand):
             target = self._target(options)
             self.api_key = target.api_key
             concurrency = self._concurrency(options["concurrency"])
+            duplicate_rate = self._duplicate_rate(options["duplicate_rate"])
+            jitter_ms = self._jitter(options["jitter"])
             timeout = self._timeout(options["timeout"])
             outputs = self._outputs(options)
         except BadInput as error:
@@ -103,6 +127,8 @@ class Command(BaseCommand):
                 target=target,
                 concurrency=concurrency,
                 shuffle=options["shuffle"],
+                duplicate_rate=duplicate_rate,
+                jitter_ms=jitter_ms,
                 variations=options["variations"],
             )
         except (services.SuiteRefused, DeliveryRefused) as refusal:
@@ -167,6 +193,24 @@ class Command(BaseCommand):
         if not 1 <= number <= MAX_CONCURRENCY:
             raise BadInput(BAD_CONCURRENCY.format(value=value))
         return number
+
+    def _duplicate_rate(self, value: str) -> float:
+        try:
+            rate = float(value)
+        except ValueError:
+            raise BadInput(BAD_DUPLICATE_RATE.format(value=value)) from None
+        if not 0.0 <= rate <= 1.0:
+            raise BadInput(BAD_DUPLICATE_RATE.format(value=value))
+        return rate
+
+    def _jitter(self, value: str) -> int:
+        try:
+            milliseconds = int(value)
+        except ValueError:
+            raise BadInput(BAD_JITTER.format(value=value)) from None
+        if not 0 <= milliseconds <= MAX_JITTER_MS:
+            raise BadInput(BAD_JITTER.format(value=value))
+        return milliseconds
 
     def _timeout(self, value: str) -> float:
         try:
@@ -286,6 +330,10 @@ class Command(BaseCommand):
         for step in suite_run.results:
             for change in step["changes"]:
                 self._out(f"changed: {change}")
+        for step in suite_run.results:
+            if step.get("duplicate"):
+                sentence = step["duplicate"]["sentence"]
+                self._out(f"step {step['number']} ({step['label']}): {sentence}")
         for step in suite_run.results:
             for line in results.variants_differ(step.get("variants", [])):
                 self._out(

@@ -1,0 +1,126 @@
+"""Suite names: a stored suite never hides a teammate's file, a file hidden by
+another suite's name says so, and a bad variable name is named with its path.
+Importing from a chosen file as well as from pasted text."""
+
+import html
+import json
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from sandbox.suites import fileformat, selectors, services
+from sandbox.suites.builtin import SEGMENT_TEST_SUITE
+from sandbox.suites.models import Suite
+
+
+def _text(name: str, **extra) -> str:
+    return json.dumps(
+        {
+            "format": fileformat.FORMAT,
+            "name": name,
+            "steps": [{"type": "identify"}],
+            **extra,
+        }
+    )
+
+
+def _page(response) -> str:
+    return html.unescape(response.content.decode())
+
+
+@pytest.mark.django_db
+def test_an_import_never_hides_a_file_of_the_same_name(client, tmp_path, settings):
+    settings.SUITES_DIR = tmp_path
+    (tmp_path / "checkout.suite.json").write_text(_text("Checkout"))
+    with pytest.raises(services.SuiteRefused) as refused:
+        services.suite_import(text=_text("Checkout"))
+    assert str(refused.value) == (
+        "The suite file checkout.suite.json is already named 'Checkout' (teammates "
+        "share it); give this suite another name, or edit that file instead."
+    )
+    response = client.post(
+        reverse("suites:import"), {"text": _text("Checkout"), "replace": "on"}
+    )
+    assert response.status_code == 400
+    assert "The suite file checkout.suite.json is already named" in _page(response)
+    assert not Suite.objects.exists()
+    # The file is still the suite of that name.
+    assert (
+        selectors.suite_find(name="Checkout").path == tmp_path / "checkout.suite.json"
+    )
+
+
+@pytest.mark.django_db
+def test_a_file_whose_name_is_taken_is_listed_with_why(client, tmp_path, settings):
+    settings.SUITES_DIR = tmp_path
+    services.suite_import(text=_text("Stored first"))
+    (tmp_path / "a.suite.json").write_text(_text("Twice"))
+    (tmp_path / "b.suite.json").write_text(_text("Twice"))
+    (tmp_path / "c.suite.json").write_text(_text("Stored first"))
+    (tmp_path / "d.suite.json").write_text(_text(SEGMENT_TEST_SUITE))
+    found, broken = selectors.suite_directory()
+    assert list(found) == ["Twice"]
+    assert found["Twice"].path.name == "a.suite.json"
+    assert broken[tmp_path / "b.suite.json"] == [
+        "name: 'Twice' is also the name of the suite in a.suite.json, which is the "
+        "one listed; give one of them another name"
+    ]
+    assert broken[tmp_path / "c.suite.json"] == [
+        "name: a stored suite is already named 'Stored first', so this file is not "
+        "listed; give the suite in this file another name"
+    ]
+    assert "a built-in suite is already named" in broken[tmp_path / "d.suite.json"][0]
+    page = _page(client.get(reverse("suites:list")))
+    assert "b.suite.json is not listed: name: 'Twice' is also the name" in page
+    assert "c.suite.json is not listed: name: a stored suite" in page
+
+
+def test_a_bad_variable_name_is_named_with_its_path():
+    with pytest.raises(fileformat.SuiteFileError) as refused:
+        fileformat.parse_suite(_text("V", variables={"1x": 1, "bad-name": 2, "ok": 3}))
+    assert refused.value.problems == [
+        "variables.1x: the name '1x' must be an identifier (letters, digits and _, "
+        "not starting with a digit)",
+        "variables.bad-name: the name 'bad-name' must be an identifier (letters, "
+        "digits and _, not starting with a digit)",
+    ]
+
+
+@pytest.mark.django_db
+def test_a_suite_file_can_be_chosen_instead_of_pasted(client):
+    page = _page(client.get(reverse("suites:list")))
+    assert 'enctype="multipart/form-data"' in page
+    assert 'name="upload"' in page
+    chosen = SimpleUploadedFile(
+        "team.suite.json", _text("From a file").encode(), "application/json"
+    )
+    response = client.post(reverse("suites:import"), {"upload": chosen})
+    assert response.status_code == 302
+    assert Suite.objects.get().name == "From a file"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("content", "text", "says"),
+    [
+        (b"\xff\xfe{}", "", "team.suite.json is not UTF-8 text (byte 0)"),
+        (b"{", "", "Invalid JSON at line 1, column 2"),
+        (_text("Both").encode(), _text("Both"), "not both"),
+    ],
+)
+def test_a_chosen_file_that_cannot_be_a_suite_is_refused(client, content, text, says):
+    chosen = SimpleUploadedFile("team.suite.json", content, "application/json")
+    response = client.post(reverse("suites:import"), {"upload": chosen, "text": text})
+    assert response.status_code == 400
+    assert says in _page(response)
+    assert not Suite.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_chosen_file_too_large_is_refused_before_it_is_read(client):
+    chosen = SimpleUploadedFile("big.suite.json", b"x" * (6 * 1024 * 1024))
+    response = client.post(reverse("suites:import"), {"upload": chosen})
+    assert response.status_code == 413
+    assert "the sandbox accepts at most" in _page(response)
+    assert not Suite.objects.exists()
