@@ -51,6 +51,9 @@ EVENT_PROBLEM = "{path}: {problem}"
 NOT_JSON = "{message}"
 
 _KEY_FIELDS = re.compile(r"^(api[_-]?key|apikey|write[_-]?key|secret|token)$", re.I)
+# Inside an event, only names that say "key": `token` and `secret` have Spec
+# meanings there (context.device.token is a push token).
+_EVENT_KEY_FIELDS = re.compile(r"^(api[_-]?key|write[_-]?key)$", re.I)
 
 
 class SuiteFileError(ValueError):
@@ -313,6 +316,9 @@ def _step_problems(
         problem = spec.value_problem(event)
         if problem is not None:
             problems.append(EVENT_PROBLEM.format(path=f"{path}.event", problem=problem))
+        problems += [
+            API_KEY_FIELD.format(path=at) for at in _key_fields(event, f"{path}.event")
+        ]
         problems += placeholders.problems(
             event,
             path=f"{path}.event",
@@ -334,6 +340,21 @@ def _step_problems(
     if isinstance(expect, dict) and not expect:
         problems.append(EXPECT_NOTHING.format(path=f"{path}.expect"))
     return problems
+
+
+def _key_fields(value: object, path: str) -> list[str]:
+    """The paths of fields in an event named like an API or write key."""
+    found = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            at = f"{path}.{key}"
+            if isinstance(key, str) and _EVENT_KEY_FIELDS.match(key):
+                found.append(at)
+            found += _key_fields(item, at)
+    elif isinstance(value, list):
+        for number, item in enumerate(value):
+            found += _key_fields(item, f"{path}[{number}]")
+    return found
 
 
 def _as_tuple(value: object) -> tuple:

@@ -124,3 +124,29 @@ def test_a_chosen_file_too_large_is_refused_before_it_is_read(client):
     assert response.status_code == 413
     assert "the sandbox accepts at most" in _page(response)
     assert not Suite.objects.exists()
+
+
+def test_a_key_inside_a_step_event_is_refused_but_a_push_token_is_not():
+    event = {
+        "type": "track",
+        "event": "E",
+        "userId": "u",
+        "properties": {"apiKey": "sk_live_x", "nested": [{"write_key": "w"}]},
+        "context": {"device": {"token": "a push token"}},
+    }
+    text = json.dumps(
+        {"format": fileformat.FORMAT, "name": "K", "steps": [{"event": event}]}
+    )
+    with pytest.raises(fileformat.SuiteFileError) as refused:
+        fileformat.parse_suite(text)
+    assert [p.split(":")[0] for p in refused.value.problems] == [
+        "steps[0].event.properties.apiKey",
+        "steps[0].event.properties.nested[0].write_key",
+    ]
+    assert "a suite file never holds API keys" in refused.value.problems[0]
+    del event["properties"]
+    fileformat.parse_suite(
+        json.dumps(
+            {"format": fileformat.FORMAT, "name": "K", "steps": [{"event": event}]}
+        )
+    )
