@@ -49,13 +49,14 @@ def sender(session: aiohttp.ClientSession) -> runtime.FetchHandler:
                 if name.lower() not in ("connection", "content-length")
             ],
             data=request.body or None,
+            # The worker's fetch follows redirects itself, one exchange a hop.
+            allow_redirects=False,
         ) as response:
             return runtime.FetchResponse(
                 status=response.status,
                 status_text=response.reason or "",
                 headers=list(response.headers.items()),
                 body=await response.read(),
-                url=str(response.url),
             )
 
     return send

@@ -75,7 +75,6 @@ async def send(
     timeout: float,
     body_limit: int,
     keep_raw: bool = False,
-    follow_redirects: bool = False,
 ) -> Exchange:
     """Send one request; never raises for anything the endpoint or network does."""
     if urlsplit(request.url).scheme not in {"http", "https"}:
@@ -91,8 +90,8 @@ async def send(
             data=request.body,
             headers=request.headers,
             # Segment does not follow a webhook's redirects; a function's fetch
-            # (node-fetch) does.
-            allow_redirects=follow_redirects,
+            # follows them itself, a hop at a time (worker/context.js).
+            allow_redirects=False,
             # aiohttp rounds timeouts of ceil_threshold (5 s) or more up to the next
             # whole second; Segment's 5 s means 5 s.
             timeout=aiohttp.ClientTimeout(total=timeout, ceil_threshold=_NEVER_CEIL),

@@ -56,6 +56,9 @@ MAX_WORKERS = 8
 RSS_HEADROOM_MB = 160
 READY_TIMEOUT = 15.0
 CHECK_TIMEOUT = 10.0
+# Workers tried for one invocation when each is found dead before it began the
+# invocation (killed or crashed while spare or idle).
+START_ATTEMPTS = 3
 STDERR_TAIL_BYTES = 4096
 WATCH_INTERVAL = 0.05
 
@@ -78,11 +81,14 @@ class FetchRequest:
 
 @dataclass(frozen=True)
 class FetchResponse:
+    """The answer to one exchange. A FetchHandler does not follow redirects: the
+    worker's fetch follows them itself, as node-fetch does, and its Response.url
+    is the URL of the last request it made."""
+
     status: int
     status_text: str
     headers: list[tuple[str, str]]
     body: bytes
-    url: str
 
 
 class FetchFailure(Exception):
@@ -157,6 +163,10 @@ class _Worker:
         self.inbox: asyncio.Queue[dict] = asyncio.Queue()
         self.killed_for_memory = False
         self.invocations = itertools.count(1)
+        # The last invocation the worker said it began ("running"). Kept by the
+        # stdout thread rather than posted, which would cost the loop a wake-up
+        # per invocation; it is set before the worker's exit is posted.
+        self.begun = 0
         self._stderr_tail = bytearray()
         self._outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self.process = subprocess.Popen(
@@ -206,6 +216,9 @@ class _Worker:
                         "op": "_garbage",
                         "line": line[:200].decode(errors="replace"),
                     }
+                if message.get("op") == "running":
+                    self.begun = message.get("id")
+                    continue
                 self._post(message)
         stdout.close()
         returncode = self.process.wait()
@@ -335,6 +348,9 @@ class _Pool:
             freed = self.loop.create_future()
             self.waiters.append(freed)
             await freed
+        if self.spare is not None and not self.spare.alive:
+            self.spare.kill()
+            self.spare = None
         if self.spare is not None and self.spare.memory_mb == memory_mb:
             worker, self.spare = self.spare, None
         else:
@@ -383,13 +399,22 @@ def _pool() -> _Pool:
 class _Run:
     """One invocation on one worker: messages in, fetches out, the outcome."""
 
-    def __init__(self, worker: _Worker, fetch: FetchHandler, deadline: float):
+    def __init__(
+        self, worker: _Worker, fetch: FetchHandler, deadline: float, invocation: int
+    ):
         self.worker = worker
         self.fetch = fetch
         self.deadline = deadline
         self.logs: list[dict] = []
         self.fetches: set[asyncio.Task] = set()
-        self.invocation = 0
+        self.invocation = invocation
+        self.worker_ended = False
+
+    @property
+    def begun(self) -> bool:
+        """The worker said it began the invocation: from then on, its death is
+        the invocation's."""
+        return self.worker.begun == self.invocation
 
     async def until(self, wanted: str) -> tuple[str, dict]:
         """Wait for a message of op `wanted`; ("ok", message) or a final status."""
@@ -414,6 +439,7 @@ class _Run:
             if op == wanted and message.get("id", self.invocation) == self.invocation:
                 return "ok", message
             if op in ("_exit", "_garbage"):
+                self.worker_ended = True
                 return _ended(message, worker)
             self._absorb([message])
 
@@ -471,7 +497,6 @@ class _Run:
                 "status_text": response.status_text,
                 "headers": [[name, value] for name, value in response.headers],
                 "body": base64.b64encode(response.body).decode(),
-                "url": response.url,
             }
         }
 
@@ -500,67 +525,99 @@ async def invoke(
     if handler not in HANDLERS:
         raise ValueError(f"unknown handler {handler!r}; expected one of {HANDLERS}")
     payload = json.dumps([args, settings], allow_nan=False, separators=(",", ":"))
+    key = _key(isolation_key, source, memory_mb)
     pool = _pool()
     async with pool.slots:
-        worker, loaded = await pool.take(
-            _key(isolation_key, source, memory_mb), memory_mb
-        )
-        reusable = False
-        started = time.perf_counter()
-        run = _Run(worker, fetch, deadline=time.monotonic() + READY_TIMEOUT)
-        try:
-            status, outcome = ("ok", {})
-            if not loaded:
-                status, outcome = await run.until("ready")
-                if status != "ok":
-                    if status == "timeout":
-                        status = "crashed"
-                        outcome = _error("Crash", ERROR_START.format(how="timed out"))
-                    return _finish(run, status, handler, outcome, started)
-            started = time.perf_counter()
-            run.deadline = time.monotonic() + time_limit
-            if not loaded:
-                worker.send({"op": "load", "source": source})
-                status, loaded_message = await run.until("loaded")
-                if status != "ok":
-                    return _finish(
-                        run,
-                        status,
-                        handler,
-                        _limit(status, loaded_message, time_limit),
-                        started,
-                    )
-                if not loaded_message.get("ok"):
-                    return _finish(
-                        run, "threw", handler, loaded_message.get("error"), started
-                    )
-                worker.key = _key(isolation_key, source, memory_mb)
-            run.invocation = next(worker.invocations)
-            worker.send(
-                {
-                    "op": "invoke",
-                    "id": run.invocation,
-                    "handler": handler,
-                    "payload": payload,
-                }
+        for _ in range(START_ATTEMPTS):
+            worker, loaded = await pool.take(key, memory_mb)
+            run = _Run(
+                worker,
+                fetch,
+                deadline=time.monotonic() + READY_TIMEOUT,
+                invocation=next(worker.invocations),
             )
-            status, outcome = await run.until("result")
+            invocation = await _invoke_on(
+                pool,
+                run,
+                loaded=loaded,
+                key=key,
+                source=source,
+                handler=handler,
+                payload=payload,
+                time_limit=time_limit,
+            )
+            # A worker that was dead before it began the invocation ran none of
+            # the function's code for it: the invocation goes to another worker.
+            if run.begun or not run.worker_ended:
+                break
+        return invocation
+
+
+async def _invoke_on(
+    pool: _Pool,
+    run: _Run,
+    *,
+    loaded: bool,
+    key: tuple,
+    source: str,
+    handler: str,
+    payload: str,
+    time_limit: float,
+) -> Invocation:
+    worker = run.worker
+    reusable = False
+    started = time.perf_counter()
+    try:
+        if not loaded:
+            status, outcome = await run.until("ready")
+            if status != "ok":
+                if status == "timeout":
+                    status = "crashed"
+                    outcome = _error("Crash", ERROR_START.format(how="timed out"))
+                return _finish(run, status, handler, outcome, started)
+        started = time.perf_counter()
+        run.deadline = time.monotonic() + time_limit
+        if not loaded:
+            worker.send({"op": "load", "id": run.invocation, "source": source})
+            status, loaded_message = await run.until("loaded")
             if status != "ok":
                 return _finish(
-                    run, status, handler, _limit(status, outcome, time_limit), started
+                    run,
+                    status,
+                    handler,
+                    _limit(status, loaded_message, time_limit),
+                    started,
                 )
-            reusable = True
-            return Invocation(
-                status=str(outcome.get("status")),
-                handler=handler,
-                value_json=outcome.get("value_json"),
-                error=outcome.get("error"),
-                logs=run.logs,
-                duration_ms=(time.perf_counter() - started) * 1000,
+            if not loaded_message.get("ok"):
+                return _finish(
+                    run, "threw", handler, loaded_message.get("error"), started
+                )
+            worker.key = key
+        worker.send(
+            {
+                "op": "invoke",
+                "id": run.invocation,
+                "handler": handler,
+                "payload": payload,
+            }
+        )
+        status, outcome = await run.until("result")
+        if status != "ok":
+            return _finish(
+                run, status, handler, _limit(status, outcome, time_limit), started
             )
-        finally:
-            run.stop()
-            pool.give_back(worker, reusable=reusable)
+        reusable = True
+        return Invocation(
+            status=str(outcome.get("status")),
+            handler=handler,
+            value_json=outcome.get("value_json"),
+            error=outcome.get("error"),
+            logs=run.logs,
+            duration_ms=(time.perf_counter() - started) * 1000,
+        )
+    finally:
+        run.stop()
+        pool.give_back(worker, reusable=reusable)
 
 
 def _limit(status: str, outcome: dict, time_limit: float) -> dict:

@@ -365,6 +365,8 @@ async def _fetch(
 ) -> runtime.FetchResponse:
     # The worker's fetch has already added what node-fetch adds by itself
     # (User-Agent, Accept, Content-Length…): the headers go out as they are.
+    # One exchange, redirects not followed: the worker's fetch follows them as
+    # node-fetch does, so each hop is a fetch of its own, recorded as one.
     headers = request.headers
     # Past the function's time limit nothing is read: the invocation ends anyway.
     remaining = max(0.05, deadline - time.monotonic())
@@ -374,7 +376,6 @@ async def _fetch(
         timeout=remaining,
         body_limit=FETCH_BODY_LIMIT,
         keep_raw=True,
-        follow_redirects=True,
     )
     limit = settings.RESPONSE_BODY_LIMIT
     record = {
@@ -409,7 +410,6 @@ async def _fetch(
         status_text=webhook.status_reading(exchange.status or 0),
         headers=exchange.headers,
         body=exchange.raw,
-        url=request.url,
     )
 
 

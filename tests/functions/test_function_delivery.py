@@ -7,12 +7,14 @@ import base64
 import json
 
 import pytest
+from aiohttp import web
 
 from sandbox.delivery import services
 from sandbox.delivery.engine import Engine
 from sandbox.delivery.models import Attempt, Delivery, State
 from sandbox.functions.services import function_version_save
 from tests.factories import make_delivery, make_subscription
+from tests.receiver import Receiver
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -298,3 +300,56 @@ def test_a_run_that_returns_or_fetches_too_much_is_recorded_in_part(
     # The line that overflowed keeps its start.
     [line] = attempt.invocation["logs"]
     assert line["message"].startswith("xxx")
+
+
+class HoppingReceiver(Receiver):
+    """The shared receiver, and /hop/<status>/<path>: <status> with a relative
+    Location to /<path>."""
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if not request.path.startswith("/hop/"):
+            return await super()._handle(request)
+        await self._record(request)
+        code, _, tail = request.path.removeprefix("/hop/").partition("/")
+        return web.Response(status=int(code), headers={"Location": f"/{tail}"})
+
+
+@pytest.fixture
+def hopping_receiver():
+    server = HoppingReceiver().start()
+    yield server
+    server.stop()
+
+
+def test_a_redirected_fetch_reads_the_final_url_and_records_each_hop(
+    hopping_receiver, deliver_due
+):
+    subscription, _ = _function(
+        "async function onTrack(e, s) {"
+        " const r = await fetch(s.url);"
+        " return { url: r.url, redirected: r.redirected, status: r.status } }",
+        custom_settings={"url": hopping_receiver.url("/hop/301/hop/302/ok")},
+    )
+    delivery = _send(subscription)
+    deliver_due([delivery.pk])
+    delivery.refresh_from_db()
+    assert delivery.outcome == "green", delivery.reason
+    [attempt] = _attempts(delivery)
+    assert json.loads(attempt.invocation["return"]) == {
+        "url": hopping_receiver.url("/ok"),
+        "redirected": True,
+        "status": 200,
+    }
+    assert [r.path for r in hopping_receiver.received] == [
+        "/hop/301/hop/302/ok",
+        "/hop/302/ok",
+        "/ok",
+    ]
+    assert [
+        (fetch["request"]["url"], fetch["response"]["status"])
+        for fetch in attempt.exchanges
+    ] == [
+        (hopping_receiver.url("/hop/301/hop/302/ok"), 301),
+        (hopping_receiver.url("/hop/302/ok"), 302),
+        (hopping_receiver.url("/ok"), 200),
+    ]

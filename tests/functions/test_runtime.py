@@ -6,7 +6,9 @@ import errno
 import hashlib
 import hmac
 import json
+import os
 import re
+import signal
 import socket
 import subprocess
 import time
@@ -61,11 +63,29 @@ async def _record(request: web.Request) -> web.Response:
     )
 
 
+async def _hop(request: web.Request) -> web.Response:
+    """/hop/<status>/<path>: answers <status> with a relative Location to
+    /<path> and the same query ("-" for no Location at all)."""
+    request.app[SEEN].append(
+        Seen(
+            method=request.method,
+            path=request.path_qs,
+            headers=list(request.headers.items()),
+            body=await request.read(),
+        )
+    )
+    tail = request.match_info["tail"]
+    query = f"?{request.query_string}" if request.query_string else ""
+    headers = {} if tail == "-" else {"Location": f"/{tail}{query}"}
+    return web.Response(status=int(request.match_info["code"]), headers=headers)
+
+
 @pytest.fixture
 async def endpoint():
     seen: list[Seen] = []
     app = web.Application()
     app[SEEN] = seen
+    app.router.add_route("*", "/hop/{code}/{tail:.*}", _hop)
     app.router.add_route("*", "/status/{code}", _record)
     app.router.add_route("*", "/{tail:.*}", _record)
     server = TestServer(app, host="127.0.0.1")
@@ -97,7 +117,6 @@ async def fetch_handler():
                     status_text=response.reason or "",
                     headers=list(response.headers.items()),
                     body=await response.read(),
-                    url=str(response.url),
                 )
         except aiohttp.ClientConnectorError as error:
             code = errno.errorcode.get(error.os_error.errno or 0, "ECONNRESET")
@@ -760,3 +779,213 @@ def test_each_event_loop_has_its_own_workers_and_stops_them():
     while runtime._all_workers and time.monotonic() < deadline:
         time.sleep(0.02)
     assert runtime._all_workers == {}
+
+
+# ---- workers that die before an invocation reaches them -------------------------
+
+
+async def _kill(worker, *, wait: bool = True) -> None:
+    os.kill(worker.process.pid, signal.SIGKILL)
+    if wait:
+        await asyncio.to_thread(worker.process.wait, 5)
+
+
+async def test_a_dead_spare_worker_is_replaced_and_the_invocation_runs():
+    assert returned(await run(COUNTER, isolation_key="first")) == 1
+    spare = runtime._pool().spare
+    assert spare is not None
+    # By now the spare has most likely said it is ready: that stale "ready" must
+    # not make the dead worker look usable.
+    await asyncio.sleep(0.5)
+    await _kill(spare)
+    invocation = await run(COUNTER, isolation_key="second")
+    assert returned(invocation) == 1
+    assert not spare.alive
+
+
+@pytest.mark.parametrize("wait", [True, False], ids=["dead", "dying"])
+async def test_a_dead_idle_worker_is_replaced_and_the_invocation_runs(wait):
+    assert returned(await run(COUNTER, isolation_key="idle")) == 1
+    assert returned(await run(COUNTER, isolation_key="idle")) == 2
+    [worker] = [
+        worker for worker in runtime._pool().idle.values() if worker.key[0] == "idle"
+    ]
+    await _kill(worker, wait=wait)
+    # A fresh worker: the function's globals start again.
+    assert returned(await run(COUNTER, isolation_key="idle")) == 1
+
+
+# ---- what outlives an invocation ------------------------------------------------
+
+
+async def test_a_rejection_the_function_leaves_unhandled_fails_its_invocation():
+    source = """
+    async function onTrack() {
+      Promise.reject(new RetryError("left behind"));
+      return "done";
+    }
+    async function onPage() {
+      Promise.reject(new ValidationError("while waiting"));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      return "done";
+    }"""
+    for handler, kind, message in [
+        ("onTrack", "RetryError", "left behind"),
+        ("onPage", "ValidationError", "while waiting"),
+    ]:
+        invocation = await run(source, handler, isolation_key="rejects")
+        assert invocation.status == "threw", invocation
+        assert (invocation.error["kind"], invocation.error["message"]) == (
+            kind,
+            message,
+        )
+
+
+async def test_a_rejection_after_its_invocation_ended_fails_no_later_one():
+    # Atomics.waitAsync settles on its own schedule, as no timer of the
+    # function's does once its invocation has ended.
+    source = """
+    async function onTrack(event) {
+      if (event.first) {
+        const cell = new Int32Array(new SharedArrayBuffer(4));
+        Atomics.waitAsync(cell, 0, 0, 100).value.then(() => {
+          console.log("late");
+          throw new Error("from the first invocation");
+        });
+        return "first";
+      }
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      return "second";
+    }"""
+    first = await run(source, args=[{"first": True}], isolation_key="late")
+    assert returned(first) == "first"
+    second = await run(source, args=[{"first": False}], isolation_key="late")
+    assert returned(second) == "second"
+    assert second.logs == []
+    [worker] = runtime._pool().idle.values()
+    assert "from the first invocation" in worker.stderr_tail()
+
+
+async def test_timers_of_an_ended_invocation_never_fire(endpoint, fetch_handler):
+    source = """
+    let ticks = 0;
+    async function onTrack(event, settings) {
+      if (event.first) {
+        setInterval(() => {
+          ticks++;
+          console.log("tick");
+          fetch(settings.url + "/tick").catch(() => {});
+        }, 20);
+        setTimeout(() => ticks++, 50);
+        console.log("armed");
+        return ticks;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      return ticks;
+    }"""
+    options = {
+        "settings": {"url": endpoint.url},
+        "fetch": fetch_handler,
+        "isolation_key": "timers",
+    }
+    first = await run(source, args=[{"first": True}], **options)
+    assert returned(first) == 0
+    assert first.logs == [{"level": "log", "message": "armed"}]
+    await asyncio.sleep(0.2)
+    second = await run(source, args=[{"first": False}], **options)
+    assert returned(second) == 0
+    assert second.logs == []
+    await asyncio.sleep(0.1)
+    assert fetch_handler.asked == []
+    assert endpoint.seen == []
+
+
+# ---- redirects --------------------------------------------------------------------
+
+
+async def test_fetch_follows_redirects_as_node_fetch_does(endpoint, fetch_handler):
+    source = """
+    async function onTrack(event, settings) {
+      const res = await fetch(settings.url + "/hop/307/hop/303/in?x=1", {
+        method: "POST",
+        headers: { "Content-Type": "text/plain" },
+        body: "payload",
+      });
+      return { url: res.url, redirected: res.redirected, status: res.status,
+               body: await res.json() };
+    }"""
+    invocation = await run(source, settings={"url": endpoint.url}, fetch=fetch_handler)
+    assert returned(invocation) == {
+        "url": endpoint.url + "/in?x=1",
+        "redirected": True,
+        "status": 200,
+        "body": {"received": True, "path": "/in"},
+    }
+    # 307 keeps the method and the body; 303 turns the request into a GET.
+    assert [(seen.method, seen.path, seen.body) for seen in endpoint.seen] == [
+        ("POST", "/hop/307/hop/303/in?x=1", b"payload"),
+        ("POST", "/hop/303/in?x=1", b"payload"),
+        ("GET", "/in?x=1", b""),
+    ]
+    last = dict(endpoint.seen[-1].headers)
+    assert "Content-Length" not in last
+    assert last["Content-Type"] == "text/plain"
+
+
+async def test_fetch_redirect_options_as_node_fetch_has_them(endpoint, fetch_handler):
+    source = """
+    async function onTrack(event, settings) {
+      const url = settings.url;
+      const describe = async (promise) => {
+        try {
+          const res = await promise;
+          return { status: res.status, url: res.url, redirected: res.redirected,
+                   location: res.headers.get("location") };
+        } catch (e) { return { name: e.name, type: e.type, message: e.message }; }
+      };
+      return {
+        manual: await describe(fetch(url + "/hop/302/in", { redirect: "manual" })),
+        error: await describe(fetch(url + "/hop/301/in", { redirect: "error" })),
+        limit: await describe(fetch(url + "/hop/302/hop/302/in", { follow: 1 })),
+        noLocation: await describe(fetch(url + "/hop/302/-")),
+        post: await describe(fetch(url + "/hop/302/in", { method: "POST", body: "b" })),
+      };
+    }"""
+    value = returned(
+        await run(source, settings={"url": endpoint.url}, fetch=fetch_handler)
+    )
+    assert value == {
+        "manual": {
+            "status": 302,
+            "url": endpoint.url + "/hop/302/in",
+            "redirected": False,
+            "location": endpoint.url + "/in",
+        },
+        "error": {
+            "name": "FetchError",
+            "type": "no-redirect",
+            "message": f"redirect mode is set to error: {endpoint.url}/hop/301/in",
+        },
+        "limit": {
+            "name": "FetchError",
+            "type": "max-redirect",
+            "message": f"maximum redirect reached at: {endpoint.url}/hop/302/in",
+        },
+        "noLocation": {
+            "status": 302,
+            "url": endpoint.url + "/hop/302/-",
+            "redirected": False,
+            "location": None,
+        },
+        "post": {
+            "status": 200,
+            "url": endpoint.url + "/in",
+            "redirected": True,
+            "location": None,
+        },
+    }
+    # A 302 answer to a POST is followed with a GET and no body.
+    assert [(seen.method, seen.path, seen.body) for seen in endpoint.seen][-2:] == [
+        ("POST", "/hop/302/in", b"b"),
+        ("GET", "/in", b""),
+    ]

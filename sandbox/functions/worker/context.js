@@ -379,7 +379,12 @@
         headers,
         redirect: init.redirect || (source && source.redirect) || "follow",
         timeout: Number(init.timeout || (source && source.timeout) || 0),
-        compress: init.compress !== undefined ? Boolean(init.compress) : true,
+        compress: Boolean(
+          init.compress !== undefined ? init.compress : source ? source.compress : true,
+        ),
+        follow: init.follow !== undefined ? init.follow : source ? source.follow : 20,
+        // How many redirects led to this request.
+        counter: init.counter || (source && source.counter) || 0,
       };
     }
     get url() {
@@ -396,6 +401,15 @@
     }
     get timeout() {
       return this[INTERNALS].request.timeout;
+    }
+    get compress() {
+      return this[INTERNALS].request.compress;
+    }
+    get follow() {
+      return this[INTERNALS].request.follow;
+    }
+    get counter() {
+      return this[INTERNALS].request.counter;
     }
     clone() {
       return new Request(this);
@@ -480,9 +494,37 @@
     return wirePairs(headers);
   }
 
+  // node-fetch keeps the headers of an answer it can read and skips the others.
+  function answerHeaders(pairs) {
+    const headers = new Headers();
+    for (const [name, value] of pairs) {
+      try {
+        headers.append(name, value);
+      } catch {
+        // An illegal name or value is left out.
+      }
+    }
+    return headers;
+  }
+
+  // The runtime makes one exchange per request and does not follow redirects, so
+  // fetch follows them here, hop by hop, as node-fetch 2 does: up to `follow`
+  // (20) of them, a 303 (or a 301/302 to a POST) becomes a GET without a body,
+  // and the response's `url` is the last request's, `redirected` true after one.
   function fetch(input, init = undefined) {
+    let request;
+    try {
+      request = new Request(input, init || {});
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    // Read in a continuation of the function's own promise, not in the worker's
+    // callback, so that a redirect's next request belongs to the same invocation.
+    return exchange(request).then((reply) => answered(request, reply));
+  }
+
+  function exchange(request) {
     return new Promise((resolve, reject) => {
-      const request = new Request(input, init || {});
       const state = request[INTERNALS];
       const message = stringify({
         method: request.method,
@@ -515,17 +557,65 @@
           reject(error);
           return;
         }
-        const reply = answer.response;
-        resolve(
-          new Response(Buffer.from(reply.body, "base64"), {
-            url: reply.url,
-            status: reply.status,
-            statusText: reply.status_text,
-            headers: reply.headers,
-            counter: reply.url !== request.url ? 1 : 0,
-          }),
-        );
+        resolve(answer.response);
       });
+    });
+  }
+
+  // The Response for one exchange, or the promise of the redirect it leads to.
+  function answered(request, reply) {
+    const headers = answerHeaders(reply.headers);
+    const { redirect, counter, follow } = request[INTERNALS].request;
+    if (fetch.isRedirect(reply.status)) {
+      const location = headers.get("Location");
+      let locationURL = null;
+      if (location !== null) {
+        try {
+          locationURL = new host.URL(location, request.url).href;
+        } catch {
+          if (redirect !== "manual") {
+            throw new FetchError(
+              `uri requested responds with an invalid redirect URL: ${location}`,
+              "invalid-redirect",
+            );
+          }
+        }
+      }
+      if (redirect === "error") {
+        throw new FetchError(`redirect mode is set to error: ${request.url}`, "no-redirect");
+      }
+      if (redirect === "manual" && locationURL !== null) {
+        headers.set("Location", locationURL);
+      }
+      if (redirect === "follow" && locationURL !== null) {
+        if (counter >= follow) {
+          throw new FetchError(`maximum redirect reached at: ${request.url}`, "max-redirect");
+        }
+        const next = {
+          headers: new Headers(request.headers),
+          follow,
+          counter: counter + 1,
+          compress: request.compress,
+          method: request.method,
+          body: request.body,
+          timeout: request.timeout,
+          redirect,
+        };
+        const status = reply.status;
+        if (status === 303 || ((status === 301 || status === 302) && request.method === "POST")) {
+          next.method = "GET";
+          next.body = undefined;
+          next.headers.delete("content-length");
+        }
+        return fetch(new Request(locationURL, next));
+      }
+    }
+    return new Response(Buffer.from(reply.body, "base64"), {
+      url: request.url,
+      status: reply.status,
+      statusText: reply.status_text,
+      headers,
+      counter,
     });
   }
   fetch.isRedirect = (code) => [301, 302, 303, 307, 308].includes(code);

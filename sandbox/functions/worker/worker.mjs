@@ -1,17 +1,22 @@
 // A worker process that runs one subscription function for sandbox/functions/runtime.py.
 //
 // Protocol: one JSON object per line, requests on stdin, answers on stdout.
-//   in:  {op: "load", source}  {op: "invoke", id, handler, payload}
+//   in:  {op: "load", id, source}  {op: "invoke", id, handler, payload}
 //        {op: "fetched", id, response | failure}
-//   out: {op: "ready"}  {op: "loaded", ok, handlers, error}
+//   out: {op: "ready"}  {op: "running", id}  {op: "loaded", id, ok, handlers, error}
 //        {op: "log", invocation, level, message}  {op: "fetch", id, invocation, request}
 //        {op: "result", id, status, value_json, error}
+// A load carries the id of the invocation it is for: the function's top-level code
+// runs as part of that invocation. "running" is sent once per invocation, before
+// any of the function's code runs for it, so the runtime knows whether a worker
+// that died had begun the invocation.
 // With `--check` it reads {source, evaluate} once, answers {syntax, handlers} and exits.
 //
 // The function runs in a vm context that holds only Segment's globals. The worker
 // is started with Node's permission model, an empty environment and code
 // generation from strings disabled in this outer realm, and it removes from
 // `process` and the global object what an escaped function could use.
+import { AsyncLocalStorage } from "node:async_hooks";
 import { Buffer } from "node:buffer";
 import nodeCrypto from "node:crypto";
 import dgram from "node:dgram";
@@ -52,6 +57,13 @@ const timers = {
   setInterval: globalThis.setInterval,
   clearInterval: globalThis.clearInterval,
   setImmediate: globalThis.setImmediate,
+};
+const writeError = (text) => {
+  try {
+    writeSync(2, `${text}\n`);
+  } catch {
+    // Nothing more can be done with a line stderr does not take.
+  }
 };
 
 function harden() {
@@ -170,9 +182,59 @@ for (const [name, descriptor] of Object.entries(Object.getOwnPropertyDescriptors
   cryptoGlobal[name] = descriptor.value;
 }
 
-let current = null;
+// Which invocation the running code belongs to. The function's code runs inside
+// `owners.run(invocation, ...)`, and Node carries the store through promises,
+// awaits and timers, so a callback, a log line or a rejection is attributed to
+// the invocation whose code started it, not to whichever one runs at the moment.
+const owners = new AsyncLocalStorage();
+// Invocations begun and not settled, by id; at most one, as the runtime sends
+// one invocation at a time.
+const running = new Map();
+let lastBegun = 0;
 let nextFetch = 1;
 const pendingFetches = new Map();
+const timerOwners = new WeakMap();
+
+function liveOwner() {
+  const invocation = owners.getStore();
+  return invocation !== undefined && !invocation.ended ? invocation : null;
+}
+
+// A function's timers belong to the invocation that set them and are cleared
+// when it settles. Segment's runtime (AWS Lambda) freezes the process between
+// invocations, so a pending timer never runs in between; here it never runs
+// later either, so nothing of an ended invocation logs, fetches or fails a later
+// one. A timer set when no invocation is running never fires.
+function schedule(start, callback, delay, repeats) {
+  const invocation = liveOwner();
+  const handle = start(() => {
+    if (!repeats) forgetTimer(handle);
+    try {
+      callback();
+    } catch (error) {
+      fail(invocation, error);
+    }
+  }, delay);
+  if (invocation === null) {
+    timers.clearTimeout(handle);
+  } else {
+    invocation.timers.add(handle);
+    timerOwners.set(handle, invocation);
+  }
+  return handle;
+}
+
+function forgetTimer(handle) {
+  const invocation = timerOwners.get(handle);
+  if (invocation === undefined) return;
+  timerOwners.delete(handle);
+  invocation.timers.delete(handle);
+}
+
+function cancel(handle) {
+  if (typeof handle === "object" && handle !== null) forgetTimer(handle);
+  timers.clearTimeout(handle);
+}
 
 const host = {
   Buffer,
@@ -181,13 +243,13 @@ const host = {
   TextEncoder,
   TextDecoder,
   crypto: cryptoGlobal,
-  setTimeout: (callback, delay) => timers.setTimeout(callback, delay),
-  clearTimeout: (handle) => timers.clearTimeout(handle),
-  setInterval: (callback, delay) => timers.setInterval(callback, delay),
-  clearInterval: (handle) => timers.clearInterval(handle),
+  setTimeout: (callback, delay) => schedule(timers.setTimeout, callback, delay, false),
+  clearTimeout: cancel,
+  setInterval: (callback, delay) => schedule(timers.setInterval, callback, delay, true),
+  clearInterval: cancel,
   inspect,
   log(level, args) {
-    const invocation = current;
+    const invocation = liveOwner();
     if (invocation === null || invocation.logBytes >= MAX_LOG_TOTAL) return;
     let message = util.formatWithOptions({ customInspect: false }, ...args);
     if (message.length > MAX_LOG_MESSAGE) {
@@ -207,13 +269,14 @@ const host = {
       answer({ reason: "the request could not be read", code: "" });
       return;
     }
-    if (current === null) {
+    const invocation = liveOwner();
+    if (invocation === null) {
       answer({ reason: "the function is not running", code: "" });
       return;
     }
     const id = nextFetch++;
-    pendingFetches.set(id, { callback, invocation: current.id });
-    send({ op: "fetch", id, invocation: current.id, request });
+    pendingFetches.set(id, { callback, invocation: invocation.id });
+    send({ op: "fetch", id, invocation: invocation.id, request });
   },
 };
 
@@ -249,9 +312,11 @@ function compile(source) {
   return new vm.Script(source, { filename: USER_FILE });
 }
 
-function load(source) {
+function load(source, invocation) {
+  const run = () => compile(source).runInContext(context);
   try {
-    compile(source).runInContext(context);
+    if (invocation === undefined) run();
+    else owners.run(invocation, run);
     lookup = vm.runInContext(LOOKUP, context, { filename: "lookup.js" });
   } catch (error) {
     return { op: "loaded", ok: false, handlers: [], error: runtime.describe(error) };
@@ -260,12 +325,29 @@ function load(source) {
   return { op: "loaded", ok: true, handlers, error: null };
 }
 
-function finish(id, resultJson) {
-  if (current === null || current.id !== id) return;
-  current = null;
+function begin(id) {
+  const invocation = { id, logBytes: 0, ended: false, timers: new Set() };
+  running.set(id, invocation);
+  lastBegun = id;
+  send({ op: "running", id });
+  return invocation;
+}
+
+// What an invocation started stops with it: its timers, and the answers of its
+// fetches, which are dropped when they come.
+function end(invocation) {
+  invocation.ended = true;
+  running.delete(invocation.id);
+  for (const handle of invocation.timers) timers.clearTimeout(handle);
+  invocation.timers.clear();
   for (const [fetchId, pending] of pendingFetches) {
-    if (pending.invocation === id) pendingFetches.delete(fetchId);
+    if (pending.invocation === invocation.id) pendingFetches.delete(fetchId);
   }
+}
+
+function settle(invocation, resultJson) {
+  if (invocation.ended) return;
+  end(invocation);
   let result;
   try {
     result = parse(resultJson);
@@ -283,24 +365,40 @@ function finish(id, resultJson) {
   }
   send({
     op: "result",
-    id,
+    id: invocation.id,
     status: String(result.status),
     value_json: typeof result.value_json === "string" ? result.value_json : null,
     error: result.error && typeof result.error === "object" ? result.error : null,
   });
 }
 
-function failCurrent(error) {
-  if (current === null) return;
+// An error the function did not catch (a throwing timer, an unhandled rejection)
+// fails the invocation whose code caused it, as it fails the invocation on
+// Segment's runtime. One whose invocation has already settled (or that belongs
+// to no invocation) is written to stderr and dropped: it must not fail a later,
+// unrelated invocation.
+function fail(invocation, error) {
+  if (invocation === null || invocation === undefined || invocation.ended) {
+    const described = runtime.describe(error);
+    const whose = invocation ? `invocation ${invocation.id}, which had ended` : "no invocation";
+    const text = `${described.name}: ${described.message}`.slice(0, 500);
+    writeError(`function worker: dropped an uncaught error of ${whose}: ${text}`);
+    return;
+  }
   const described = runtime.describe(error);
-  finish(current.id, stringify({ status: "threw", value_json: null, error: described }));
+  settle(invocation, stringify({ status: "threw", value_json: null, error: described }));
 }
 
 async function invoke(message) {
-  current = { id: message.id, logBytes: 0 };
+  let invocation = running.get(message.id);
+  if (invocation === undefined) {
+    // Settled already: its top-level code failed it after the load.
+    if (message.id <= lastBegun) return;
+    invocation = begin(message.id);
+  }
   if (lookup === null) {
-    finish(
-      message.id,
+    settle(
+      invocation,
       stringify({
         status: "threw",
         value_json: null,
@@ -311,17 +409,27 @@ async function invoke(message) {
   }
   let resultJson;
   try {
-    resultJson = await runtime.invoke(lookup, message.handler, message.payload);
+    resultJson = await owners.run(invocation, () =>
+      runtime.invoke(lookup, message.handler, message.payload),
+    );
   } catch (error) {
-    failCurrent(error);
+    fail(invocation, error);
     return;
   }
-  finish(message.id, resultJson);
+  // Node reports a rejection nobody handled once the microtasks of the current
+  // macrotask have run, which is after the handler returned. Waiting for the
+  // next macrotask lets a rejection the handler left behind fail this invocation,
+  // as it would on Segment, instead of being dropped as a late one.
+  await new Promise((resolve) => timers.setImmediate(resolve));
+  settle(invocation, resultJson);
 }
 
 function handle(message) {
   if (message.op === "load") {
-    send(load(message.source));
+    const invocation = begin(message.id);
+    const loaded = load(message.source, invocation);
+    if (!loaded.ok) end(invocation);
+    send({ ...loaded, id: message.id });
   } else if (message.op === "invoke") {
     invoke(message);
   } else if (message.op === "fetched") {
@@ -351,11 +459,10 @@ function readLines(onLine, onEnd) {
   stream.on("error", () => exit(0));
 }
 
-// An error the function did not catch (a throwing timer, an unhandled
-// rejection) fails the invocation that is running, as it would fail the
-// function's process on Segment; between invocations it is dropped.
-onProcess("uncaughtException", failCurrent);
-onProcess("unhandledRejection", failCurrent);
+// Node runs these handlers in the async context of the code that threw or of
+// the promise that was rejected, so the store names the invocation at fault.
+onProcess("uncaughtException", (error) => fail(owners.getStore(), error));
+onProcess("unhandledRejection", (reason) => fail(owners.getStore(), reason));
 
 harden();
 context = vm.createContext(Object.create(null), {
