@@ -62,14 +62,22 @@ def _written_forms(secret: str) -> list[str]:
     return sorted((f for f in forms if f), key=len, reverse=True)
 
 
-def mask_secret_in(text: str, secret: str) -> str:
+def mask_secret_in(text: str, secret: str, *, cut: bool = False) -> str:
     """Text with every copy of the secret in it masked, in any of the forms an
-    endpoint may echo it (an error message that quotes the key it refused)."""
+    endpoint may echo it (an error message that quotes the key it refused).
+    `cut`: the text was cut short, so its end may hold the start of a copy,
+    which is masked too."""
     if not text or not secret or len(secret) < SECRET_LENGTH_TO_FIND:
         return text
     shown = mask_secret(secret)
-    for form in _written_forms(secret):
+    forms = _written_forms(secret)
+    for form in forms:
         text = text.replace(form, shown)
+    if cut:
+        for form in forms:
+            for length in range(len(form) - 1, SECRET_LENGTH_TO_FIND - 1, -1):
+                if text.endswith(form[:length]):
+                    return text[:-length] + shown
     return text
 
 

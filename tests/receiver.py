@@ -91,6 +91,26 @@ class Receiver:
                     {"message": f"failing attempt {seen} on purpose"}, status=status
                 )
             return web.json_response({"success": True})
+        if path.startswith("/echo-key/"):
+            # Further ways to quote the key: past the 300-character cut of a
+            # message, in a redirect's Location, across the body limit, in an
+            # unchanged 200 answer.
+            encoded = request.headers.get("Authorization", "").partition(" ")[2]
+            key = base64.b64decode(encoded).decode().removesuffix(":")
+            how = path.removeprefix("/echo-key/")
+            if how == "long":
+                return web.json_response({"message": "x" * 290 + " " + key}, status=400)
+            if how == "redirect":
+                return web.Response(
+                    status=302,
+                    headers={"Location": f"/login?api_key={key}&auth={encoded}"},
+                )
+            if how == "huge":
+                limit = int(request.query["limit"])
+                return web.Response(
+                    text="y" * (limit - 20) + key, status=500, content_type="text/plain"
+                )
+            return web.json_response({"message": f"ok for {key}"})
         if path == "/echo-key":
             # An endpoint that quotes the key it refuses, in every form it has.
             header = request.headers.get("Authorization", "")

@@ -70,7 +70,9 @@ def response_pane(attempt: Attempt) -> ResponsePane:
     """The answer as the endpoint gave it, but for the key it was sent, masked
     wherever the endpoint echoed it ("Invalid API key sk_live_…")."""
     key = _sent_key(attempt)
-    body, is_json = pretty_json(mask_secret_in(attempt.response_body, key))
+    body, is_json = pretty_json(
+        mask_secret_in(attempt.response_body, key, cut=attempt.response_truncated)
+    )
     headers = [
         (name, mask_secret_in(value, key)) for name, value in attempt.response_headers
     ]

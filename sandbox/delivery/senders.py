@@ -145,9 +145,7 @@ def verdict_for(exchange: transport.Exchange, *, secret: str = "") -> webhook.Ve
         return webhook.classify_error(
             exchange.error_message, retryable=exchange.error_kind != "invalid_url"
         )
-    message = mask_secret_in(
-        webhook.error_message(exchange.body, exchange.content_type), secret
-    )
+    message = webhook.error_message(exchange.body, exchange.content_type, secret=secret)
     location = ""
     if 300 <= exchange.status < 400:
         location = next((v for k, v in exchange.headers if k.lower() == "location"), "")
@@ -155,7 +153,7 @@ def verdict_for(exchange: transport.Exchange, *, secret: str = "") -> webhook.Ve
         return webhook.classify_status(exchange.status, message=message)
     # Where the redirect pointed, then what the endpoint said.
     bare = webhook.classify_status(exchange.status)
-    reason = f"{bare.reason} to {location}"
+    reason = f"{bare.reason} to {mask_secret_in(location, secret)}"
     if message:
         reason = f"{reason}: {message}"
     return webhook.Verdict(bare.outcome, reason, bare.retryable)

@@ -4,7 +4,7 @@ import base64
 import json
 from dataclasses import dataclass
 
-from sandbox.display import safe_text
+from sandbox.display import mask_secret_in, safe_text
 
 USER_AGENT = "Segment.io/1.0"
 
@@ -178,8 +178,10 @@ def classify_error(sentence: str, *, retryable: bool = True) -> Verdict:
     return Verdict(RED, sentence, retryable=retryable)
 
 
-def error_message(body: str, content_type: str) -> str:
-    """The `message` of a JSON error body, which Segment shows in its debugger."""
+def error_message(body: str, content_type: str, *, secret: str = "") -> str:
+    """The `message` of a JSON error body, which Segment shows in its debugger;
+    the key it was sent masked before the message is cut to length, so a key
+    across the cut is masked too."""
     if "json" not in content_type.lower() and not body.lstrip().startswith("{"):
         return ""
     try:
@@ -188,5 +190,5 @@ def error_message(body: str, content_type: str) -> str:
         # An endpoint's answer may be anything, absurdly nested JSON included.
         return ""
     if isinstance(parsed, dict) and isinstance(parsed.get("message"), str):
-        return safe_text(parsed["message"][:300])
+        return safe_text(mask_secret_in(parsed["message"], secret)[:300])
     return ""

@@ -51,9 +51,10 @@ EVENT_PROBLEM = "{path}: {problem}"
 NOT_JSON = "{message}"
 
 _KEY_FIELDS = re.compile(r"^(api[_-]?key|apikey|write[_-]?key|secret|token)$", re.I)
-# Inside an event, only names that say "key": `token` and `secret` have Spec
+# Inside an event or a variable's name, names that end in "API key" or "write
+# key" (apiKey, x_api_key, segmentWriteKey...): `token` and `secret` have Spec
 # meanings there (context.device.token is a push token).
-_EVENT_KEY_FIELDS = re.compile(r"^(api[_-]?key|write[_-]?key)$", re.I)
+_EVENT_KEY_FIELDS = re.compile(r"(api|write)[_-]?key$", re.I)
 
 
 class SuiteFileError(ValueError):
@@ -263,6 +264,8 @@ def _meaning_problems(document: dict) -> list[str]:
     variables = document.get("variables")
     variables = variables if isinstance(variables, dict) else {}
     for name in variables:
+        if isinstance(name, str) and _EVENT_KEY_FIELDS.search(name):
+            problems.append(API_KEY_FIELD.format(path=f"variables.{name}"))
         if name in placeholders.RESERVED:
             problems.append(
                 RESERVED_VARIABLE.format(path=f"variables.{name}", name=name)
@@ -348,7 +351,7 @@ def _key_fields(value: object, path: str) -> list[str]:
     if isinstance(value, dict):
         for key, item in value.items():
             at = f"{path}.{key}"
-            if isinstance(key, str) and _EVENT_KEY_FIELDS.match(key):
+            if isinstance(key, str) and _EVENT_KEY_FIELDS.search(key):
                 found.append(at)
             found += _key_fields(item, at)
     elif isinstance(value, list):

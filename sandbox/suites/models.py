@@ -46,6 +46,15 @@ class SuiteRun(models.Model):
     definition = models.JSONField()
     target_name = models.CharField(max_length=200)
     endpoint_url = models.CharField(max_length=2000)
+    # The subscription it was sent to (none for an ad hoc endpoint): runs are
+    # compared with the last good one to the same subscription, renamed or not.
+    subscription = models.ForeignKey(
+        "subscriptions.Subscription",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     # Each step: number, label, delivery id, messageId, expectation.
     steps = models.JSONField(default=list)
     # Each step's result (sandbox.suites.results.StepResult as a dict).

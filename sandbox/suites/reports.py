@@ -164,7 +164,11 @@ def _exchange(attempt, api_key: str) -> dict:
         "response_headers": [
             (name, masked(value, api_key)) for name, value in attempt.response_headers
         ],
-        "response_body": masked(_pretty(attempt.response_body), api_key),
+        "response_body": mask_secret_in(
+            safe_text(_pretty(attempt.response_body)),
+            api_key,
+            cut=attempt.response_truncated,
+        ),
         "error": attempt.error_message or attempt.get_error_kind_display(),
         "outcome": attempt.outcome,
         "reason": attempt.reason,

@@ -19,8 +19,8 @@ UNREADABLE_FILE = "Cannot read {path}: {detail}"
 # A suite file larger than this is not a suite a person wrote.
 MAX_FILE_BYTES = 5 * 1024 * 1024
 SHADOWED_BY_FILE = (
-    "name: {name!r} is also the name of the suite in {other}, which is the one "
-    "listed; give one of them another name"
+    "name: {name!r} is also the name of the suite in {others}, so neither is "
+    "listed (a run by that name could not tell them apart); give one another name"
 )
 SHADOWED = (
     "name: a {kind} suite is already named {name!r}, so this file is not listed; "
@@ -74,8 +74,9 @@ def suite_directory_files() -> list[Path]:
 
 def suite_directory() -> tuple[dict[str, FoundSuite], dict[Path, list[str]]]:
     """The readable suite files by their suites' names, and each file that is
-    not listed with why: unreadable, or its suite's name taken by a built-in or
-    stored suite or by a file before it (listed, never fatal to the others)."""
+    not listed with why: unreadable, its suite's name taken by a built-in or
+    stored suite, or held by another file too (listed, never fatal to the
+    others)."""
     found: dict[str, FoundSuite] = {}
     broken: dict[Path, list[str]] = {}
     paths = suite_directory_files()
@@ -88,22 +89,40 @@ def suite_directory() -> tuple[dict[str, FoundSuite], dict[Path, list[str]]]:
         if paths
         else {}
     )
+    named: dict[str, list[FoundSuite]] = {}
     for path in paths:
         try:
             suite = suite_file_read(path=path)
         except fileformat.SuiteFileError as error:
             broken[path] = error.problems
             continue
-        if suite.name in taken:
-            broken[path] = [SHADOWED.format(kind=taken[suite.name], name=suite.name)]
-        elif suite.name in found:
-            other = found[suite.name].path.name
-            broken[path] = [SHADOWED_BY_FILE.format(name=suite.name, other=other)]
-        else:
-            found[suite.name] = FoundSuite(
-                suite=suite, source=SuiteSource.FILE, path=path
-            )
-    return found, broken
+        named.setdefault(suite.name, []).append(
+            FoundSuite(suite=suite, source=SuiteSource.FILE, path=path)
+        )
+    for name, files in named.items():
+        for file in files:
+            others = [other.path.name for other in files if other is not file]
+            if name in taken:
+                broken[file.path] = [SHADOWED.format(kind=taken[name], name=name)]
+            elif others:
+                broken[file.path] = [
+                    SHADOWED_BY_FILE.format(name=name, others=" and ".join(others))
+                ]
+            else:
+                found[name] = file
+    return found, dict(sorted(broken.items()))
+
+
+def suite_files_not_listed(*, name: str) -> list[tuple[Path, str]]:
+    """The files in the suites directory that hold a suite of this name but are
+    not listed, each with why (for a run by that name to say so)."""
+    _, broken = suite_directory()
+    quoted = repr(name)
+    return [
+        (path, problems[0])
+        for path, problems in broken.items()
+        if problems and problems[0].startswith("name: ") and quoted in problems[0]
+    ]
 
 
 def suite_stored_get(*, name: str) -> StoredSuite:
@@ -182,13 +201,15 @@ def suite_run_last_good(*, suite_name: str, before: SuiteRun) -> SuiteRun | None
     """The suite's latest earlier run to the same subscription (or ad hoc
     endpoint) in which every expectation held: a run against the demo endpoint
     says nothing of what the partner's endpoint answered. A subscription whose
-    URL was edited is still the same one."""
+    URL or name was edited is still the same one."""
+    same_target = (
+        {"subscription_id": before.subscription_id}
+        if before.subscription_id is not None
+        else {"subscription__isnull": True, "target_name": before.target_name}
+    )
     return (
         SuiteRun.objects.filter(
-            suite_name=suite_name,
-            passed=True,
-            pk__lt=before.pk,
-            target_name=before.target_name,
+            suite_name=suite_name, passed=True, pk__lt=before.pk, **same_target
         )
         .order_by("-created_at", "-id")
         .first()
@@ -258,7 +279,11 @@ def delivery_actual(delivery: Delivery | None) -> results.Actual:
             (v for n, v in attempt.response_headers if n.lower() == "content-type"),
             "",
         )
-        message = error_message(body, content_type)
+        message = error_message(
+            body,
+            content_type,
+            secret=delivery.target.api_key if delivery.target_id else "",
+        )
     return results.Actual(
         state=delivery.state,
         outcome=delivery.outcome,

@@ -5,6 +5,7 @@ with runs.run_wait, the results read from the stored deliveries.
 """
 
 import asyncio
+import dataclasses
 import random
 from datetime import timedelta
 
@@ -236,6 +237,7 @@ def suite_run_start(
         definition=fileformat.suite_document(suite),
         target_name=target.name[:200],
         endpoint_url=_sent_to(target),
+        subscription=target.subscription,
         steps=steps,
         options=options,
     )
@@ -302,18 +304,22 @@ def suite_run_finish(*, suite_run: SuiteRun) -> SuiteRun:
     """Read each step's delivery against its expectation (and its variants
     against it); the verdict; what changed since the suite's last good run."""
     found = selectors.suite_run_step_results(suite_run=suite_run)
+    # An endpoint may echo the key it was sent: what is kept, and what every
+    # page, report and the command line show of it, has it masked; before the
+    # comparison, which reads the last good run's results as they were kept.
+    api_key = selectors.suite_run_api_key(suite_run=suite_run)
+    for result in found:
+        for part in dataclasses.fields(result):
+            value = getattr(result, part.name)
+            if isinstance(value, str | list | dict):
+                setattr(result, part.name, mask_secret_everywhere(value, api_key))
     last_good = selectors.suite_run_last_good(
         suite_name=suite_run.suite_name, before=suite_run
     )
     if last_good is not None:
         results.changes_since(last_good.results, found)
     now = timezone.now()
-    # An endpoint may echo the key it was sent: what is kept, and what every
-    # page, report and the command line show of it, has it masked.
-    api_key = selectors.suite_run_api_key(suite_run=suite_run)
-    suite_run.results = mask_secret_everywhere(
-        [result.as_dict() for result in found], api_key
-    )
+    suite_run.results = [result.as_dict() for result in found]
     suite_run.passed = all(result.passed for result in found)
     suite_run.verdict = mask_secret_in(
         results.verdict(found, review=suite_run.suite_name == SEGMENT_TEST_SUITE),

@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from sandbox.delivery.models import Delivery
 from sandbox.display import mask_secret_everywhere, mask_secret_in
+from sandbox.subscriptions.services import subscription_update
 from sandbox.suites import fileformat
 from sandbox.suites.models import SuiteRun
 from tests.factories import make_subscription
@@ -124,3 +125,75 @@ def test_an_echoed_key_shows_nowhere_a_suite_run_goes(
         page = client.get(url)
         assert page.status_code == 200, url
         _assert_hidden(page.content.decode(), url)
+
+
+LONG_KEY = "sk_live_ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+
+
+def _partial_forms(key: str) -> list[str]:
+    """Pieces of the key long enough to matter (a cut may leave its start)."""
+    return [key[:12], key[-12:]]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("how", ["long", "redirect", "huge"])
+def test_a_key_cut_short_or_in_a_redirect_is_masked_too(
+    receiver, client, how, settings
+):
+    url = receiver.url(f"/echo-key/{how}")
+    if how == "huge":
+        url += f"?limit={settings.RESPONSE_BODY_LIMIT}"
+    make_subscription(
+        name="Quoting", endpoint_url=url, api_key=LONG_KEY, retry_policy="none"
+    )
+    out = StringIO()
+    with pytest.raises(CommandError):
+        call_command(
+            "runsuite", "Segment test suite", "--to", "Quoting", stdout=out,
+            stderr=out,
+        )  # fmt: skip
+    delivery = Delivery.objects.order_by("pk").first()
+    attempt = delivery.attempts.get()
+    if how == "huge":
+        # The key straddles the body limit: only its start was kept.
+        assert attempt.response_truncated
+        assert LONG_KEY[:20] in attempt.response_body
+    texts = [
+        (out.getvalue(), "the terminal"),
+        (delivery.reason, "the delivery's reason"),
+        (json.dumps(SuiteRun.objects.get().results), "the results"),
+        (
+            client.get(reverse("delivery:detail", args=[delivery.pk])).content.decode(),
+            "the delivery's page",
+        ),
+        (
+            client.get(
+                reverse("suites:run-report", args=[SuiteRun.objects.get().pk])
+                + "?download=1"
+            ).content.decode(),
+            "the report",
+        ),
+    ]
+    for text, where in texts:
+        for piece in [*_partial_forms(LONG_KEY), *_forms(LONG_KEY)]:
+            assert piece not in text, f"{where} shows {piece!r}"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_unchanged_message_quoting_the_key_is_no_change(receiver):
+    partner = make_subscription(
+        name="Polite", endpoint_url=receiver.url("/echo-key/ok"), api_key=LONG_KEY
+    )
+    for _ in range(2):
+        call_command(
+            "runsuite", "Segment test suite", "--to", "Polite", stdout=StringIO()
+        )
+    first, second = SuiteRun.objects.order_by("pk")
+    assert second.compared_with == first
+    assert all(result["changes"] == [] for result in second.results)
+    # Renamed, it is still the same subscription to compare with.
+    subscription_update(subscription=partner, name="Polite, renamed")
+    call_command(
+        "runsuite", "Segment test suite", "--to", "Polite, renamed", stdout=StringIO()
+    )
+    assert SuiteRun.objects.order_by("-pk").first().compared_with == second

@@ -4,14 +4,16 @@ Importing from a chosen file as well as from pasted text."""
 
 import html
 import json
+from io import StringIO
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from sandbox.suites import fileformat, selectors, services
 from sandbox.suites.builtin import SEGMENT_TEST_SUITE
-from sandbox.suites.models import Suite
+from sandbox.suites.models import Suite, SuiteRun
 
 
 def _text(name: str, **extra) -> str:
@@ -59,13 +61,16 @@ def test_a_file_whose_name_is_taken_is_listed_with_why(client, tmp_path, setting
     (tmp_path / "b.suite.json").write_text(_text("Twice"))
     (tmp_path / "c.suite.json").write_text(_text("Stored first"))
     (tmp_path / "d.suite.json").write_text(_text(SEGMENT_TEST_SUITE))
+    (tmp_path / "e.suite.json").write_text(_text("Alone"))
     found, broken = selectors.suite_directory()
-    assert list(found) == ["Twice"]
-    assert found["Twice"].path.name == "a.suite.json"
-    assert broken[tmp_path / "b.suite.json"] == [
-        "name: 'Twice' is also the name of the suite in a.suite.json, which is the "
-        "one listed; give one of them another name"
+    # Two files of one name: neither, since a run by name could not choose.
+    assert list(found) == ["Alone"]
+    assert broken[tmp_path / "a.suite.json"] == [
+        "name: 'Twice' is also the name of the suite in b.suite.json, so neither "
+        "is listed (a run by that name could not tell them apart); give one "
+        "another name"
     ]
+    assert "in a.suite.json, so neither" in broken[tmp_path / "b.suite.json"][0]
     assert broken[tmp_path / "c.suite.json"] == [
         "name: a stored suite is already named 'Stored first', so this file is not "
         "listed; give the suite in this file another name"
@@ -74,6 +79,33 @@ def test_a_file_whose_name_is_taken_is_listed_with_why(client, tmp_path, setting
     page = _page(client.get(reverse("suites:list")))
     assert "b.suite.json is not listed: name: 'Twice' is also the name" in page
     assert "c.suite.json is not listed: name: a stored suite" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_runsuite_by_a_name_two_files_hold_or_a_hidden_file_says_so(
+    tmp_path, settings, receiver
+):
+    settings.SUITES_DIR = tmp_path
+    (tmp_path / "a.suite.json").write_text(_text("Twice"))
+    (tmp_path / "b.suite.json").write_text(_text("Twice"))
+    out, err = StringIO(), StringIO()
+    with pytest.raises(CommandError) as refused:
+        call_command("runsuite", "Twice", "--endpoint", receiver.url("/ok"),
+                     "--api-key", "k", stdout=out, stderr=err)  # fmt: skip
+    assert refused.value.returncode == 2
+    assert "a.suite.json: name: 'Twice' is also the name of the suite in " in str(
+        refused.value
+    )
+    assert not SuiteRun.objects.exists()
+    services.suite_import(text=_text("Stored"))
+    (tmp_path / "later.suite.json").write_text(_text("Stored"))
+    call_command("runsuite", "Stored", "--endpoint", receiver.url("/ok"),
+                 "--api-key", "k", stdout=out, stderr=err)  # fmt: skip
+    assert SuiteRun.objects.get().source == "stored"
+    assert (
+        f"Note: {tmp_path / 'later.suite.json'} is not run: name: a stored suite is "
+        "already named 'Stored'"
+    ) in err.getvalue()
 
 
 def test_a_bad_variable_name_is_named_with_its_path():
@@ -150,3 +182,27 @@ def test_a_key_inside_a_step_event_is_refused_but_a_push_token_is_not():
             {"format": fileformat.FORMAT, "name": "K", "steps": [{"event": event}]}
         )
     )
+
+
+def test_key_names_are_refused_in_variables_and_by_their_ending_in_events():
+    event = {
+        "type": "track",
+        "event": "E",
+        "userId": "u",
+        "properties": {"x_api_key": "a", "segmentWriteKey": "b", "monkey": "c"},
+    }
+    text = json.dumps(
+        {
+            "format": fileformat.FORMAT,
+            "name": "K",
+            "variables": {"apiKey": "sk_live_123456789"},
+            "steps": [{"event": event}],
+        }
+    )
+    with pytest.raises(fileformat.SuiteFileError) as refused:
+        fileformat.parse_suite(text)
+    assert [p.split(":")[0] for p in refused.value.problems] == [
+        "variables.apiKey",
+        "steps[0].event.properties.x_api_key",
+        "steps[0].event.properties.segmentWriteKey",
+    ]

@@ -36,6 +36,7 @@ NOT_UNICODE = "--{option} holds a lone UTF-16 surrogate, which is not valid Unic
 BAD_CONCURRENCY = "--concurrency {value!r}: " + CONCURRENCY_RANGE
 BAD_DUPLICATE_RATE = "--duplicate-rate {value!r}: " + DUPLICATE_RATE_RANGE
 BAD_JITTER = "--jitter {value!r}: " + JITTER_RANGE
+NOT_RUN = "Note: {path} is not run: {why}"
 BAD_TIMEOUT = "--timeout {value!r}: must be a number of seconds above 0."
 NO_OUTPUT_DIRECTORY = "{option} {path}: the directory {directory} does not exist."
 UNWRITABLE = "Cannot write {path}: {detail}"
@@ -173,10 +174,20 @@ class Command(BaseCommand):
         if given.endswith(".json") or _is_file(path):
             suite = selectors.suite_file_read(path=path)
             return selectors.FoundSuite(suite=suite, source=SuiteSource.FILE, path=path)
+        # Files that hold a suite of this name but are not listed: a run by
+        # that name says which, and why, rather than pass over them in silence.
+        unlisted = selectors.suite_files_not_listed(name=given)
         try:
-            return selectors.suite_find(name=given)
+            found = selectors.suite_find(name=given)
         except selectors.SuiteNotFound as error:
+            if unlisted:
+                raise BadInput(
+                    " ".join(f"{path}: {why}" for path, why in unlisted)
+                ) from None
             raise BadInput(str(error)) from None
+        for path, why in unlisted:
+            self.stderr.write(NOT_RUN.format(path=path, why=why))
+        return found
 
     def _target(self, options: dict) -> Target:
         for option in ("to", "endpoint", "api_key"):
