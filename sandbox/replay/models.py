@@ -74,8 +74,9 @@ class Replay(models.Model):
 
 class ReadinessCheck(models.Model):
     """A short, bounded test of a subscription against Segment's three questions
-    before a replay: does it respect `timestamp`, does order matter, what rate
-    does it sustain. `report` holds the findings (see sandbox.replay.readiness)."""
+        before a replay: does it respect `timestamp`, does order matter, what rate
+        does it sustain. `report` holds the findings (see sandbox.replay.readiness);
+    while it runs, `phase` and `probe_runs` say how far it got."""
 
     class Status(models.TextChoices):
         RUNNING = "running", "Running"
@@ -90,7 +91,13 @@ class ReadinessCheck(models.Model):
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.RUNNING
     )
+    # The findings so far: each part is stored as its phase ends.
     report = models.JSONField(default=dict, blank=True)
+    # The phase running ("timestamps", "order", "rate"); "" before the first.
+    phase = models.CharField(max_length=16, blank=True)
+    # The check's own probe runs, stored as each is created:
+    # [{"run": id, "phase": phase}, ...].
+    probe_runs = models.JSONField(default=list, blank=True)
     problem = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)

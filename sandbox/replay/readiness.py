@@ -12,6 +12,8 @@ things Segment asks a partner before it replays data to them.
 Every probe goes through the pipeline (deliveries in runs, whichever engine
 sends them) to an ad hoc copy of the subscription with retries off and no
 deduplication, so a probe never waits hours for a retry and is never dropped.
+The check stores its progress as it goes: the phase it is in, each probe run as
+it is created, and each part of the report as its phase ends.
 """
 
 import dataclasses
@@ -20,6 +22,7 @@ import random
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.db import close_old_connections, connection
@@ -103,19 +106,22 @@ def _send(
     events: list[dict],
     *,
     label: str,
+    created: Callable[[Run], None],
     concurrency: int = 5,
     strict_order: bool = False,
     rate: float | None = None,
     timeout: float = 60.0,
 ) -> tuple[Run, list[Delivery], bool]:
     """Events as one run through the pipeline, waited for: the run, its
-    deliveries in the order given, and whether it settled in time."""
+    deliveries in the order given, and whether it settled in time. `created`
+    hears of the run before anything is enqueued into it."""
     run = run_create(
         door=Door.REPLAY,
         label=label,
         concurrency=concurrency,
         strict_order=strict_order,
     )
+    created(run)
     if rate is not None:
         # No saved-up allowance: the step starts at its rate, not with a burst.
         Run.objects.filter(pk=run.pk).update(rate=rate, rate_clock=time.time())
@@ -148,13 +154,15 @@ def _answer(delivery: Delivery) -> dict:
     }
 
 
-def _timestamps(target: Target, now: datetime) -> dict:
+def _timestamps(target: Target, now: datetime, created: Callable[[Run], None]) -> dict:
     # A user each: an endpoint that minds the order must not mix the questions.
     events = [
         _event(f"readiness-{uuid.uuid4().hex[:8]}", n, now - age)
         for n, (_, age) in enumerate(AGES)
     ]
-    _, deliveries, settled = _send(target, events, label="Readiness: timestamps")
+    _, deliveries, settled = _send(
+        target, events, label="Readiness: timestamps", created=created
+    )
     results = [
         {"age": name, "timestamp": event["timestamp"], **_answer(delivery)}
         for (name, _), event, delivery in zip(AGES, events, deliveries, strict=True)
@@ -168,7 +176,12 @@ def _timestamps(target: Target, now: datetime) -> dict:
     }
 
 
-def _order(target: Target, now: datetime, rng: random.Random) -> dict:
+def _order(
+    target: Target,
+    now: datetime,
+    rng: random.Random,
+    created: Callable[[Run], None],
+) -> dict:
     times = [now - timedelta(minutes=ORDER_EVENTS - n) for n in range(ORDER_EVENTS)]
     ordered_user = f"readiness-ordered-{uuid.uuid4().hex[:8]}"
     shuffled_user = f"readiness-shuffled-{uuid.uuid4().hex[:8]}"
@@ -176,10 +189,18 @@ def _order(target: Target, now: datetime, rng: random.Random) -> dict:
     shuffled = [_event(shuffled_user, n, at) for n, at in enumerate(times)]
     rng.shuffle(shuffled)
     _, in_order, settled_a = _send(
-        target, ordered, label="Readiness: in order", strict_order=True
+        target,
+        ordered,
+        label="Readiness: in order",
+        created=created,
+        strict_order=True,
     )
     _, out_of_order, settled_b = _send(
-        target, shuffled, label="Readiness: shuffled", strict_order=True
+        target,
+        shuffled,
+        label="Readiness: shuffled",
+        created=created,
+        strict_order=True,
     )
     ok_in_order = sum(_answer(d)["ok"] for d in in_order)
     ok_shuffled = sum(_answer(d)["ok"] for d in out_of_order)
@@ -207,7 +228,13 @@ def _percentile(values: list[int], share: float) -> int | None:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def _step(target: Target, rate: float, options: RampOptions, now: datetime) -> dict:
+def _step(
+    target: Target,
+    rate: float,
+    options: RampOptions,
+    now: datetime,
+    created: Callable[[Run], None],
+) -> dict:
     count = max(5, int(rate * options.step_seconds))
     user = f"readiness-rate-{uuid.uuid4().hex[:8]}"
     events = [_event(user, n, now) for n in range(count)]
@@ -216,6 +243,7 @@ def _step(target: Target, rate: float, options: RampOptions, now: datetime) -> d
         target,
         events,
         label=f"Readiness: {rate:g} events/s",
+        created=created,
         concurrency=concurrency,
         rate=rate,
         timeout=options.step_seconds * 4 + 10,
@@ -260,14 +288,19 @@ def _step(target: Target, rate: float, options: RampOptions, now: datetime) -> d
     }
 
 
-def _ramp(target: Target, options: RampOptions, now: datetime) -> dict:
+def _ramp(
+    target: Target,
+    options: RampOptions,
+    now: datetime,
+    created: Callable[[Run], None],
+) -> dict:
     started = time.monotonic()
     steps: list[dict] = []
     rate = options.start
     while rate <= options.most + 1e-9:
         if time.monotonic() - started > options.budget_seconds:
             break
-        step = _step(target, round(rate, 1), options, now)
+        step = _step(target, round(rate, 1), options, now, created)
         steps.append(step)
         if not step["passed"]:
             break
@@ -289,31 +322,63 @@ def _ramp(target: Target, options: RampOptions, now: datetime) -> dict:
     }
 
 
+class _Progress:
+    """Stores how far the check got, as it gets there: its phase with the
+    report so far, and each probe run once created (so its page follows this
+    check's own runs, whatever else runs at the same time)."""
+
+    def __init__(self, check: ReadinessCheck):
+        self.check = check
+
+    def _store(self, *fields: str) -> None:
+        ReadinessCheck.objects.filter(pk=self.check.pk).update(
+            **{name: getattr(self.check, name) for name in fields}
+        )
+
+    def phase(self, phase: str, report: dict) -> None:
+        self.check.phase = phase
+        self.check.report = dict(report)
+        self._store("phase", "report")
+
+    def created(self, run: Run) -> None:
+        self.check.probe_runs = [
+            *self.check.probe_runs,
+            {"run": run.pk, "phase": self.check.phase},
+        ]
+        self._store("probe_runs")
+
+
 def readiness_run(
     *,
     check_id: int,
     options: RampOptions | None = None,
     rng: random.Random | None = None,
 ) -> ReadinessCheck:
-    """Run the three probes (blocking: a thread or a command) and store the
-    report. An engine must be running (the server's, or the caller's)."""
+    """Run the three probes (blocking: a thread or a command), storing the
+    report part by part as each phase ends. An engine must be running (the
+    server's, or the caller's)."""
     check = ReadinessCheck.objects.select_related("subscription").get(pk=check_id)
     options = options or RampOptions()
     rng = rng or random.Random()
+    progress = _Progress(check)
+    report: dict = {}
     try:
         if check.subscription is None:
             raise ValueError("the subscription was deleted")
         target = _probe_target(check.subscription)
         now = timezone.now()
-        report = {"timestamps": _timestamps(target, now)}
-        report["order"] = _order(target, now, rng)
-        report["rate"] = _ramp(target, options, now)
-        check.report = report
+        progress.phase("timestamps", report)
+        report["timestamps"] = _timestamps(target, now, progress.created)
+        progress.phase("order", report)
+        report["order"] = _order(target, now, rng, progress.created)
+        progress.phase("rate", report)
+        report["rate"] = _ramp(target, options, now, progress.created)
         check.status = ReadinessCheck.Status.DONE
     except Exception as error:
         logger.exception("readiness check %s failed", check_id)
         check.status = ReadinessCheck.Status.FAILED
         check.problem = str(error)[:500]
+    check.report = report
     check.finished_at = timezone.now()
     check.save(update_fields=["report", "status", "problem", "finished_at"])
     return check

@@ -1,14 +1,18 @@
 """Reads for replays: the list, one replay, and its progress figures; a
 readiness check's progress."""
 
-from dataclasses import dataclass
-from datetime import timedelta
+import threading
+import time
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
-from django.db.models import Count, Q
+from django.db import connection
+from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
 from sandbox.delivery import queue
-from sandbox.delivery.models import OPEN_STATES, Delivery, Door, Run, State
+from sandbox.delivery.models import OPEN_STATES, Delivery, Run, State
 from sandbox.replay.models import ReadinessCheck, Replay
 
 # The current rate is measured over this window.
@@ -34,21 +38,15 @@ def readiness_get(*, pk: int) -> ReadinessCheck:
     return ReadinessCheck.objects.get(pk=pk)
 
 
-# The readiness check's probes are runs labelled so (sandbox.replay.readiness),
-# sent to a copy of the subscription named so.
+# The readiness check labels its probe runs so (sandbox.replay.readiness).
 READINESS_LABEL = "Readiness: "
-READINESS_TARGET_NAME = "{name} (replay readiness)"
-READINESS_PHASES = {
-    "timestamps": "timestamps",
-    "in order": "order",
-    "shuffled": "order",
-}
 
 
 @dataclass(frozen=True)
 class ReadinessProbe:
     """One probe run of a check: what it sends and how far it got."""
 
+    run_id: int
     label: str
     phase: str
     events: int
@@ -72,21 +70,12 @@ class ReadinessProgress:
 
 
 def readiness_progress(*, check: ReadinessCheck) -> ReadinessProgress:
-    """Where a check stands, read from its probe runs (the report is stored only
-    at the end): the phase it is in and each probe's counts so far. Two
-    queries."""
+    """Where a check stands, as it stored it: the phase it is in, and the
+    counts so far of its own probe runs, read by id. Two queries."""
     if check.status != ReadinessCheck.Status.RUNNING:
         return ReadinessProgress(phase=check.status, probes=[])
-    runs = Run.objects.filter(
-        door=Door.REPLAY,
-        label__startswith=READINESS_LABEL,
-        created_at__gte=check.created_at,
-        deliveries__target__name=READINESS_TARGET_NAME.format(
-            name=check.subscription_name
-        ),
-        deliveries__target__endpoint_url=check.endpoint_url,
-    )
-    labels = dict(runs.order_by().values_list("id", "label").distinct())
+    phases = {probe["run"]: probe["phase"] for probe in check.probe_runs}
+    labels = dict(Run.objects.filter(pk__in=phases).values_list("id", "label"))
     counts: dict[int, dict[str, int]] = {pk: {} for pk in labels}
     for run_id, state, number in (
         Delivery.objects.filter(run_id__in=labels)
@@ -97,22 +86,21 @@ def readiness_progress(*, check: ReadinessCheck) -> ReadinessProgress:
         counts[run_id][state] = number
     probes = []
     for pk in sorted(labels):
-        label = labels[pk].removeprefix(READINESS_LABEL)
         states = counts[pk]
         events = sum(states.values())
         still_open = sum(states.get(state, 0) for state in OPEN_STATES)
         probes.append(
             ReadinessProbe(
-                label=label,
-                phase=READINESS_PHASES.get(label, "rate"),
+                run_id=pk,
+                label=labels[pk].removeprefix(READINESS_LABEL),
+                phase=phases[pk],
                 events=events,
                 settled=events - still_open,
                 accepted=states.get(State.DELIVERED, 0)
                 + states.get(State.UNSUPPORTED, 0),
             )
         )
-    phase = probes[-1].phase if probes else "starting"
-    return ReadinessProgress(phase=phase, probes=probes)
+    return ReadinessProgress(phase=check.phase or "starting", probes=probes)
 
 
 def replay_of_run(*, run_id: int) -> Replay | None:
@@ -166,18 +154,192 @@ def _percentile(ordered: list[int], share: float) -> int | None:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def replay_progress(*, replay: Replay) -> ReplayProgress:
-    """Where a replay stands: counts by outcome (one grouped count), the rate of
-    the last few seconds and on average, latency percentiles, the time left."""
-    run_id = replay.run_id
-    counts = dict(
-        Delivery.objects.filter(run_id=run_id)
-        .order_by()
-        .values_list("state")
-        .annotate(number=Count("id"))
+# A run's rows in a final state stay in it: of all the writes to a delivery,
+# only resuming a cancelled replay reopens a final row (its cancelled ones), and
+# a stopped row whose attempt is still in flight stays claimed until it lands
+# (but for deliveries_stop_for_deleted_subscription, which frees the claim at
+# once: an attempt landing after that is missed from `sent`). So what was
+# counted of a run's rows up to its lowest open or claimed id is remembered, and
+# only the rows above it are counted again. A deleted row is found by counting
+# the rows below, by index alone, every RECOUNT_SECONDS, or less often for a run
+# so large that the count would take more than 1/RECOUNT_SHARE of the time.
+COUNTED_RUNS = 64
+RECOUNT_SECONDS = 5.0
+RECOUNT_SHARE = 50
+# Written out, not bound: SQLite uses the partial index on a run's open rows
+# (delivery_run_open_in_order) only when the query spells out its condition.
+_FIRST_OPEN = (
+    f"SELECT id FROM {Delivery._meta.db_table} WHERE run_id = %s "
+    "AND state IN ('pending', 'retrying') ORDER BY id LIMIT 1"
+)
+# Above every id: no row is left out of a count "up to" it.
+_NO_LIMIT = 2**62
+
+
+@dataclass(frozen=True)
+class _Counted:
+    """A run's rows with ids up to `upto`, counted when each was final and
+    had no attempt in flight."""
+
+    # The run's: an id reused (a test database rolled back) is another run.
+    run_created_at: datetime
+    upto: int
+    states: tuple[tuple[str, int], ...]
+    sent: int
+    rows: int
+    # When `rows` is next compared with the table (time.monotonic()).
+    recount_at: float
+    # The replay's (status, updated_at) when counted, if it was cancelled then:
+    # resuming reopens rows, and changes both.
+    cancelled_as: tuple | None
+
+
+_counted: OrderedDict[int, _Counted] = OrderedDict()
+_counted_lock = threading.Lock()
+
+
+def _remembered(run_id: int) -> _Counted | None:
+    with _counted_lock:
+        found = _counted.get(run_id)
+        if found is not None:
+            _counted.move_to_end(run_id)
+        return found
+
+
+def _remember(run_id: int, counted: _Counted) -> None:
+    with _counted_lock:
+        _counted[run_id] = counted
+        _counted.move_to_end(run_id)
+        while len(_counted) > COUNTED_RUNS:
+            _counted.popitem(last=False)
+
+
+def _replay_marker(replay_id: int) -> tuple | None:
+    return (
+        Replay.objects.filter(pk=replay_id).values_list("status", "updated_at").first()
     )
-    sent = (
-        Delivery.objects.filter(run_id=run_id, attempt_count__gt=0).order_by().count()
+
+
+def _first_open_id(run_id: int) -> int | None:
+    with connection.cursor() as cursor:
+        cursor.execute(_FIRST_OPEN, [run_id])
+        found = cursor.fetchone()
+    return found[0] if found else None
+
+
+def _first_busy_id(run_id: int) -> int | None:
+    """The run's lowest id that is open or has an attempt in flight."""
+    first_open = _first_open_id(run_id)
+    first_claimed = (
+        Delivery.objects.filter(run_id=run_id, claimed_until__isnull=False)
+        .order_by("id")
+        .values_list("id", flat=True)
+        .first()
+    )
+    found = [pk for pk in (first_open, first_claimed) if pk is not None]
+    return min(found) if found else None
+
+
+def _by_due_range(run_id: int):
+    """A run's rows as the two ranges of the (run, next_attempt_at, id) index:
+    final rows (no next attempt), then open ones. Each range is in id order, so
+    a query for ids above or below one reads only those."""
+    rows = Delivery.objects.filter(run_id=run_id).order_by()
+    return (
+        rows.filter(next_attempt_at__isnull=True),
+        rows.filter(next_attempt_at__isnull=False),
+    )
+
+
+def _run_counts(*, run_id: int, run_created_at: datetime, replay_id: int):
+    """A run's deliveries by state, and how many have been sent (an attempt
+    recorded): what is remembered of the run, and its rows above that."""
+    marker = _replay_marker(replay_id)
+    first_busy = _first_busy_id(run_id)
+    known = _remembered(run_id)
+    if known is not None and (
+        known.run_created_at != run_created_at
+        or (first_busy is not None and first_busy <= known.upto)
+        or (known.cancelled_as is not None and known.cancelled_as != marker)
+    ):
+        known = None
+    now = time.monotonic()
+    recount_at = now + RECOUNT_SECONDS
+    if known is not None and now >= known.recount_at:
+        rows = sum(
+            part.filter(id__lte=known.upto).count() for part in _by_due_range(run_id)
+        )
+        took = time.monotonic() - now
+        recount_at = now + max(RECOUNT_SECONDS, RECOUNT_SHARE * took)
+        known = replace(known, recount_at=recount_at) if rows == known.rows else None
+    after = known.upto if known is not None else 0
+    cut = first_busy - 1 if first_busy is not None else _NO_LIMIT
+    states = Counter(dict(known.states)) if known is not None else Counter()
+    sent = known.sent if known is not None else 0
+    kept, kept_sent = Counter(states), sent
+    top, stable = after, True
+    # Both ranges in one statement, so one snapshot: a row that ends between
+    # two statements would move from one range to the other unseen.
+    ended, waiting = (
+        rows.filter(id__gt=after)
+        .values_list("state")
+        .annotate(
+            number=Count("id"),
+            sent=Count("id", filter=Q(attempt_count__gt=0)),
+            below=Count("id", filter=Q(id__lte=cut)),
+            below_sent=Count("id", filter=Q(id__lte=cut, attempt_count__gt=0)),
+            highest=Max("id"),
+        )
+        for rows in _by_due_range(run_id)
+    )
+    for state, number, number_sent, below, below_sent, highest in ended.union(
+        waiting, all=True
+    ):
+        states[state] += number
+        sent += number_sent
+        kept[state] += below
+        kept_sent += below_sent
+        top = max(top, highest)
+        # Opened (or reopened) since the lowest open id was read.
+        stable = stable and not (state in OPEN_STATES and below)
+    if stable and marker is not None and _replay_marker(replay_id) == marker:
+        _remember(
+            run_id,
+            _Counted(
+                run_created_at=run_created_at,
+                upto=cut if first_busy is not None else top,
+                states=tuple((state, n) for state, n in kept.items() if n),
+                sent=kept_sent,
+                rows=sum(kept.values()),
+                recount_at=known.recount_at if known is not None else recount_at,
+                cancelled_as=marker if marker[0] == Replay.Status.CANCELLED else None,
+            ),
+        )
+    return dict(states), sent
+
+
+def _latencies(run_id: int) -> list[int]:
+    """The latencies of the run's newest LATENCY_SAMPLE answered deliveries,
+    in order: from the top of each index range, so only the sample is read."""
+    newest = []
+    for rows in _by_due_range(run_id):
+        newest += (
+            rows.filter(latency_ms__isnull=False)
+            .order_by("-id")
+            .values_list("id", "latency_ms")[:LATENCY_SAMPLE]
+        )
+    newest.sort(reverse=True)
+    return sorted(latency for _, latency in newest[:LATENCY_SAMPLE])
+
+
+def replay_progress(*, replay: Replay) -> ReplayProgress:
+    """Where a replay stands: counts by outcome (what was counted of its
+    settled rows, and its newer rows), the rate of the last few seconds and on
+    average, latency percentiles, the time left. No query reads all its rows."""
+    run_id = replay.run_id
+    run = replay.run
+    counts, sent = _run_counts(
+        run_id=run_id, run_created_at=run.created_at, replay_id=replay.pk
     )
     delivered = counts.get(State.DELIVERED, 0)
     unsupported = counts.get(State.UNSUPPORTED, 0)
@@ -187,23 +349,22 @@ def replay_progress(*, replay: Replay) -> ReplayProgress:
     enqueued = sum(counts.values())
     settled = enqueued - retrying - pending
     now = timezone.now()
+    # By the updated_at index: the rows changed in the window, of any run. The
+    # run is matched as an expression, so no index on it looks cheaper than
+    # that (without statistics, SQLite would read every row of the run).
     recent = (
-        Delivery.objects.filter(
-            run_id=run_id,
+        Delivery.objects.annotate(of_run=F("run_id") + 0)
+        .filter(
+            of_run=run_id,
             updated_at__gte=now - timedelta(seconds=CURRENT_RATE_SECONDS),
         )
         .filter(~Q(state__in=[State.PENDING, State.RETRYING]))
         .order_by()
         .count()
     )
-    run = replay.run
     end = run.settled_at if run.settled_at and replay.fed_at else now
     seconds = max((end - replay.created_at).total_seconds(), 1e-3)
-    latencies = sorted(
-        Delivery.objects.filter(run_id=run_id, latency_ms__isnull=False)
-        .order_by("-id")
-        .values_list("latency_ms", flat=True)[:LATENCY_SAMPLE]
-    )
+    latencies = _latencies(run_id)
     if replay.fed_at is not None or not replay.bytes_read:
         expected = replay.events_read
     else:
@@ -245,13 +406,7 @@ def replay_progress(*, replay: Replay) -> ReplayProgress:
 def replay_status(*, replay: Replay) -> str:
     """replay_progress's status alone, without counting the run's deliveries:
     one indexed look for an open one (for a caller that asks often)."""
-    still_open = (
-        Delivery.objects.filter(
-            run_id=replay.run_id, state__in=[State.PENDING, State.RETRYING]
-        )
-        .order_by()
-        .exists()
-    )
+    still_open = _first_open_id(replay.run_id) is not None
     return _status(replay, replay.fed_at is not None and not still_open)
 
 
