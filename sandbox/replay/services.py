@@ -397,12 +397,26 @@ def _wait_for_room(replay: Replay, window: int, stop: threading.Event | None) ->
             return False
         if stop is not None and stop.is_set():
             return False
-        open_now = Delivery.objects.filter(
-            run_id=replay.run_id, state__in=OPEN_STATES
-        ).count()
-        if open_now < window:
+        if _open_count(replay.run_id, at_most=window) < window:
             return True
         time.sleep(WAIT_SECONDS)
+
+
+# Written out, not bound: SQLite uses the partial index on a run's open rows
+# only when the query spells out its condition; then only open rows are read.
+_OPEN_IN_RUN = (
+    "SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE run_id = %s "
+    "AND state IN ('pending', 'retrying') LIMIT %s)"
+)
+
+
+def _open_count(run_id: int, *, at_most: int) -> int:
+    """How many of the run's deliveries are open, counted up to `at_most`."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _OPEN_IN_RUN.format(table=Delivery._meta.db_table), [run_id, at_most]
+        )
+        return cursor.fetchone()[0]
 
 
 def replay_feed(
@@ -418,21 +432,47 @@ def replay_feed(
     set. Returns the replay as it then stands. Blocking: call it from a thread
     (replay_feed_in_background) or a command."""
     feeder = feeder or queue.worker_name()
+    while True:
+        replay, cancelled = _feed(replay_id, feeder, chunk_events, window, stop)
+        if not cancelled or (stop is not None and stop.is_set()):
+            return replay
+        # Resumed while this feeding was ending: the resume saw this feeder
+        # still holding the replay and started none, so this one reads on.
+        resumed = Replay.objects.filter(
+            pk=replay_id,
+            status=Replay.Status.RUNNING,
+            fed_at__isnull=True,
+            feeder="",
+            problem="",
+        ).exists()
+        if not resumed:
+            return replay
+
+
+def _feed(
+    replay_id: int,
+    feeder: str,
+    chunk_events: int | None,
+    window: int | None,
+    stop: threading.Event | None,
+) -> tuple[Replay, bool]:
+    """One feeding, as replay_feed's; and whether it stopped at a cancel."""
     replay = Replay.objects.select_related("run", "subscription", "target").get(
         pk=replay_id
     )
     if replay.fed_at is not None or not _take_feeding(replay, feeder):
-        return replay
+        return replay, False
     chunk_events = chunk_events or CHUNK_EVENTS
     window = window or WINDOW_EVENTS
     chunks = _chunks(replay, chunk_events)
-    finished = False
+    finished = cancelled = False
     try:
         target = replay_target(replay=replay)
         for chunk in chunks:
-            if not _wait_for_room(replay, window, stop):
-                break
-            if not _enqueue_chunk(replay=replay, target=target, chunk=chunk):
+            if not _wait_for_room(replay, window, stop) or not _enqueue_chunk(
+                replay=replay, target=target, chunk=chunk
+            ):
+                cancelled = True
                 break
         else:
             finished = True
@@ -451,7 +491,7 @@ def replay_feed(
         if finished and replay.shuffle:
             shuffling.remove(shuffle_directory(replay.pk))
         transaction.on_commit(runtime.wake)
-    return replay
+    return replay, cancelled
 
 
 def replay_feed_in_background(*, replay_id: int, **options) -> threading.Thread | None:
@@ -540,9 +580,7 @@ def replay_delete(*, replay: Replay) -> None:
         if replay is None:
             # Deleted meanwhile (another tab, another process): nothing is left.
             return
-        has_open = Delivery.objects.filter(
-            run_id=replay.run_id, state__in=OPEN_STATES
-        ).exists()
+        has_open = _open_count(replay.run_id, at_most=1) > 0
         if has_open or (
             replay.fed_at is None and replay.status != Replay.Status.CANCELLED
         ):

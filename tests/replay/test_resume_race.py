@@ -1,0 +1,62 @@
+"""A resume that arrives while the feeding is ending at a cancel: the feeding
+reads on, instead of leaving a resumed replay that nobody reads."""
+
+import threading
+import time
+
+import pytest
+from django.db import transaction
+
+from sandbox.delivery.models import Delivery, State
+from sandbox.delivery.services import Target
+from sandbox.replay import services
+from sandbox.replay.models import Replay
+from sandbox.subscriptions.models import DEFAULT_TIMEOUT_SECONDS
+from tests.replay.helpers import EngineThread, wait_until, write_lines
+
+
+def _target(url: str) -> Target:
+    return Target(
+        name=f"ad hoc: {url}",
+        endpoint_url=url,
+        api_key="k",
+        custom_settings={},
+        timeout_seconds=DEFAULT_TIMEOUT_SECONDS,
+        time_scale=1.0,
+        dedupe_window_hours=None,
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_resume_while_the_feeding_ends_at_a_cancel_reads_on(receiver, tmp_path):
+    path = write_lines(tmp_path / "e.jsonl", 1_000)
+    replay = services.replay_create(target=_target(receiver.url("/ok")), path=path)
+    feeding = threading.Thread(
+        target=services.replay_feed,
+        kwargs={"replay_id": replay.pk, "chunk_events": 100, "window": 250},
+    )
+    feeding.start()
+    # No engine yet: the window fills and the feeding waits there.
+    wait_until(lambda: Delivery.objects.filter(run_id=replay.run_id).count() >= 300)
+    services.replay_cancel(replay=Replay.objects.get(pk=replay.pk))
+    # The resume holds the database's write lock while the feeding sees the
+    # cancel and tries to let go of the replay: it sees the feeding as live,
+    # so it starts none.
+    with transaction.atomic():
+        resumed = services.replay_resume(replay=Replay.objects.get(pk=replay.pk))
+        assert not services.replay_needs_feeding(replay=resumed)
+        time.sleep(0.6)
+    with EngineThread():
+        wait_until(
+            lambda: (
+                Delivery.objects.filter(
+                    run_id=replay.run_id, state=State.DELIVERED
+                ).count()
+                == 1_000
+            ),
+            timeout=60,
+        )
+        feeding.join(10)
+    assert not feeding.is_alive()
+    assert Replay.objects.get(pk=replay.pk).fed_at is not None
+    assert len(receiver.received) == 1_000
