@@ -136,6 +136,10 @@ class ReplayProgress:
     status: str
     finished: bool
     seconds: float
+    # How far through its file the replay has read (a shuffled replay's first
+    # pass, "shuffling", reads it all before it sends).
+    bytes_read: int = 0
+    file_size: int = 0
 
     @property
     def percent(self) -> int:
@@ -400,6 +404,8 @@ def replay_progress(*, replay: Replay) -> ReplayProgress:
         status=_status(replay, finished),
         finished=finished,
         seconds=seconds,
+        bytes_read=replay.bytes_read,
+        file_size=replay.file_size,
     )
 
 
@@ -423,4 +429,7 @@ def _status(replay: Replay, finished: bool) -> str:
         not replay.feeder or queue._is_dead_here(replay.feeder)
     ):
         return "interrupted"
+    if replay.fed_at is None and replay.shuffle and not replay.position:
+        # The first pass: the whole source into a random order, nothing sent.
+        return "shuffling"
     return "reading" if replay.fed_at is None else "sending"

@@ -256,12 +256,22 @@ def shuffle_directory(replay_id: int) -> Path:
 def _shuffled_items(replay: Replay, source: shuffling.ShuffledSource, size: int):
     """The whole source in a random order that a resume finds again; positions
     count the events of that order."""
+    found = reading.EventFile(replay.file_path) if replay.file_path else None
     whole = (
-        _file_items(replay, reading.EventFile(replay.file_path), 0)
-        if replay.source == Replay.Source.FILE
+        _file_items(replay, found, 0)
+        if found is not None
         else _history_items(replay, after=0, size=size)
     )
-    source.prepare((at, event, problem) for _, at, event, problem in whole)
+    told = [0.0]
+
+    def progress(_count: int) -> None:
+        # How far through the file the first pass is, for the page and the
+        # command line (once a second).
+        if found is not None and time.monotonic() - told[0] >= 1.0:
+            told[0] = time.monotonic()
+            Replay.objects.filter(pk=replay.pk).update(bytes_read=found.bytes_read)
+
+    source.prepare(((at, event, problem) for _, at, event, problem in whole), progress)
     fed = replay.position
     for at, event, problem in source.items(skip=fed):
         fed += 1

@@ -19,13 +19,14 @@ one. Pure Python: no Django.
 import json
 import random
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 BUCKETS = 256
 COMPLETE = "complete"
 # Buffered per open bucket while the first pass writes them.
 WRITE_BUFFER = 32 * 1024
+PROGRESS_EVERY = 2000
 
 Item = tuple[int, dict | None, str | None]
 
@@ -41,9 +42,12 @@ class ShuffledSource:
     def _bucket(self, number: int) -> Path:
         return self.directory / f"{number:03d}.jsonl"
 
-    def prepare(self, items: Iterable[Item]) -> int:
+    def prepare(
+        self, items: Iterable[Item], on_progress: Callable[[int], None] | None = None
+    ) -> int:
         """The first pass, unless an earlier one completed: every item written to
-        a random bucket. Returns how many items the source holds."""
+        a random bucket. Returns how many items the source holds. `on_progress`
+        is called with the count so far every PROGRESS_EVERY items."""
         marker = self.directory / COMPLETE
         if marker.exists():
             self.total = int(marker.read_text() or 0)
@@ -66,6 +70,8 @@ class ShuffledSource:
                     json.dumps([position, event, problem], ensure_ascii=True) + "\n"
                 )
                 total += 1
+                if on_progress is not None and total % PROGRESS_EVERY == 0:
+                    on_progress(total)
         finally:
             for out in files.values():
                 out.close()

@@ -7,10 +7,11 @@ import threading
 import time
 
 import pytest
+from django.urls import reverse
 
 from sandbox.delivery.models import Delivery
 from sandbox.delivery.services import Target
-from sandbox.replay import reading, services, shuffling, uploads
+from sandbox.replay import reading, selectors, services, shuffling, uploads
 from sandbox.replay.models import Replay
 from sandbox.subscriptions.models import DEFAULT_TIMEOUT_SECONDS
 from tests.replay.helpers import event, wait_until, write_lines
@@ -192,3 +193,39 @@ def test_a_deleted_replay_and_a_stale_folder_leave_no_buckets(tmp_path):
     (stale / "000.jsonl").write_text(json.dumps([1, {}, None]) + "\n")
     uploads.uploads_sweep()
     assert not stale.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_first_pass_shows_as_shuffling_with_how_far_it_read(tmp_path, client):
+    path = write_lines(tmp_path / "e.jsonl", 30_000)
+    replay = services.replay_create(target=_target(), path=path, shuffle=True)
+    seen: list[tuple[str, int]] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            current = Replay.objects.get(pk=replay.pk)
+            if current.feeder:
+                progress = selectors.replay_progress(replay=current)
+                seen.append((progress.status, progress.bytes_read))
+                if progress.status == "shuffling" and progress.bytes_read:
+                    page = client.get(reverse("replay:detail", args=[replay.pk]))
+                    seen.append(("page", page.content.count(b"data-shuffling")))
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        services.replay_feed(replay_id=replay.pk, chunk_events=1_000, window=100_000)
+    finally:
+        stop.set()
+        watcher.join(10)
+    statuses = [status for status, _ in seen]
+    assert "shuffling" in statuses
+    # While shuffling, how far it read grows; then it sends.
+    read = [n for status, n in seen if status == "shuffling"]
+    assert max(read) > 0
+    assert ("page", 1) in seen
+    assert statuses.index("shuffling") < max(
+        i for i, s in enumerate(statuses) if s in ("reading", "sending", "finished")
+    )

@@ -47,6 +47,7 @@ PROGRESS = (
     "{retrying} retrying, {failed} failed; {rate:.0f} events/s now, "
     "p95 {p95}"
 )
+SHUFFLING = "Putting the source in a random order: {read} of {size} MB read"
 BAD_LINE = "{unit} {position}: {reason}"
 MORE_BAD = "… and {count} more bad {unit}s"
 THROTTLED = "The endpoint answered 429 {count} time{s}; the replay slowed down."
@@ -240,6 +241,17 @@ class Command(BaseCommand):
         return selectors.replay_status(replay=replay)
 
     def _show(self, shown: selectors.ReplayProgress) -> None:
+        if shown.status == "shuffling":
+            line = SHUFFLING.format(
+                read=f"{shown.bytes_read / 2**20:.1f}",
+                size=f"{shown.file_size / 2**20:.1f}",
+            )
+            self.stdout.write(
+                f"\r{line}\x1b[K" if self.tty else line, ending="" if self.tty else "\n"
+            )
+            if self.tty:
+                self.stdout.flush()
+            return
         line = PROGRESS.format(
             settled=shown.settled,
             expected=shown.expected,
