@@ -3,7 +3,8 @@
 from sandbox import spec
 from sandbox.delivery import services
 from sandbox.delivery.models import Delivery, Door
-from sandbox.subscriptions.models import Subscription
+from sandbox.delivery.services import Target
+from sandbox.subscriptions.models import DEFAULT_TIMEOUT_SECONDS, Subscription
 from sandbox.subscriptions.services import subscription_create
 
 
@@ -59,3 +60,18 @@ def subscription_form_data(**overrides: str) -> dict[str, str]:
         "enabled": "on",
         **overrides,
     }
+
+
+def ad_hoc_target(
+    url: str, *, time_scale: float = 1.0, dedupe_window_hours: int | None = None
+) -> Target:
+    """An endpoint given on the command line: a target with no subscription."""
+    return Target(
+        name=f"ad hoc: {url}",
+        endpoint_url=url,
+        api_key="k",
+        custom_settings={},
+        timeout_seconds=DEFAULT_TIMEOUT_SECONDS,
+        time_scale=time_scale,
+        dedupe_window_hours=dedupe_window_hours,
+    )

@@ -1,7 +1,9 @@
-"""Forms for browsing deliveries."""
+"""Forms for browsing deliveries, and the delivery-condition fields the
+composer and a suite run share."""
 
 from django import forms
 
+from sandbox.delivery import conditions
 from sandbox.delivery.models import Outcome, State
 from sandbox.delivery.selectors import HistoryFilters
 from sandbox.spec import EVENT_TYPES
@@ -76,3 +78,31 @@ class HistoryFilterForm(forms.Form):
             until=data.get("until"),
             search=(data.get("q") or "").strip(),
         )
+
+
+def duplicate_rate_field(*, help_text: str) -> forms.FloatField:
+    range_error = conditions.DUPLICATE_RATE_RANGE
+    return forms.FloatField(
+        required=False,
+        min_value=0,
+        max_value=1,
+        initial=0,
+        label="Duplicate rate",
+        error_messages={"min_value": range_error, "max_value": range_error},
+        help_text=help_text,
+    )
+
+
+def jitter_field(*, help_text: str) -> forms.IntegerField:
+    return forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=conditions.MAX_JITTER_MS,
+        initial=0,
+        label="Jitter (ms)",
+        error_messages={
+            "min_value": conditions.JITTER_RANGE,
+            "max_value": conditions.JITTER_RANGE,
+        },
+        help_text=help_text,
+    )

@@ -6,13 +6,8 @@ import re
 from django import forms
 
 from sandbox import spec
-from sandbox.delivery.conditions import (
-    CONCURRENCY_RANGE,
-    DUPLICATE_RATE_RANGE,
-    JITTER_RANGE,
-    MAX_CONCURRENCY,
-    MAX_JITTER_MS,
-)
+from sandbox.delivery.conditions import CONCURRENCY_RANGE, MAX_CONCURRENCY
+from sandbox.delivery.forms import duplicate_rate_field, jitter_field
 from sandbox.display import indent_json
 from sandbox.subscriptions.selectors import subscription_list
 from sandbox.suites import fileformat
@@ -80,29 +75,12 @@ class SuiteRunForm(forms.Form):
         help_text="1 sends each step once the one before has its final outcome.",
     )
     shuffle = forms.BooleanField(required=False)
-    duplicate_rate = forms.FloatField(
-        required=False,
-        min_value=0,
-        max_value=1,
-        initial=0,
-        label="Duplicate rate",
-        error_messages={
-            "min_value": DUPLICATE_RATE_RANGE,
-            "max_value": DUPLICATE_RATE_RANGE,
-        },
+    duplicate_rate = duplicate_rate_field(
         help_text="Share of steps delivered a second time with the same messageId, "
         "as at-least-once delivery does after a timeout; what the endpoint made of "
-        "the repeat is told beside the step, and never changes the verdict.",
+        "the repeat is told beside the step, and never changes the verdict."
     )
-    jitter_ms = forms.IntegerField(
-        required=False,
-        min_value=0,
-        max_value=MAX_JITTER_MS,
-        initial=0,
-        label="Jitter (ms)",
-        error_messages={"min_value": JITTER_RANGE, "max_value": JITTER_RANGE},
-        help_text="Up to this long between steps.",
-    )
+    jitter_ms = jitter_field(help_text="Up to this long between steps.")
     variations = forms.BooleanField(
         label="With variations",
         required=False,

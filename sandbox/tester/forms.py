@@ -4,6 +4,7 @@ from django import forms
 
 from sandbox import spec
 from sandbox.delivery import conditions
+from sandbox.delivery.forms import duplicate_rate_field, jitter_field
 from sandbox.subscriptions.selectors import subscription_list
 
 SAMPLE_SELECTS = ("event_type", "source", "template")
@@ -123,23 +124,11 @@ class ComposerForm(SampleForm):
     shuffle = forms.BooleanField(
         required=False, help_text="Segment does not guarantee order."
     )
-    duplicate_rate = forms.FloatField(
-        required=False,
-        min_value=0,
-        max_value=1,
-        initial=0,
-        label="Duplicate rate",
+    duplicate_rate = duplicate_rate_field(
         help_text="Share of events delivered twice with the same messageId, as "
-        "at-least-once delivery does after a timeout.",
+        "at-least-once delivery does after a timeout."
     )
-    jitter_ms = forms.IntegerField(
-        required=False,
-        min_value=0,
-        max_value=conditions.MAX_JITTER_MS,
-        initial=0,
-        label="Jitter (ms)",
-        help_text="Up to this long between events.",
-    )
+    jitter_ms = jitter_field(help_text="Up to this long between events.")
 
     field_order = ["subscription", "event_type", "source", "template", "payload"]
 

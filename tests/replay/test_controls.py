@@ -6,23 +6,10 @@ import time
 import pytest
 
 from sandbox.delivery.models import Delivery, Run, State
-from sandbox.delivery.services import Target
 from sandbox.replay import selectors, services
 from sandbox.replay.models import Replay
-from sandbox.subscriptions.models import DEFAULT_TIMEOUT_SECONDS
+from tests.factories import ad_hoc_target
 from tests.replay.helpers import EngineThread, wait_until, write_lines
-
-
-def _target(url: str, *, time_scale: float = 1.0) -> Target:
-    return Target(
-        name=f"ad hoc: {url}",
-        endpoint_url=url,
-        api_key="k",
-        custom_settings={},
-        timeout_seconds=DEFAULT_TIMEOUT_SECONDS,
-        time_scale=time_scale,
-        dedupe_window_hours=None,
-    )
 
 
 def _delivered(replay: Replay) -> int:
@@ -32,11 +19,11 @@ def _delivered(replay: Replay) -> int:
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("rate", [50.0, 400.0])
-def test_the_send_rate_holds_to_the_target(receiver, tmp_path, rate):
+def test_the_send_rate_holds_to_thead_hoc_target(receiver, tmp_path, rate):
     count = int(rate * 4)
     path = write_lines(tmp_path / "e.jsonl", count)
     replay = services.replay_create(
-        target=_target(receiver.url("/ok")), path=path, rate=rate, concurrency=20
+        target=ad_hoc_target(receiver.url("/ok")), path=path, rate=rate, concurrency=20
     )
     with EngineThread():
         services.replay_feed(replay_id=replay.pk)
@@ -54,7 +41,7 @@ def test_the_send_rate_holds_to_the_target(receiver, tmp_path, rate):
 def test_pause_resume_and_cancel(receiver, tmp_path):
     path = write_lines(tmp_path / "e.jsonl", 400)
     replay = services.replay_create(
-        target=_target(receiver.url("/ok")), path=path, rate=100, concurrency=5
+        target=ad_hoc_target(receiver.url("/ok")), path=path, rate=100, concurrency=5
     )
     small = {"chunk_events": 50, "window": 100}
     with EngineThread():
@@ -120,7 +107,7 @@ def test_pause_resume_and_cancel(receiver, tmp_path):
 def test_429_answers_slow_the_replay_then_it_recovers(receiver, tmp_path):
     path = write_lines(tmp_path / "e.jsonl", 300)
     replay = services.replay_create(
-        target=_target(receiver.url("/limited/100"), time_scale=20),
+        target=ad_hoc_target(receiver.url("/limited/100"), time_scale=20),
         path=path,
         concurrency=20,
     )

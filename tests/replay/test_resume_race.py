@@ -8,29 +8,18 @@ import pytest
 from django.db import transaction
 
 from sandbox.delivery.models import Delivery, State
-from sandbox.delivery.services import Target
 from sandbox.replay import services
 from sandbox.replay.models import Replay
-from sandbox.subscriptions.models import DEFAULT_TIMEOUT_SECONDS
+from tests.factories import ad_hoc_target
 from tests.replay.helpers import EngineThread, wait_until, write_lines
-
-
-def _target(url: str) -> Target:
-    return Target(
-        name=f"ad hoc: {url}",
-        endpoint_url=url,
-        api_key="k",
-        custom_settings={},
-        timeout_seconds=DEFAULT_TIMEOUT_SECONDS,
-        time_scale=1.0,
-        dedupe_window_hours=None,
-    )
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_resume_while_the_feeding_ends_at_a_cancel_reads_on(receiver, tmp_path):
     path = write_lines(tmp_path / "e.jsonl", 1_000)
-    replay = services.replay_create(target=_target(receiver.url("/ok")), path=path)
+    replay = services.replay_create(
+        target=ad_hoc_target(receiver.url("/ok")), path=path
+    )
     feeding = threading.Thread(
         target=services.replay_feed,
         kwargs={"replay_id": replay.pk, "chunk_events": 100, "window": 250},

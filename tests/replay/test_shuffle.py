@@ -10,25 +10,12 @@ import pytest
 from django.urls import reverse
 
 from sandbox.delivery.models import Delivery
-from sandbox.delivery.services import Target
 from sandbox.replay import reading, selectors, services, shuffling, uploads
 from sandbox.replay.models import Replay
-from sandbox.subscriptions.models import DEFAULT_TIMEOUT_SECONDS
+from tests.factories import ad_hoc_target
 from tests.replay.helpers import event, wait_until, write_lines
 
 URL = "http://127.0.0.1:9/never-sent"
-
-
-def _target() -> Target:
-    return Target(
-        name="ad hoc: shuffled",
-        endpoint_url=URL,
-        api_key="k",
-        custom_settings={},
-        timeout_seconds=DEFAULT_TIMEOUT_SECONDS,
-        time_scale=1.0,
-        dedupe_window_hours=None,
-    )
 
 
 def _numbers_in_queue_order(replay: Replay) -> list[int]:
@@ -106,7 +93,7 @@ def test_a_shuffled_file_replay_enqueues_the_whole_file_in_one_random_order(
     write_lines(path, 3_000)
     with path.open("ab") as out:
         out.write(b"{broken\n")
-    replay = services.replay_create(target=_target(), path=path, shuffle=True)
+    replay = services.replay_create(target=ad_hoc_target(URL), path=path, shuffle=True)
     assert "shuffled" in replay.run.applied
     services.replay_feed(replay_id=replay.pk, chunk_events=250, window=10_000)
     numbers = _numbers_in_queue_order(replay)
@@ -129,7 +116,7 @@ def test_a_stopped_shuffled_replay_resumes_in_the_same_order_without_repeats(
     tmp_path,
 ):
     path = write_lines(tmp_path / "e.jsonl.gz", 2_000, gzipped=True)
-    replay = services.replay_create(target=_target(), path=path, shuffle=True)
+    replay = services.replay_create(target=ad_hoc_target(URL), path=path, shuffle=True)
     stop = threading.Event()
     # No engine runs: the window fills after two chunks and the feeding waits
     # there until it is told to stop, as a process that dies would leave it.
@@ -168,7 +155,7 @@ def test_a_stopped_shuffled_replay_resumes_in_the_same_order_without_repeats(
 @pytest.mark.django_db(transaction=True)
 def test_a_deleted_replay_and_a_stale_folder_leave_no_buckets(tmp_path):
     path = write_lines(tmp_path / "e.jsonl", 700)
-    replay = services.replay_create(target=_target(), path=path, shuffle=True)
+    replay = services.replay_create(target=ad_hoc_target(URL), path=path, shuffle=True)
     stop = threading.Event()
     feeding = threading.Thread(
         target=services.replay_feed,
@@ -198,7 +185,7 @@ def test_a_deleted_replay_and_a_stale_folder_leave_no_buckets(tmp_path):
 @pytest.mark.django_db(transaction=True)
 def test_the_first_pass_shows_as_shuffling_with_how_far_it_read(tmp_path, client):
     path = write_lines(tmp_path / "e.jsonl", 30_000)
-    replay = services.replay_create(target=_target(), path=path, shuffle=True)
+    replay = services.replay_create(target=ad_hoc_target(URL), path=path, shuffle=True)
     seen: list[tuple[str, int]] = []
     stop = threading.Event()
 

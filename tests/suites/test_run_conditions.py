@@ -15,11 +15,9 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from sandbox.delivery.models import Delivery
-from sandbox.delivery.services import Target
-from sandbox.subscriptions.models import DEFAULT_TIMEOUT_SECONDS
 from sandbox.suites import fileformat, selectors, services
 from sandbox.suites.models import SuiteRun, SuiteSource
-from tests.factories import make_subscription
+from tests.factories import ad_hoc_target, make_subscription
 
 
 def _document(count: int, *, repeat: bool = False) -> dict:
@@ -46,18 +44,6 @@ def _document(count: int, *, repeat: bool = False) -> dict:
 def _found(document: dict) -> selectors.FoundSuite:
     return selectors.FoundSuite(
         suite=fileformat.suite_from_document(document), source=SuiteSource.FILE
-    )
-
-
-def _target(url: str) -> Target:
-    return Target(
-        name="ad hoc",
-        endpoint_url=url,
-        api_key="k",
-        custom_settings={},
-        timeout_seconds=DEFAULT_TIMEOUT_SECONDS,
-        time_scale=1.0,
-        dedupe_window_hours=24,
     )
 
 
@@ -116,7 +102,7 @@ def test_a_duplicate_the_endpoint_refuses_never_changes_the_verdict(receiver):
     # The endpoint fails every second request of a messageId: the repeat.
     suite_run = services.suite_run_start(
         found=_found(_document(2)),
-        target=_target(receiver.url("/flaky/0/200")),
+        target=ad_hoc_target(receiver.url("/flaky/0/200"), dedupe_window_hours=24),
         duplicate_rate=1.0,
     )
     assert asyncio.run(services.suite_run_deliver(suite_run=suite_run, timeout=30))
@@ -129,7 +115,7 @@ def test_a_duplicate_the_endpoint_refuses_never_changes_the_verdict(receiver):
 def test_jitter_spaces_the_steps_due_times():
     suite_run = services.suite_run_start(
         found=_found(_document(6)),
-        target=_target("http://127.0.0.1:9/never"),
+        target=ad_hoc_target("http://127.0.0.1:9/never", dedupe_window_hours=24),
         jitter_ms=5_000,
         rng=random.Random(3),
     )
@@ -148,7 +134,7 @@ def test_jitter_spaces_the_steps_due_times():
 def test_a_shuffle_keeps_a_deliberate_repeat_after_the_step_it_repeats(seed):
     suite_run = services.suite_run_start(
         found=_found(_document(5, repeat=True)),
-        target=_target("http://127.0.0.1:9/never"),
+        target=ad_hoc_target("http://127.0.0.1:9/never", dedupe_window_hours=24),
         shuffle=True,
         concurrency=2,
         duplicate_rate=0.5,
