@@ -182,7 +182,7 @@ class Command(BaseCommand):
         except selectors.SuiteNotFound as error:
             if unlisted:
                 raise BadInput(
-                    " ".join(f"{path}: {why}" for path, why in unlisted)
+                    "\n".join(f"{path}: {why}" for path, why in unlisted)
                 ) from None
             raise BadInput(str(error)) from None
         for path, why in unlisted:
