@@ -216,6 +216,9 @@ class Look:
     joined: list[tuple[Topic, str]]
     # (kind, key, id) of rows added to the lists of LIST_RENDERERS.
     items: set[tuple] = field(default_factory=set)
+    # Runs whose progress changed with no delivery changing (a replay reading
+    # its source before it sends).
+    runs: set[int] = field(default_factory=set)
 
     def newcomers(self, kind: str) -> dict[int, list[str]]:
         found: dict[int, list[str]] = defaultdict(list)
@@ -257,6 +260,7 @@ class Watcher:
     _deliveries: set[int] = field(default_factory=set)
     _mock_requests: set[tuple[int, int]] = field(default_factory=set)
     _items: set[tuple] = field(default_factory=set)
+    _poked_runs: set[int] = field(default_factory=set)
     # This process's own changes, to announce to the other servers' watchers.
     _announce: dict = field(default_factory=dict)
 
@@ -266,6 +270,7 @@ class Watcher:
         mock_requests=(),
         *,
         items=(),
+        runs=(),
         scan: bool = False,
         announce: bool = True,
     ) -> None:
@@ -279,11 +284,13 @@ class Watcher:
         self._deliveries.update(deliveries)
         self._mock_requests.update(mock_requests)
         self._items.update(items)
+        self._poked_runs.update(runs)
         self._scan = self._scan or scan
-        if announce and (deliveries or mock_requests or items or scan):
+        if announce and (deliveries or mock_requests or items or runs or scan):
             self._announce.setdefault("deliveries", set()).update(deliveries)
             self._announce.setdefault("mock_requests", set()).update(mock_requests)
             self._announce.setdefault("items", set()).update(items)
+            self._announce.setdefault("runs", set()).update(runs)
             self._announce["scan"] = self._announce.get("scan", False) or scan
         if self._poked is not None:
             self._poked.set()
@@ -297,9 +304,10 @@ class Watcher:
             watched=self.subscribers.watched(),
             joined=self.subscribers.take_joined(),
             items=self._items,
+            runs=self._poked_runs,
         )
         self._scan, self._deliveries, self._mock_requests = False, set(), set()
-        self._items = set()
+        self._items, self._poked_runs = set(), set()
         return look
 
     async def tick(self, *, poll: bool = True) -> bool:
@@ -329,6 +337,7 @@ class Watcher:
             "deliveries": sorted(announce["deliveries"]),
             "mock_requests": sorted(announce["mock_requests"]),
             "items": sorted(announce["items"], key=repr),
+            "runs": sorted(announce["runs"]),
             "scan": announce["scan"],
         }
         try:
@@ -422,6 +431,7 @@ class Watcher:
             self.runs_due |= selectors.delivery_run_ids(
                 ids=sorted(fresh), runs=sorted(watched)
             )
+        self.runs_due |= look.runs & watched
         now = time.monotonic()
         due = {
             run_id
@@ -615,6 +625,7 @@ class Watcher:
                 message.get("deliveries", ()),
                 message.get("mock_requests", ()),
                 items=message.get("items", ()),
+                runs=message.get("runs", ()),
                 scan=message.get("scan", False),
                 announce=False,
             )

@@ -75,6 +75,12 @@ def changed(delivery_ids=()) -> None:
     _poke(deliveries=ids, scan=not ids)
 
 
+def run_changed(*, run_id: int) -> None:
+    """A run's progress changed though none of its deliveries did (a replay
+    reading its source before it sends); committed. Safe from any thread."""
+    _poke(runs=(run_id,))
+
+
 def mock_recorded(*, endpoint_id: int, request_id: int) -> None:
     """A mock endpoint recorded a request and committed it. Safe from any thread."""
     _poke(mock_requests=((endpoint_id, request_id),))

@@ -270,6 +270,8 @@ def _shuffled_items(replay: Replay, source: shuffling.ShuffledSource, size: int)
         if found is not None and time.monotonic() - told[0] >= 1.0:
             told[0] = time.monotonic()
             Replay.objects.filter(pk=replay.pk).update(bytes_read=found.bytes_read)
+            # Its page is pushed the new figure, as for a delivery's change.
+            transaction.on_commit(lambda: runtime.run_changed(run_id=replay.run_id))
 
     source.prepare(((at, event, problem) for _, at, event, problem in whole), progress)
     fed = replay.position
