@@ -17,6 +17,10 @@ BODY_TOO_LARGE = (
     "an event may be at most 32 KB (Segment's limit)."
 )
 FORM_NOT_UTF8 = "Forms must be sent as UTF-8 (got charset {charset})."
+NUMBER_TOO_LARGE = (
+    "A number in the request is too large to name anything the sandbox stores "
+    "(ids go up to 9223372036854775807)."
+)
 
 FORM_CONTENT_TYPES = frozenset(
     {"application/x-www-form-urlencoded", "multipart/form-data"}
@@ -81,6 +85,15 @@ class RequestBodyGuardMiddleware(MiddlewareMixin):
                 limit=megabytes(settings.DATA_UPLOAD_MAX_MEMORY_SIZE),
             )
             return _refusal(request, message, 413)
+        return None
+
+    def process_exception(
+        self, request: HttpRequest, exception: Exception
+    ) -> HttpResponse | None:
+        # A form's choice of a row by an id past SQLite's integers fails as the
+        # query is bound, before any "no such choice" check can answer it.
+        if isinstance(exception, OverflowError):
+            return _refusal(request, NUMBER_TOO_LARGE, 400)
         return None
 
 

@@ -209,8 +209,21 @@ RESPONSE_BODY_LIMIT = int(os.environ.get("SANDBOX_RESPONSE_BODY_LIMIT", 256 * 10
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"without_traceback": {"()": "sandbox.logs.WithoutTraceback"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler"},
+        "console_one_line": {
+            "class": "logging.StreamHandler",
+            "filters": ["without_traceback"],
+        },
+    },
     "loggers": {
+        # Requests refused as suspicious: one line each, no traceback.
+        "django.security": {
+            "handlers": ["console_one_line"],
+            "level": "WARNING",
+            "propagate": False,
+        },
         # Replaces Django's own console logging, which stays silent with DEBUG off:
         # a failed request's traceback goes to the console, never to the page.
         "django": {"handlers": ["console"], "level": "INFO" if DEBUG else "ERROR"},

@@ -2,6 +2,8 @@
 
 from django.urls import include, path
 
+from sandbox import converters  # noqa: F401 - registers <id:...>
+
 urlpatterns = [
     path("", include("sandbox.tester.urls")),
     path("", include("sandbox.delivery.urls")),

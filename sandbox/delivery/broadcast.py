@@ -358,14 +358,21 @@ class Watcher:
         changed = self._changed(look)
         fresh = {pk: v for pk, v in changed.items() if self.seen.get(pk) != v}
         self.seen.update(fresh)
-        pushes = [
-            *self._feed(fresh, look),
-            *self._panes(fresh, look),
-            *self._runs(fresh, look),
-            *self._history(fresh, look),
-            *self._mock_requests_pushes(look),
-            *self._list_pushes(look),
-        ]
+        pushes = []
+        for section in (
+            lambda: self._feed(fresh, look),
+            lambda: self._panes(fresh, look),
+            lambda: self._runs(fresh, look),
+            lambda: self._history(fresh, look),
+            lambda: self._mock_requests_pushes(look),
+            lambda: self._list_pushes(look),
+        ):
+            # One kind of page failing to render (whatever a hostile page
+            # watches) never holds back the others' pushes.
+            try:
+                pushes += section()
+            except Exception:
+                logger.exception("a live update failed; the others go on")
         self._forget(look)
         return pushes
 

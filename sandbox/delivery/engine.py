@@ -305,6 +305,13 @@ class Engine:
                     self._take(batch)
                     if len(batch) < room:
                         wait = await self._seconds_until_due(checked_at)
+            except RuntimeError as error:
+                if "after shutdown" in str(error):
+                    # The process is exiting (its thread pools are shut): what
+                    # is claimed is recovered by the next engine, as after a
+                    # crash; nothing to say.
+                    return
+                logger.exception("claiming due deliveries failed")
             except Exception:
                 logger.exception("claiming due deliveries failed")
             if wait > 0:

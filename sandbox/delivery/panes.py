@@ -12,6 +12,7 @@ from sandbox.display import (
     mask_authorization,
     mask_headers,
     mask_secret,
+    mask_secret_everywhere,
     mask_secret_in,
     pretty_json,
     safe_text,
@@ -58,12 +59,13 @@ def request_pane(attempt: Attempt) -> RequestPane:
 
 
 def _sent_key(attempt: Attempt) -> str:
-    """The API key the attempt's Authorization header carried, if any."""
+    """The API key the attempt's Authorization header carried, or else (a
+    function's run, given it in its settings) its target's."""
     for name, value in attempt.request_headers:
         if name.lower() == "authorization":
             credentials = decode_basic(value) or ""
             return credentials[:-1] if credentials.endswith(":") else credentials
-    return ""
+    return attempt.target.api_key if attempt.target_id else ""
 
 
 def response_pane(attempt: Attempt) -> ResponsePane:
@@ -246,8 +248,12 @@ def _code_url(subscription_id: int | None, version: int | None) -> str:
 
 
 def invocation_pane(attempt: Attempt, *, subscription_id: int | None) -> InvocationPane:
-    """What the attempt recorded of the run; while it runs, only what it calls."""
+    """What the attempt recorded of the run; while it runs, only what it calls.
+    The API key the function was given is masked wherever it logged, returned,
+    sent or got it back."""
+    key = _sent_key(attempt)
     record = attempt.invocation if isinstance(attempt.invocation, dict) else {}
+    record = mask_secret_everywhere(record, key)
     handler, _, version = attempt.function_call.partition(" · v")
     version_number = record.get("version")
     if not isinstance(version_number, int):
@@ -273,6 +279,7 @@ def invocation_pane(attempt: Attempt, *, subscription_id: int | None) -> Invocat
     ]
     duration = record.get("duration_ms")
     exchanges = attempt.exchanges if isinstance(attempt.exchanges, list) else []
+    exchanges = mask_secret_everywhere(exchanges, key)
     return InvocationPane(
         handler=str(record.get("handler") or handler),
         version=version_number,

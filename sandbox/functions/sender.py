@@ -18,7 +18,7 @@ from django.conf import settings
 
 from sandbox.delivery import senders, transport, webhook
 from sandbox.delivery.models import DeliveryTarget, TargetKind
-from sandbox.display import safe_text
+from sandbox.display import mask_secret_in, safe_text
 from sandbox.functions import runtime
 
 HANDLER_FOR_TYPE = {
@@ -273,12 +273,27 @@ class _Fetches(list):
 
     unrecorded = 0
 
+    def keep(self, record: dict) -> None:
+        # Every fetch goes out; the first MAX_RECORDED_FETCHES are kept, so a
+        # function that loops over fetch cannot make one attempt row enormous.
+        if len(self) < MAX_RECORDED_FETCHES:
+            self.append(record)
+        else:
+            self.unrecorded += 1
+
 
 def _answer(invocation, exchanges, target, verdict, **extra) -> senders.Answer:
     record = invocation_record(invocation, version=target.function_version.number)
     record.update(extra)
     if exchanges.unrecorded:
         record["fetches_unrecorded"] = exchanges.unrecorded
+    # The reason shows in every list: the key the function was given is masked
+    # there, as a webhook endpoint's echo of it is.
+    verdict = webhook.Verdict(
+        verdict.outcome,
+        mask_secret_in(verdict.reason, target.api_key),
+        verdict.retryable,
+    )
     return senders.Answer(
         exchange=transport.Exchange(
             latency_ms=round(invocation.duration_ms),
@@ -295,8 +310,22 @@ async def run_single(
     session: aiohttp.ClientSession, target: DeliveryTarget, event: object
 ) -> senders.Answer:
     """One event through its type's handler."""
+    handler = handler_for(event)
+    if not handler:
+        # A type Segment has no handler for (sent anyway from the composer):
+        # unsupported, as a handler the function does not define.
+        missing = runtime.Invocation(
+            status="missing_handler",
+            handler="",
+            value_json=None,
+            error=None,
+            logs=[],
+            duration_ms=0.0,
+        )
+        verdict = verdict_of(missing, time_limit=target.timeout_seconds)
+        return _answer(missing, _Fetches(), target, verdict)
     invocation, exchanges = await _invoke(
-        session, target, handler=handler_for(event), args=[event]
+        session, target, handler=handler, args=[event]
     )
     verdict = verdict_of(invocation, time_limit=target.timeout_seconds)
     return _answer(invocation, exchanges, target, verdict)
@@ -368,6 +397,24 @@ async def _fetch(
     # One exchange, redirects not followed: the worker's fetch follows them as
     # node-fetch does, so each hop is a fetch of its own, recorded as one.
     headers = request.headers
+    limit = settings.RESPONSE_BODY_LIMIT
+    record = {
+        "request": {
+            "method": request.method,
+            "url": safe_text(request.url),
+            "headers": [[safe_text(n), safe_text(v)] for n, v in headers],
+            "body": safe_text(request.body[:limit].decode("utf-8", "replace")),
+        },
+    }
+    if _is_own_page(request.url):
+        # The sandbox's pages reveal keys and hand out CSRF cookies: a function
+        # reaches Segment's outside world, never Segment's own app.
+        record["latency_ms"] = 0
+        record["error"] = safe_text(
+            f"request to {request.url} failed, reason: {OWN_PAGES}"
+        )
+        exchanges.keep(record)
+        raise runtime.FetchFailure(OWN_PAGES, code="EACCES")
     # Past the function's time limit nothing is read: the invocation ends anyway.
     remaining = max(0.05, deadline - time.monotonic())
     exchange = await transport.send(
@@ -377,22 +424,8 @@ async def _fetch(
         body_limit=FETCH_BODY_LIMIT,
         keep_raw=True,
     )
-    limit = settings.RESPONSE_BODY_LIMIT
-    record = {
-        "request": {
-            "method": request.method,
-            "url": safe_text(request.url),
-            "headers": [[safe_text(n), safe_text(v)] for n, v in headers],
-            "body": safe_text(request.body[:limit].decode("utf-8", "replace")),
-        },
-        "latency_ms": exchange.latency_ms,
-    }
-    # Every fetch goes out; the record keeps the first MAX_RECORDED_FETCHES, so a
-    # function that loops over fetch cannot make one attempt row enormous.
-    if len(exchanges) < MAX_RECORDED_FETCHES:
-        exchanges.append(record)
-    else:
-        exchanges.unrecorded += 1
+    record["latency_ms"] = exchange.latency_ms
+    exchanges.keep(record)
     if exchange.error_kind:
         reason, code = _fetch_reason(exchange, request.url)
         record["error"] = safe_text(
@@ -411,6 +444,27 @@ async def _fetch(
         headers=exchange.headers,
         body=exchange.raw,
     )
+
+
+OWN_PAGES = (
+    "the sandbox's own pages are not reachable from a function (its mock "
+    "endpoints, /mock/<name>/, are)"
+)
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "0.0.0.0", "[::1]"})
+
+
+def _is_own_page(url: str) -> bool:
+    """The URL is one of the sandbox server's own pages (by its address, or a
+    loopback name for it), other than a mock endpoint."""
+    try:
+        target, own = urlsplit(url), urlsplit(settings.BASE_URL)
+        port = target.port or (443 if target.scheme == "https" else 80)
+        own_port = own.port or (443 if own.scheme == "https" else 80)
+    except ValueError:
+        return False
+    host = (target.hostname or "").lower()
+    same_host = host == (own.hostname or "").lower() or host in _LOOPBACK
+    return same_host and port == own_port and not target.path.startswith("/mock/")
 
 
 def invocation_record(invocation: runtime.Invocation, *, version: int) -> dict:

@@ -8,15 +8,15 @@ from django.urls import path
 from sandbox.functions import views
 
 urlpatterns = [
-    path("<int:pk>/code/", views.code_page, name="code"),
-    path("<int:pk>/code/reset/", views.code_reset, name="code-reset"),
+    path("<id:pk>/code/", views.code_page, name="code"),
+    path("<id:pk>/code/reset/", views.code_reset, name="code-reset"),
     path(
-        "<int:pk>/code/versions/<int:number>/",
+        "<id:pk>/code/versions/<id:number>/",
         views.version_page,
         name="code-version",
     ),
     path(
-        "<int:pk>/code/versions/<int:number>/restore/",
+        "<id:pk>/code/versions/<id:number>/restore/",
         views.version_restore,
         name="code-restore",
     ),

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import ijson
+from ijson.common import ObjectBuilder
 
-from sandbox.spec.json_text import encoded_or_problem
+from sandbox.spec.json_text import MAX_DEPTH, encoded_or_problem
 from sandbox.spec.validation import json_kind
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -36,6 +37,7 @@ NOT_AN_OBJECT = "not an event: a JSON object is needed, and this is {kind}"
 UNSENDABLE = "cannot be sent: {detail}"
 TOO_LONG = f"longer than {MAX_LINE_BYTES // 1024} KiB: not an event"
 NOT_A_NUMBER = "{token} is not a JSON number"
+TOO_DEEP = "nested more than {limit} levels deep: not an event"
 ARRAY_BROKEN = (
     "the JSON array cannot be read past here ({detail}); the rest of the file "
     "is not read"
@@ -256,9 +258,14 @@ class EventFile:
         backend = ijson.get_backend("python") if self._has_surrogates() else ijson
         number = 0
         try:
-            for value in backend.items(stream, "item", use_float=True):
+            for value, problem in _array_values(
+                backend.basic_parse(stream, use_float=True)
+            ):
                 number += 1
                 if number <= skip:
+                    continue
+                if problem is not None:
+                    yield Item(number, problem=problem)
                     continue
                 event, problem = event_or_problem(value)
                 yield Item(number, event=event, problem=problem)
@@ -281,6 +288,50 @@ class EventFile:
             # Read as far as it goes; the parse reports where the file ends.
             return False
         return False
+
+
+_OPENS = ("start_map", "start_array")
+_CLOSES = ("end_map", "end_array")
+
+
+def _array_values(events) -> Iterator[tuple[object, str | None]]:
+    """Each element of a top-level JSON array, built from the parser's events:
+    (value, None), or (None, why) for an element nested deeper than MAX_DEPTH,
+    whose events are passed over without building anything. (ijson's own
+    items() gives every event a prefix as long as its depth, which costs memory
+    in the square of the depth: a file of "[[[[..." would take gigabytes.)"""
+    depth = 0
+    builder: ObjectBuilder | None = None
+    too_deep = False
+    for event, value in events:
+        if depth == 0:
+            if event != "start_array":
+                # Not an array at the top: the caller says where it broke.
+                raise ValueError(f"expected an array, found {event}")
+            depth = 1
+            continue
+        if depth == 1 and event == "end_array" and builder is None:
+            # The array's own end.
+            depth = 0
+            continue
+        if event in _OPENS:
+            depth += 1
+        if not too_deep:
+            if depth - 1 > MAX_DEPTH:
+                too_deep, builder = True, None
+            else:
+                builder = builder or ObjectBuilder()
+                builder.event(event, value)
+        if event in _CLOSES:
+            depth -= 1
+        if depth == 1:
+            # The element ended (a scalar ends where it starts).
+            yield (
+                (None, TOO_DEEP.format(limit=MAX_DEPTH))
+                if too_deep
+                else (builder.value, None)
+            )
+            builder, too_deep = None, False
 
 
 def _parsed_line(number: int, line: bytes) -> Item:

@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import (
     require_GET,
     require_http_methods,
@@ -178,6 +179,7 @@ def source_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("sources:list")
 
 
+@never_cache
 @require_GET
 def source_reveal_key_view(request: HttpRequest, pk: int) -> HttpResponse:
     source = _source(pk)

@@ -11,26 +11,26 @@ urlpatterns = [
     path("suites/import/", views.suite_import_view, name="import"),
     path("suites/run/", views.suite_run_view, name="run"),
     path("suites/export/", views.suite_export_view, name="export"),
-    path("suites/runs/<int:pk>/", views.suite_run_report_view, name="run-report"),
+    path("suites/runs/<id:pk>/", views.suite_run_report_view, name="run-report"),
     # A stored suite's page is at its id, so a rename keeps its address; the
     # built-in suite and suite files (read-only) are at their name.
-    path("suites/<int:pk>/", views.suite_detail_view, name="detail"),
+    path("suites/<id:pk>/", views.suite_detail_view, name="detail"),
     path("suites/named/", views.suite_named_view, name="named"),
-    path("suites/<int:pk>/rename/", views.suite_rename_view, name="rename"),
-    path("suites/<int:pk>/delete/", views.suite_delete_view, name="delete"),
+    path("suites/<id:pk>/rename/", views.suite_rename_view, name="rename"),
+    path("suites/<id:pk>/delete/", views.suite_delete_view, name="delete"),
     path("suites/duplicate/", views.suite_duplicate_view, name="duplicate"),
     path(
-        "suites/<int:pk>/steps/<int:number>/",
+        "suites/<id:pk>/steps/<id:number>/",
         views.suite_step_edit_view,
         name="step-edit",
     ),
     path(
-        "suites/<int:pk>/steps/<int:number>/move/",
+        "suites/<id:pk>/steps/<id:number>/move/",
         views.suite_step_move_view,
         name="step-move",
     ),
     path(
-        "suites/<int:pk>/steps/<int:number>/delete/",
+        "suites/<id:pk>/steps/<id:number>/delete/",
         views.suite_step_delete_view,
         name="step-delete",
     ),

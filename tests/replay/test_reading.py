@@ -140,3 +140,29 @@ def test_an_unreadable_file_is_refused_at_once(tmp_path, content, words):
         path.write_bytes(content)
     with pytest.raises(reading.FileUnreadable, match=words):
         reading.EventFile(path)
+
+
+def test_deep_nesting_in_an_array_costs_no_memory_and_reading_goes_on(tmp_path):
+    path = tmp_path / "deep.json"
+    first, after = json.dumps(event(1)).encode(), json.dumps(event(2)).encode()
+    too_deep = b"[" * 101 + b"]" * 101
+    deepest_allowed = b"[" * 100 + b"]" * 100
+    path.write_bytes(
+        b"[" + first + b"," + too_deep + b"," + deepest_allowed + b"," + after
+        + b"," + b"[" * 30_000
+    )  # fmt: skip
+    tracemalloc.start()
+    try:
+        items = list(reading.EventFile(path).items())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # ijson's items() held a prefix as long as the depth for every level: about
+    # a gigabyte for this file.
+    assert peak < 20 * 2**20
+    assert [item.position for item in items] == [1, 2, 3, 4, 5]
+    assert items[0].event["messageId"] == "replay-1"
+    assert items[1].problem == "nested more than 100 levels deep: not an event"
+    assert items[2].problem.startswith("not an event: a JSON object is needed")
+    assert items[3].event["messageId"] == "replay-2"
+    assert items[4].problem.startswith("the JSON array cannot be read past here")
