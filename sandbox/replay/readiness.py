@@ -297,8 +297,10 @@ def _ramp(
     started = time.monotonic()
     steps: list[dict] = []
     rate = options.start
+    out_of_time = False
     while rate <= options.most + 1e-9:
         if time.monotonic() - started > options.budget_seconds:
+            out_of_time = True
             break
         step = _step(target, round(rate, 1), options, now, created)
         steps.append(step)
@@ -317,7 +319,11 @@ def _ramp(
         "steps": steps,
         "sustained": round(sustained, 1),
         "limit": limit,
-        "reached_most": limit is None and bool(steps),
+        "reached_most": limit is None and bool(steps) and not out_of_time,
+        # The time budget ended the ramp before any step failed: the endpoint
+        # took at least the last rate tried, perhaps more.
+        "out_of_time": limit is None and out_of_time,
+        "budget_seconds": options.budget_seconds,
         "latency_limit_ms": options.latency_limit_ms,
     }
 

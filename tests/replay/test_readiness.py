@@ -2,6 +2,7 @@
 one that rejects old timestamps, one that fails on reordering, one that
 rate-limits at a known rate (which the report finds within 20 %)."""
 
+import html
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -119,3 +120,23 @@ def test_the_report_page_and_its_download(client, receiver):
     body = download.content.decode()
     assert "<script" not in body and "/static/" not in body
     assert 'data-verdict="timestamps">no' in body
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_ramp_its_time_budget_ends_says_so_not_that_every_rate_passed(
+    partner, client
+):
+    # One short step, then the budget is spent before the next: nothing failed,
+    # but the highest rate the check tries was never reached.
+    options = readiness.RampOptions(
+        start=10, most=2000, step_seconds=0.5, budget_seconds=0.1
+    )
+    check = _check(partner.url("/ok"), options)
+    rate = check.report["rate"]
+    assert rate["limit"] is None
+    assert rate["out_of_time"] is True
+    assert rate["reached_most"] is False
+    page = client.get(reverse("replay:readiness-detail", args=[check.pk]))
+    text = html.unescape(page.content.decode())
+    assert "Every step passed until the check's 0 s ran out" in text
+    assert "up to the highest the check tries" not in text
