@@ -225,7 +225,7 @@ def _chunked(
     yield chunk
 
 
-def _file_items(replay: Replay, found: reading.EventFile, skip: int):
+def _file_items(found: reading.EventFile, skip: int):
     for item in found.items(skip=skip):
         yield item.position, item.position, item.event, item.problem
 
@@ -258,7 +258,7 @@ def _shuffled_items(replay: Replay, source: shuffling.ShuffledSource, size: int)
     count the events of that order."""
     found = reading.EventFile(replay.file_path) if replay.file_path else None
     whole = (
-        _file_items(replay, found, 0)
+        _file_items(found, 0)
         if found is not None
         else _history_items(replay, after=0, size=size)
     )
@@ -296,7 +296,7 @@ def _chunks(replay: Replay, size: int) -> Iterator[_Chunk]:
     if replay.source == Replay.Source.FILE:
         found = reading.EventFile(replay.file_path)
         return _chunked(
-            _file_items(replay, found, replay.position),
+            _file_items(found, replay.position),
             size=size,
             position=replay.position,
             bytes_read=lambda _: found.bytes_read,

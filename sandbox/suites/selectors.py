@@ -77,8 +77,25 @@ def suite_directory() -> tuple[dict[str, FoundSuite], dict[Path, list[str]]]:
     not listed with why: unreadable, its suite's name taken by a built-in or
     stored suite, or held by another file too (listed, never fatal to the
     others)."""
+    found, broken, _ = _suite_files()
+    return found, broken
+
+
+def suite_files_not_listed(*, name: str) -> list[tuple[Path, str]]:
+    """The files in the suites directory that hold a suite of this name but are
+    not listed, each with why (for a run by that name to say so)."""
+    _, _, unlisted = _suite_files()
+    return unlisted.get(name, [])
+
+
+def _suite_files() -> tuple[
+    dict[str, FoundSuite], dict[Path, list[str]], dict[str, list[tuple[Path, str]]]
+]:
+    """suite_directory's two answers, and the files left out because of their
+    suite's name, by that name."""
     found: dict[str, FoundSuite] = {}
     broken: dict[Path, list[str]] = {}
+    unlisted: dict[str, list[tuple[Path, str]]] = {}
     paths = suite_directory_files()
     taken = (
         {name: "built-in" for name in BUILT_IN}
@@ -103,26 +120,15 @@ def suite_directory() -> tuple[dict[str, FoundSuite], dict[Path, list[str]]]:
         for file in files:
             others = [other.path.name for other in files if other is not file]
             if name in taken:
-                broken[file.path] = [SHADOWED.format(kind=taken[name], name=name)]
+                why = SHADOWED.format(kind=taken[name], name=name)
             elif others:
-                broken[file.path] = [
-                    SHADOWED_BY_FILE.format(name=name, others=" and ".join(others))
-                ]
+                why = SHADOWED_BY_FILE.format(name=name, others=" and ".join(others))
             else:
                 found[name] = file
-    return found, dict(sorted(broken.items()))
-
-
-def suite_files_not_listed(*, name: str) -> list[tuple[Path, str]]:
-    """The files in the suites directory that hold a suite of this name but are
-    not listed, each with why (for a run by that name to say so)."""
-    _, broken = suite_directory()
-    quoted = repr(name)
-    return [
-        (path, problems[0])
-        for path, problems in broken.items()
-        if problems and problems[0].startswith("name: ") and quoted in problems[0]
-    ]
+                continue
+            broken[file.path] = [why]
+            unlisted.setdefault(name, []).append((file.path, why))
+    return found, dict(sorted(broken.items())), unlisted
 
 
 def suite_stored_get(*, name: str) -> StoredSuite:

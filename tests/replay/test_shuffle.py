@@ -29,6 +29,30 @@ def _numbers_in_queue_order(replay: Replay) -> list[int]:
     ]
 
 
+def _feed_until_stopped(
+    replay: Replay, *, chunk_events: int, window: int, enqueued: int
+) -> None:
+    """Feed the replay in a thread (no engine runs, so the window fills), and
+    stop the feeding once `enqueued` of its events are in the queue."""
+    stop = threading.Event()
+    feeding = threading.Thread(
+        target=services.replay_feed,
+        kwargs={
+            "replay_id": replay.pk,
+            "chunk_events": chunk_events,
+            "window": window,
+            "stop": stop,
+        },
+    )
+    feeding.start()
+    wait_until(
+        lambda: Delivery.objects.filter(run_id=replay.run_id).count() >= enqueued
+    )
+    time.sleep(0.2)
+    stop.set()
+    feeding.join(10)
+
+
 def _items(count: int):
     return ((n, event(n), None) for n in range(1, count + 1))
 
@@ -117,23 +141,9 @@ def test_a_stopped_shuffled_replay_resumes_in_the_same_order_without_repeats(
 ):
     path = write_lines(tmp_path / "e.jsonl.gz", 2_000, gzipped=True)
     replay = services.replay_create(target=ad_hoc_target(URL), path=path, shuffle=True)
-    stop = threading.Event()
     # No engine runs: the window fills after two chunks and the feeding waits
     # there until it is told to stop, as a process that dies would leave it.
-    feeding = threading.Thread(
-        target=services.replay_feed,
-        kwargs={
-            "replay_id": replay.pk,
-            "chunk_events": 300,
-            "window": 600,
-            "stop": stop,
-        },
-    )
-    feeding.start()
-    wait_until(lambda: Delivery.objects.filter(run_id=replay.run_id).count() >= 600)
-    time.sleep(0.2)
-    stop.set()
-    feeding.join(10)
+    _feed_until_stopped(replay, chunk_events=300, window=600, enqueued=600)
     replay.refresh_from_db()
     assert replay.position == 600
     assert replay.fed_at is None
@@ -156,20 +166,7 @@ def test_a_stopped_shuffled_replay_resumes_in_the_same_order_without_repeats(
 def test_a_deleted_replay_and_a_stale_folder_leave_no_buckets(tmp_path):
     path = write_lines(tmp_path / "e.jsonl", 700)
     replay = services.replay_create(target=ad_hoc_target(URL), path=path, shuffle=True)
-    stop = threading.Event()
-    feeding = threading.Thread(
-        target=services.replay_feed,
-        kwargs={
-            "replay_id": replay.pk,
-            "chunk_events": 100,
-            "window": 100,
-            "stop": stop,
-        },
-    )
-    feeding.start()
-    wait_until(lambda: Delivery.objects.filter(run_id=replay.run_id).exists())
-    stop.set()
-    feeding.join(10)
+    _feed_until_stopped(replay, chunk_events=100, window=100, enqueued=1)
     directory = services.shuffle_directory(replay.pk)
     assert directory.exists()
     services.replay_delete(replay=replay)
