@@ -201,6 +201,9 @@ MESSAGE_STORAGE = "django.contrib.messages.storage.cookie.CookieStorage"
 # The engine delivers in the server process; set SANDBOX_ENGINE=off to run a server
 # that only shows (another process then does the sending).
 ENGINE_ENABLED = _env_bool("SANDBOX_ENGINE", True)
+# runserver's engine runs as a process of its own, on the other core; off keeps
+# it in a thread of the server.
+ENGINE_PROCESS = _env_bool("SANDBOX_ENGINE_PROCESS", True)
 # How often the server looks for deliveries changed by any process (milliseconds).
 LIVE_POLL_MS = int(os.environ.get("SANDBOX_LIVE_POLL_MS", "250"))
 # Response bodies are stored up to this many bytes.

@@ -121,3 +121,52 @@ def test_killing_the_reloader_ends_the_serving_child(stored):
         if parent.poll() is None:
             parent.kill()
             parent.communicate(timeout=10)
+
+
+def _engine_child(pid: int) -> int | None:
+    for child in _children(pid):
+        command = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        if b"sandbox.delivery.engine_process" in command:
+            return child
+    return None
+
+
+def test_the_engine_runs_beside_the_server_and_ends_with_it(stored):
+    """The engine is a process of its own (a core of its own); a server killed
+    outright leaves no engine behind."""
+    port = Server(stored.data_dir).port
+    process = _runserver(stored, port, "--noreload")
+    try:
+        assert _wait_for(lambda: _accepts(port), timeout=30)
+        assert _wait_for(lambda: _engine_child(process.pid) is not None, timeout=10)
+        engine = _engine_child(process.pid)
+        assert _wait_for(
+            lambda: (
+                stored.query("SELECT attempt_count FROM delivery_delivery") != [(0,)]
+            ),
+            timeout=20,
+        )
+        os.kill(process.pid, signal.SIGKILL)
+        process.communicate(timeout=10)
+        assert _wait_for(lambda: _ended(engine), timeout=5)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=10)
+
+
+def test_the_engine_can_stay_in_the_server_process(stored):
+    stored.env["SANDBOX_ENGINE_PROCESS"] = "off"
+    port = Server(stored.data_dir).port
+    process = _runserver(stored, port, "--noreload")
+    try:
+        assert _wait_for(
+            lambda: (
+                stored.query("SELECT attempt_count FROM delivery_delivery") != [(0,)]
+            ),
+            timeout=20,
+        )
+        assert _engine_child(process.pid) is None
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)

@@ -1,9 +1,11 @@
 """The server process's background work: the engine and the live watcher.
 
-The engine runs in a daemon thread with its own asyncio loop. `runserver` starts
-it once its port is bound (a server that cannot bind never delivers); under any
-other ASGI server the first request starts it. Management commands and tests start
-an engine only when they ask.
+`runserver` starts the engine once its port is bound (a server that cannot bind
+never delivers), as a process of its own (sandbox.delivery.engine_process), so
+the engine and the pages each have a core; SANDBOX_ENGINE_PROCESS=off keeps it
+in a daemon thread with its own asyncio loop, as under any other ASGI server,
+where the first request starts it. Management commands and tests start an engine
+only when they ask.
 
 The watcher runs on the server's own loop, started by the first request, because
 the in-memory channel layer's queues belong to that loop and must not be touched
@@ -24,18 +26,29 @@ _lock = threading.Lock()
 _engine_loop: asyncio.AbstractEventLoop | None = None
 _engine = None
 _engine_thread: threading.Thread | None = None
+_engine_process = None
 _watcher_task: asyncio.Task | None = None
 _watcher = None
 _watcher_loop: asyncio.AbstractEventLoop | None = None
+# In an engine's queue process (sandbox.delivery.queue_process): where the
+# changes it commits go, to be announced in the engine's own process.
+_relay = None
 
 
-def start_engine(*, wait: bool = True) -> None:
-    """Start this process's engine once, unless SANDBOX_ENGINE=off."""
-    global _engine_thread
+def start_engine(*, wait: bool = True, process: bool = False) -> None:
+    """Start this process's engine once, unless SANDBOX_ENGINE=off: in a thread,
+    or with `process` in a child process that reports its changes here."""
+    global _engine_thread, _engine_process
     if not settings.ENGINE_ENABLED:
         return
     with _lock:
-        if _engine_thread is not None:
+        if _engine_thread is not None or _engine_process is not None:
+            return
+        if process:
+            from sandbox.delivery.engine_process import EngineProcess
+
+            _engine_process = EngineProcess(announce=relayed)
+            _engine_process.start()
             return
         ready = threading.Event()
         _engine_thread = threading.Thread(
@@ -61,6 +74,9 @@ def _run_engine(ready: threading.Event) -> None:
 
 def wake() -> None:
     """Tell this process's engine a delivery was enqueued; safe from any thread."""
+    if _engine_process is not None:
+        _engine_process.wake()
+        return
     loop, engine = _engine_loop, _engine
     if loop is not None and engine is not None and not loop.is_closed():
         loop.call_soon_threadsafe(engine.wake)
@@ -97,7 +113,22 @@ def subscribed() -> None:
     _poke()
 
 
+def relay_to(callback) -> None:
+    """Changes committed in this process are handed to `callback` (a dict each)
+    instead of this process's watcher: an engine's queue process has none."""
+    global _relay
+    _relay = callback
+
+
+def relayed(change: dict) -> None:
+    """A change committed by an engine's queue process, announced here."""
+    _poke(**change)
+
+
 def _poke(**change) -> None:
+    if _relay is not None:
+        _relay(change)
+        return
     watcher, loop = _watcher, _watcher_loop
     if watcher is not None and loop is not None and not loop.is_closed():
         loop.call_soon_threadsafe(functools.partial(watcher.poke, **change))
@@ -137,6 +168,6 @@ class StartLive:
     async def __call__(self, scope, receive, send):
         if scope["type"] in {"http", "websocket"}:
             ensure_watcher()
-            if _engine_thread is None:
+            if _engine_thread is None and _engine_process is None:
                 start_engine(wait=False)
         return await self.app(scope, receive, send)

@@ -14,6 +14,7 @@ import time
 from daphne.http_protocol import WebRequest
 from daphne.management.commands.runserver import Command as DaphneRunserver
 from daphne.server import Server
+from django.conf import settings
 
 from sandbox.delivery import runtime
 
@@ -76,7 +77,7 @@ class SandboxServer(Server):
         # before the first connection is accepted.
         _keep_bodies(self.http_factory)
         if self.bound:
-            runtime.start_engine()
+            runtime.start_engine(process=settings.ENGINE_PROCESS)
 
 
 class Command(DaphneRunserver):
