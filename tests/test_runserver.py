@@ -170,3 +170,25 @@ def test_the_engine_can_stay_in_the_server_process(stored):
     finally:
         process.terminate()
         process.communicate(timeout=10)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_a_stopping_server_stops_its_engine_first(stored, stop):
+    """Daphne can take a second or two to close (requests in flight); its
+    engine must not go on sending meanwhile, to the demo's mock on a server that
+    no longer answers, say. So the server stops it first, saying so."""
+    port = Server(stored.data_dir).port
+    process = _runserver(stored, port, "--noreload")
+    try:
+        assert _wait_for(lambda: _accepts(port), timeout=30)
+        assert _wait_for(lambda: _engine_child(process.pid) is not None, timeout=10)
+        engine = _engine_child(process.pid)
+        process.send_signal(stop)
+        _, log = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=10)
+    assert _ended(engine)
+    assert f"engine process {engine} stopped" in log
+    assert "Traceback" not in log

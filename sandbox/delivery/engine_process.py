@@ -128,6 +128,7 @@ class EngineProcess:
                 process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 process.kill()
+            logger.info("engine process %s stopped", process.pid)
 
 
 # The child ----------------------------------------------------------------------

@@ -27,6 +27,7 @@ _engine_loop: asyncio.AbstractEventLoop | None = None
 _engine = None
 _engine_thread: threading.Thread | None = None
 _engine_process = None
+_engine_stop: asyncio.Event | None = None
 _watcher_task: asyncio.Task | None = None
 _watcher = None
 _watcher_loop: asyncio.AbstractEventLoop | None = None
@@ -60,16 +61,30 @@ def start_engine(*, wait: bool = True, process: bool = False) -> None:
 
 
 def _run_engine(ready: threading.Event) -> None:
-    global _engine_loop, _engine
+    global _engine_loop, _engine, _engine_stop
     from sandbox.delivery.engine import Engine
 
     _engine_loop = asyncio.new_event_loop()
     asyncio.set_event_loop(_engine_loop)
-    stop = asyncio.Event()
+    _engine_stop = asyncio.Event()
     _engine = Engine()
     logger.info("engine %s started", _engine.name)
     ready.set()
-    _engine_loop.run_until_complete(_engine.run_forever(stop))
+    _engine_loop.run_until_complete(_engine.run_forever(_engine_stop))
+
+
+def stop_engine() -> None:
+    """The server is stopping: its engine claims nothing more. A child process
+    ends at once (what it had in flight is recovered by the next start, as
+    after any stop); a thread lets what is in flight finish. Safe from any
+    thread."""
+    if _engine_process is not None:
+        _engine_process.stop()
+        return
+    loop, stop = _engine_loop, _engine_stop
+    if loop is not None and stop is not None and not loop.is_closed():
+        loop.call_soon_threadsafe(stop.set)
+        wake()
 
 
 def wake() -> None:

@@ -15,6 +15,7 @@ from daphne.http_protocol import WebRequest
 from daphne.management.commands.runserver import Command as DaphneRunserver
 from daphne.server import Server
 from django.conf import settings
+from twisted.internet import reactor
 
 from sandbox.delivery import runtime
 
@@ -78,6 +79,9 @@ class SandboxServer(Server):
         _keep_bodies(self.http_factory)
         if self.bound:
             runtime.start_engine(process=settings.ENGINE_PROCESS)
+            # Daphne takes a second or two to close; the engine must not go on
+            # sending meanwhile (to the mock it serves, say): it stops first.
+            reactor.addSystemEventTrigger("before", "shutdown", runtime.stop_engine)
 
 
 class Command(DaphneRunserver):
