@@ -131,21 +131,28 @@ def _engine_child(pid: int) -> int | None:
     return None
 
 
+def _engine_once_serving(process: subprocess.Popen, port: int) -> int:
+    """The pid of the engine process beside a server, once the server serves."""
+    assert _wait_for(lambda: _accepts(port), timeout=30)
+    assert _wait_for(lambda: _engine_child(process.pid) is not None, timeout=10)
+    return _engine_child(process.pid)
+
+
+def _attempted(server: Server) -> bool:
+    return _wait_for(
+        lambda: server.query("SELECT attempt_count FROM delivery_delivery") != [(0,)],
+        timeout=20,
+    )
+
+
 def test_the_engine_runs_beside_the_server_and_ends_with_it(stored):
     """The engine is a process of its own (a core of its own); a server killed
     outright leaves no engine behind."""
     port = Server(stored.data_dir).port
     process = _runserver(stored, port, "--noreload")
     try:
-        assert _wait_for(lambda: _accepts(port), timeout=30)
-        assert _wait_for(lambda: _engine_child(process.pid) is not None, timeout=10)
-        engine = _engine_child(process.pid)
-        assert _wait_for(
-            lambda: (
-                stored.query("SELECT attempt_count FROM delivery_delivery") != [(0,)]
-            ),
-            timeout=20,
-        )
+        engine = _engine_once_serving(process, port)
+        assert _attempted(stored)
         os.kill(process.pid, signal.SIGKILL)
         process.communicate(timeout=10)
         assert _wait_for(lambda: _ended(engine), timeout=5)
@@ -160,12 +167,7 @@ def test_the_engine_can_stay_in_the_server_process(stored):
     port = Server(stored.data_dir).port
     process = _runserver(stored, port, "--noreload")
     try:
-        assert _wait_for(
-            lambda: (
-                stored.query("SELECT attempt_count FROM delivery_delivery") != [(0,)]
-            ),
-            timeout=20,
-        )
+        assert _attempted(stored)
         assert _engine_child(process.pid) is None
     finally:
         process.terminate()
@@ -180,9 +182,7 @@ def test_a_stopping_server_stops_its_engine_first(stored, stop):
     port = Server(stored.data_dir).port
     process = _runserver(stored, port, "--noreload")
     try:
-        assert _wait_for(lambda: _accepts(port), timeout=30)
-        assert _wait_for(lambda: _engine_child(process.pid) is not None, timeout=10)
-        engine = _engine_child(process.pid)
+        engine = _engine_once_serving(process, port)
         process.send_signal(stop)
         _, log = process.communicate(timeout=20)
     finally:
