@@ -31,8 +31,8 @@ _engine_stop: asyncio.Event | None = None
 _watcher_task: asyncio.Task | None = None
 _watcher = None
 _watcher_loop: asyncio.AbstractEventLoop | None = None
-# In an engine's queue process (sandbox.delivery.queue_process): where the
-# changes it commits go, to be announced in the engine's own process.
+# In the server's engine process (sandbox.delivery.engine_process): where the
+# changes it commits go, to be announced in the server.
 _relay = None
 
 
@@ -130,13 +130,13 @@ def subscribed() -> None:
 
 def relay_to(callback) -> None:
     """Changes committed in this process are handed to `callback` (a dict each)
-    instead of this process's watcher: an engine's queue process has none."""
+    instead of this process's watcher: the server's engine process has none."""
     global _relay
     _relay = callback
 
 
 def relayed(change: dict) -> None:
-    """A change committed by an engine's queue process, announced here."""
+    """A change committed by the engine process, announced here."""
     _poke(**change)
 
 
