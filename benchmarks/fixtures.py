@@ -302,6 +302,11 @@ class TargetRow:
     since: float
 
 
+# A function's columns, unused by webhooks: the defaults of
+# sandbox.subscriptions.models (memory MB, batch size, batch window seconds).
+_FUNCTION_DEFAULTS = (128, 20, 10.0)
+
+
 def _subscriptions_and_targets(
     db: sqlite3.Connection, now: datetime
 ) -> list[tuple[float, list[TargetRow]]]:
@@ -319,8 +324,9 @@ def _subscriptions_and_targets(
                 "INSERT INTO subscriptions_subscription (name, kind, endpoint_url,"
                 " api_key, custom_settings, timeout_seconds, retry_policy,"
                 " time_scale, dedupe_enabled, dedupe_window_hours, enabled,"
-                " created_at, updated_at) VALUES (?, 'webhook', ?, ?, ?, 5.0,"
-                " 'segment', 1.0, 1, 24.0, 1, ?, ?)",
+                " created_at, updated_at, memory_mb, batch_size,"
+                " batch_window_seconds) VALUES (?, 'webhook', ?, ?, ?, 5.0,"
+                " 'segment', 1.0, 1, 24.0, 1, ?, ?, ?, ?, ?)",
                 [
                     subscription.name,
                     subscription.endpoint_url,
@@ -328,6 +334,7 @@ def _subscriptions_and_targets(
                     json.dumps({"region": "eu"}),
                     stamp,
                     stamp,
+                    *_FUNCTION_DEFAULTS,
                 ],
             )
             row = (cursor.lastrowid, subscription.endpoint_url, "key")
@@ -382,9 +389,19 @@ def _target_row(
     cursor = db.execute(
         "INSERT INTO delivery_deliverytarget (kind, subscription_id, name,"
         " endpoint_url, api_key, custom_settings, timeout_seconds, retry_policy,"
-        " time_scale, content_key, created_at) VALUES ('webhook', ?, ?, ?, ?, ?,"
-        " 5.0, 'segment', 1.0, ?, ?)",
-        [subscription_id, name, url, api_key, json.dumps(settings), key, stamp],
+        " time_scale, content_key, created_at, memory_mb, batch_size,"
+        " batch_window_seconds) VALUES ('webhook', ?, ?, ?, ?, ?,"
+        " 5.0, 'segment', 1.0, ?, ?, ?, ?, ?)",
+        [
+            subscription_id,
+            name,
+            url,
+            api_key,
+            json.dumps(settings),
+            key,
+            stamp,
+            *_FUNCTION_DEFAULTS,
+        ],
     )
     headers = json.dumps(
         [
@@ -546,6 +563,7 @@ class Generator:
                     "error_kind": "" if answer else "timeout",
                     "error_message": "" if answer else "timed out after 5 s",
                     "exchanges": "[]",
+                    "invocation": "{}",
                     "outcome": "green"
                     if answer in (200, 202)
                     else ("yellow" if answer == 501 else "red"),
