@@ -38,6 +38,17 @@ def receiver():
 
 
 @pytest.fixture
+async def watcher():
+    """A live watcher that pushes every run's change at once (coalescing is the
+    watcher's own test)."""
+    from sandbox.delivery.broadcast import Watcher
+
+    watcher = Watcher(run_interval=0)
+    yield watcher
+    await watcher.close()
+
+
+@pytest.fixture
 def deliver_due():
     """Run one engine pass over everything due, as the server's engine would."""
 

@@ -5,7 +5,6 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from sandbox.delivery.broadcast import Watcher
 from sandbox.replay import services
 from sandbox.replay.models import Replay
 from sandbox.routing import websocket_application
@@ -13,13 +12,6 @@ from tests.factories import ad_hoc_target
 from tests.replay.helpers import write_lines
 
 ORIGIN = [(b"origin", b"http://127.0.0.1:8000"), (b"host", b"127.0.0.1:8000")]
-
-
-@pytest.fixture
-async def watcher():
-    watcher = Watcher(run_interval=0)
-    yield watcher
-    await watcher.close()
 
 
 @pytest.mark.django_db(transaction=True)

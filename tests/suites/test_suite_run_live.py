@@ -10,7 +10,6 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.urls import reverse
 
-from sandbox.delivery.broadcast import Watcher
 from sandbox.delivery.engine import Engine
 from sandbox.delivery.services import Target
 from sandbox.routing import websocket_application
@@ -58,14 +57,6 @@ async def _deliver(*ids: int) -> None:
         await engine.run_due(only_ids=list(ids))
     finally:
         await engine.close()
-
-
-@pytest.fixture
-async def watcher():
-    # Every change pushed at once: coalescing is the watcher's own test.
-    watcher = Watcher(run_interval=0)
-    yield watcher
-    await watcher.close()
 
 
 @pytest.mark.django_db(transaction=True)
