@@ -4,6 +4,7 @@ sent to the tracking API (the requests wait in sandbox.sources.spool)."""
 import secrets
 import string
 
+from django.core.validators import RegexValidator
 from django.db import models
 
 from sandbox.display import mask_secret
@@ -15,6 +16,17 @@ WRITE_KEY_LENGTH = 32
 # Segment's source ids (an event's projectId) are 22 letters and digits.
 PROJECT_ID_LENGTH = 22
 _ALPHABET = string.ascii_letters + string.digits
+# SDKs put the write key in a URL path (analytics.js loads
+# /v1/projects/<writeKey>/settings) and before the colon of Basic auth, so a
+# key with "/", ":", "?", "#", "%" or a space could never be used by one.
+WRITE_KEY_INVALID = (
+    "A write key may hold only letters, digits, '.', '_', '~' and '-' (SDKs "
+    "send it in a URL and before the colon of Basic auth, where other "
+    "characters break it)."
+)
+write_key_validator = RegexValidator(
+    r"\A[A-Za-z0-9._~-]+\Z", WRITE_KEY_INVALID, code="invalid_write_key"
+)
 
 
 def new_write_key() -> str:
@@ -35,6 +47,7 @@ class Source(models.Model):
         max_length=200,
         unique=True,
         default=new_write_key,
+        validators=[write_key_validator],
         error_messages={"unique": WRITE_KEY_TAKEN_ERROR},
     )
     # The projectId its events carry, as Segment's carry their source's id.

@@ -337,15 +337,15 @@ def _plan(request: spool.SpooledRequest, source: Source | None) -> list[_Planned
     if len(items) > tracking.MAX_BATCH_EVENTS:
         # Answered 200 at the door, as Segment answers; every event is dropped.
         reason = tracking.TOO_MANY_EVENTS.format(count=len(items))
-        return [dropped(reason, _without_key(item)) for item in items]
+        return [dropped(reason, _arrived(item, request)) for item in items]
     if source is None:
         reason = UNKNOWN_WRITE_KEY.format(masked=mask_secret(request.write_key))
-        return [dropped(reason, _without_key(item)) for item in items]
+        return [dropped(reason, _arrived(item, request)) for item in items]
     plans = []
     for item in items:
-        problem = tracking.item_problem(item)
+        problem = tracking.item_problem(item, endpoint=request.endpoint)
         if problem is not None:
-            plans.append(dropped(problem, item))
+            plans.append(dropped(problem, _arrived(item, request)))
             continue
         event = tracking.prepared(
             item,
@@ -372,10 +372,8 @@ def _plan(request: spool.SpooledRequest, source: Source | None) -> list[_Planned
     return plans
 
 
-def _without_key(item: object) -> object:
-    if isinstance(item, dict) and "writeKey" in item:
-        return {k: v for k, v in item.items() if k != "writeKey"}
-    return item
+def _arrived(item: object, request: spool.SpooledRequest) -> object:
+    return tracking.as_arrived(item, endpoint=request.endpoint)
 
 
 def _message_id(plan: _Planned) -> str:

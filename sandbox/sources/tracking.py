@@ -62,6 +62,10 @@ EVENT_OVER_LIMIT = (
     "The event is {size:,} bytes; Segment accepts at most 32 KB ({limit:,} "
     "bytes) per event."
 )
+EVENT_OVER_READ = (
+    "The event is over {read:,} bytes; Segment accepts at most 32 KB ({limit:,} "
+    "bytes) per event."
+)
 BATCH_EVENT_OVER_LIMIT = (
     "Event {number} of the batch is {size:,} bytes; Segment accepts at most "
     "32 KB ({limit:,} bytes) per event."
@@ -79,6 +83,21 @@ TOO_MANY_EVENTS = (
     "it answers 200 and drops them all."
 )
 ITEM_NOT_AN_EVENT = "Not an event: a batch item must be a JSON object, not {kind}."
+ITEM_NOT_A_CALL = (
+    "Unknown type {found}: the tracking API takes " + ", ".join(CALL_TYPES) + "."
+)
+ITEM_NO_TYPE = (
+    "The event has no type: in a batch each event names its own, one of "
+    + ", ".join(CALL_TYPES)
+    + "."
+)
+# Partners receive delete messages, but only from Segment (segment-reference.md
+# section 8): a client cannot send one through the tracking API.
+ITEM_DELETE = (
+    "Not a tracking API call: user deletions are not sent through the tracking "
+    "API; Segment sends delete messages to partners itself when a deletion "
+    "regulation runs. Use one of " + ", ".join(CALL_TYPES) + "."
+)
 
 
 @dataclass(frozen=True)
@@ -143,7 +162,7 @@ def read_body(
     read = ReadRequest(write_key=basic_auth_user(authorization))
     encoding = content_encoding.strip().lower()
     if len(raw) > MAX_BATCH_BYTES:
-        read.refusal = Refusal(BATCH_TOO_LARGE, _over_limit(endpoint, len(raw)))
+        read.refusal = _over_limit(endpoint)
         return read
     if encoding == "gzip":
         data, refusal = decompress(raw, limit=MAX_BATCH_BYTES)
@@ -165,6 +184,9 @@ def read_body(
     body, error = parse_body(text)
     if error is not None:
         read.refusal = Refusal(INVALID_JSON, error.message)
+        if not read.write_key:
+            # Refused, but filed under its source when the key can be read.
+            read.write_key = _loose_write_key(text)
         return read
     if not isinstance(body, dict):
         read.refusal = Refusal(INVALID_JSON, NOT_AN_OBJECT.format(kind=json_kind(body)))
@@ -227,10 +249,31 @@ def _depth_fits(value: object) -> bool:
     return True
 
 
-def _over_limit(endpoint: str, size: int) -> str:
+def _loose_write_key(text: str) -> str:
+    """The body's writeKey, read leniently (NaN and lone surrogates allowed
+    elsewhere in it), or "" when there is none that is clean text."""
+    try:
+        loose = json.loads(text)
+    except (ValueError, RecursionError):
+        return ""
+    key = loose.get("writeKey") if isinstance(loose, dict) else None
+    if not isinstance(key, str) or len(key) > 200:
+        return ""
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        return ""
+    return key
+
+
+def _over_limit(endpoint: str) -> "Refusal":
+    """A body over what the door reads (only its first bytes were read)."""
     if endpoint == BATCH:
-        return BATCH_OVER_LIMIT.format(limit=MAX_BATCH_BYTES)
-    return EVENT_OVER_LIMIT.format(size=size, limit=MAX_EVENT_BYTES)
+        return Refusal(BATCH_TOO_LARGE, BATCH_OVER_LIMIT.format(limit=MAX_BATCH_BYTES))
+    return Refusal(
+        EVENT_TOO_LARGE,
+        EVENT_OVER_READ.format(read=MAX_BATCH_BYTES, limit=MAX_EVENT_BYTES),
+    )
 
 
 def _read_batch(read: ReadRequest, body: dict, *, size: int) -> ReadRequest:
@@ -273,11 +316,32 @@ def events_of(body: object, *, endpoint: str) -> tuple[list, dict]:
     return (items if isinstance(items, list) else []), shared
 
 
-def item_problem(item: object) -> str | None:
-    """Why a batch item is no event at all."""
+def item_problem(item: object, *, endpoint: str = BATCH) -> str | None:
+    """Why an item is no tracking API call at all: not an object, or, in a batch
+    (where the item names its own type), a type the tracking API does not take."""
     if not isinstance(item, dict):
         return ITEM_NOT_AN_EVENT.format(kind=json_kind(item))
+    if endpoint != BATCH:
+        return None  # the path names the type
+    found = item.get("type")
+    if found == "delete":
+        return ITEM_DELETE
+    if found is None:
+        return ITEM_NO_TYPE
+    if found not in CALL_TYPES:
+        return ITEM_NOT_A_CALL.format(found=repr(found)[:60])
     return None
+
+
+def as_arrived(item: object, *, endpoint: str) -> object:
+    """An item as its client sent it, for an event dropped before it was read as
+    one: no writeKey, and the type its path names (/v1/track is a track)."""
+    if not isinstance(item, dict):
+        return item
+    shown = {k: v for k, v in item.items() if k != "writeKey"}
+    if endpoint != BATCH:
+        shown["type"] = endpoint
+    return shown
 
 
 def prepared(item: dict, *, endpoint: str, shared: dict, client_ip: str) -> dict:

@@ -9,7 +9,7 @@ app_name = "sources"
 
 urlpatterns = [
     path(
-        "v1/projects/<str:write_key>/settings",
+        "v1/projects/<path:write_key>/settings",
         views.sdk_settings_view,
         name="sdk-settings",
     ),

@@ -11,7 +11,7 @@ from django.views.decorators.http import (
     require_POST,
 )
 
-from sandbox.display import indent_json
+from sandbox.display import indent_json, mask_secret_in
 from sandbox.sources import sdk, selectors, services
 from sandbox.sources.broadcast import UNKNOWN
 from sandbox.sources.forms import SourceForm
@@ -235,9 +235,12 @@ def ingested_event_view(request: HttpRequest, pk: int) -> HttpResponse:
         event = selectors.ingested_event_get(pk=pk)
     except IngestedEvent.DoesNotExist:
         raise Http404(NO_SUCH_EVENT.format(pk=pk)) from None
+    text = "" if event.payload is None else indent_json(event.payload)
     context = {
         "event": event,
-        "payload_text": "" if event.payload is None else indent_json(event.payload),
+        # A refused request's body may hold its write key: masked, as elsewhere.
+        "payload_text": mask_secret_in(text, event.write_key),
+        "editable": isinstance(event.payload, dict),
         "deliveries": selectors.ingested_event_deliveries(event=event),
     }
     if request.htmx:

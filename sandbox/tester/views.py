@@ -16,12 +16,17 @@ from sandbox.tester.forms import ComposerForm, SampleForm
 from sandbox.tester.selectors import composer_initial, delivery_to_edit
 
 PAGE = "tester/home.html"
+NOT_LOADED_ID = "No ingested event {pk} to load; the sample is shown instead."
+NOT_LOADED_UNREADABLE = (
+    "Ingested event {pk} holds no event object to edit (its request could not "
+    "be read as one); the sample is shown instead."
+)
 
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     editing = delivery_to_edit(pk=request.GET.get("from"))
-    arrived = _arrived_event(request.GET.get("from_event"))
+    arrived, not_loaded = _arrived_event(request.GET.get("from_event"))
     form = ComposerForm(
         initial=composer_initial(
             delivery=editing, event=arrived.payload if arrived else None
@@ -33,6 +38,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "feed_window": delivery_selectors.FEED_SIZE,
         "editing": editing is not None or arrived is not None,
         "loaded_from": arrived,
+        "not_loaded": not_loaded,
         "source_events": source_selectors.ingested_event_recent(),
         "sample": editing is None and arrived is None,
         "sent": _sent(request.GET.get("sent")),
@@ -40,19 +46,20 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, PAGE, context)
 
 
-def _arrived_event(pk: str | None):
-    """The accepted event a source received that "Load event from source" names."""
-    if not pk or not pk.isdigit():
-        return None
+def _arrived_event(pk: str | None) -> tuple[IngestedEvent | None, str]:
+    """The event a source received that "Load event from source" (or its
+    debugger's "Edit and send") names, accepted or dropped; or why none loads."""
+    if pk is None:
+        return None, ""
+    if not pk.isdigit():
+        return None, NOT_LOADED_ID.format(pk=pk[:40])
     try:
         event = source_selectors.ingested_event_get(pk=int(pk))
-    except IngestedEvent.DoesNotExist:
-        return None
-    if event.status != IngestedEvent.Status.ACCEPTED or not isinstance(
-        event.payload, dict
-    ):
-        return None
-    return event
+    except (IngestedEvent.DoesNotExist, OverflowError):
+        return None, NOT_LOADED_ID.format(pk=pk[:40])
+    if not isinstance(event.payload, dict):
+        return None, NOT_LOADED_UNREADABLE.format(pk=event.pk)
+    return event, ""
 
 
 def _sent(pk: str | None) -> dict | None:

@@ -4,9 +4,10 @@ event from source". A specific answer each time, never a 500."""
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from sandbox.sources import services
-from sandbox.sources.models import Source
+from sandbox.sources.models import IngestedEvent, Source
 from tests.factories import make_subscription
 
 HUGE = "9" * 40
@@ -112,6 +113,9 @@ def test_a_missing_event_is_a_404_or_the_plain_composer(client, source, pk):
     response = client.get(reverse("tester:home"), {"from_event": pk})
     assert response.status_code == 200
     assert b'id="loaded-from"' not in response.content
+    # Said, not silently replaced by the sample.
+    assert b'id="not-loaded"' in response.content
+    assert b"the sample is shown instead" in response.content
 
 
 @pytest.mark.django_db
@@ -123,3 +127,45 @@ def test_pages_of_a_missing_source_are_404s(client):
     for name in ("detail", "edit", "reveal-key"):
         assert client.get(reverse(f"sources:{name}", args=[999])).status_code == 404
     assert client.get(reverse("sources:delete", args=[1])).status_code == 405
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("key", ["ab/cd", "ab:cd", "k?x", "a b"])
+def test_the_source_form_refuses_a_key_no_sdk_could_send(client, source, key):
+    data = {"name": "Keyed", "write_key": key, "subscriptions": []}
+    response = client.post(reverse("sources:create"), data)
+    assert response.status_code == 400
+    assert b"may hold only letters, digits" in response.content
+    assert not Source.objects.filter(name="Keyed").exists()
+
+
+@pytest.mark.django_db
+def test_try_the_sdk_serves_a_source_whose_stored_key_holds_a_slash(client, source):
+    # Stored before keys were checked: the page still opens, for every source.
+    Source.objects.create(name="AAA legacy", write_key="ab/cd")
+    response = client.get(reverse("sources:try-sdk"))
+    assert response.status_code == 200
+    assert b"/v1/projects/ab/cd/settings" in response.content
+    assert client.get("/v1/projects/ab/cd/settings").status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_dropped_event_loads_into_the_composer(client, source):
+    event = IngestedEvent.objects.create(
+        source=source,
+        write_key=source.write_key,
+        endpoint="batch",
+        request_number=1,
+        status=IngestedEvent.Status.DROPPED,
+        reason="Unknown type 'explode'",
+        event_type="explode",
+        payload={"type": "explode", "userId": "loaded-dropped-user"},
+        received_at=timezone.now(),
+    )
+    page = client.get(reverse("sources:event", args=[event.pk]))
+    assert f"?from_event={event.pk}".encode() in page.content
+    response = client.get(reverse("tester:home"), {"from_event": event.pk})
+    assert response.status_code == 200
+    assert b'id="loaded-from"' in response.content
+    assert b"it was dropped" in response.content
+    assert b"loaded-dropped-user" in response.content

@@ -217,7 +217,11 @@ def test_unknown_type_inside_a_batch_drops_that_event_only(live, live_receiver):
     statuses = [(status, reason.split(".")[0]) for status, reason, _ in request_rows]
     assert statuses == [
         ("accepted", ""),
-        ("dropped", "Unknown type 'explode'"),
+        (
+            "dropped",
+            "Unknown type 'explode': the tracking API takes identify, track, page, "
+            "screen, group, alias",
+        ),
         ("dropped", "Not an event: a batch item must be a JSON object, not a string"),
         ("dropped", "The event has neither a userId nor an anonymousId"),
         ("accepted", ""),
@@ -313,3 +317,69 @@ def test_an_analytics_js_request_is_enriched_with_the_callers_ip(live, live_rece
     assert delivered["_metadata"] == event["_metadata"]
     assert delivered["originalTimestamp"] == "2026-01-01T00:00:00.000Z"
     assert "writeKey" not in delivered
+
+
+def test_a_clients_delete_is_dropped_and_never_forwarded(live, live_receiver):
+    user = f"client-delete-{uuid.uuid4()}"
+    body = {
+        "writeKey": SDK_WRITE_KEY,
+        "batch": [
+            {"type": "delete", "userId": user, "messageId": f"del-{user}"},
+            {"userId": user, "event": "No Type"},
+            _track(user, event="Kept"),
+        ],
+    }
+    answer = post(live.url + "/v1/batch", body)
+    assert answer[0] == 200
+    assert wait_for(lambda: received_by_user(live_receiver, user))
+    rows = _dropped(live, user, count=3)
+    assert [(status, reason) for status, reason, _ in rows] == [
+        ("dropped", tracking.ITEM_DELETE),
+        ("dropped", tracking.ITEM_NO_TYPE),
+        ("accepted", ""),
+    ]
+    # What the source's debugger shows of a dropped item holds no write key.
+    assert all("writeKey" not in payload for _, _, payload in rows)
+    [received] = received_by_user(live_receiver, user)
+    assert received.json["event"] == "Kept"
+
+
+def test_a_single_event_over_the_read_limit_is_an_event_too_large(live):
+    user = f"huge-single-{uuid.uuid4()}"
+    event = _track(user, writeKey=SDK_WRITE_KEY, properties={"blob": "x" * 600_000})
+    answer = post(live.url + "/v1/track", event)
+    assert answer[0] == 400
+    body = _body(answer)
+    assert body["code"] == tracking.EVENT_TOO_LARGE
+    assert body["message"] == tracking.EVENT_OVER_READ.format(
+        read=tracking.MAX_BATCH_BYTES, limit=tracking.MAX_EVENT_BYTES
+    )
+
+
+def test_a_refused_body_is_filed_under_the_source_its_key_names(live):
+    mark = f"refused-keyed-{uuid.uuid4()}"
+    text = json.dumps({"writeKey": SDK_WRITE_KEY, "userId": mark, "event": "Sur"})
+    text = text.replace('"Sur"', '"\\ud800"')
+    answer = post(live.url + "/v1/track", text)
+    assert answer[0] == 400
+    assert _refused_rows(live, mark)
+    [(event_id, source_name)] = live.query(
+        "SELECT e.id, s.name FROM sources_ingestedevent e "
+        "JOIN sources_source s ON s.id = e.source_id WHERE e.payload LIKE ?",
+        f"%{mark}%",
+    )
+    assert source_name
+    # Its page shows the start of the body with the write key masked.
+    page = post(live.url + f"/sources/events/{event_id}/", b"", method="GET")
+    assert page[0] == 200
+    assert mark in page[2].decode()
+    assert SDK_WRITE_KEY not in page[2].decode()
+
+
+def test_an_event_dropped_before_it_is_read_keeps_the_type_its_path_names(live):
+    user = f"untyped-unknown-key-{uuid.uuid4()}"
+    answer = post(live.url + "/v1/t", {"writeKey": "nobody-has-this", "userId": user})
+    assert answer[0] == 200
+    [(status, _, payload)] = _dropped(live, user)
+    assert status == "dropped"
+    assert payload["type"] == "track"

@@ -184,3 +184,12 @@ def test_the_commands_exit_codes_from_a_terminal(tmp_path):
     assert bad.returncode == 2
     assert "No subscription named 'Nope'" in bad.stderr
     assert (ROOT / "manage.py").exists()
+
+
+@pytest.mark.parametrize("key", ["ab/cd", "ab:cd", "a b", "k?x", "k#x", "k%2F"])
+def test_a_write_key_no_sdk_could_send_is_refused(key):
+    make_subscription(name="Hook")
+    refused = _refused("source", "create", "Web", "--to", "Hook", "--write-key", key)
+    assert refused.returncode == 2
+    assert "may hold only letters, digits" in str(refused)
+    assert not Source.objects.exists()
