@@ -346,8 +346,9 @@ def as_arrived(item: object, *, endpoint: str) -> object:
 
 def prepared(item: dict, *, endpoint: str, shared: dict, client_ip: str) -> dict:
     """The event as the client meant it: batch-level context, integrations and
-    sentAt applied, the type its path names, the caller's IP where Segment adds
-    it, and no writeKey (Segment does not forward it)."""
+    sentAt applied (a sentAt that is no date left out), the type its path
+    names, the caller's IP where Segment adds it, and no writeKey (Segment
+    does not forward it)."""
     event = dict(item)
     event.pop("writeKey", None)
     if endpoint != BATCH:
@@ -360,6 +361,11 @@ def prepared(item: dict, *, endpoint: str, shared: dict, client_ip: str) -> dict
             event[name] = {**outer, **(own or {})}
     if event.get("sentAt") is None and "sentAt" in shared:
         event["sentAt"] = shared["sentAt"]
+    if "sentAt" in event and spec.parse_timestamp(event["sentAt"]) is None:
+        # A client clock that cannot be read (an empty sentAt is the known way
+        # to keep Segment from correcting timestamps): no skew correction, as
+        # without one, rather than the whole batch dropped.
+        del event["sentAt"]
     context = event.get("context")
     if (
         isinstance(context, dict)

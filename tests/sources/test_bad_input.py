@@ -383,3 +383,24 @@ def test_an_event_dropped_before_it_is_read_keeps_the_type_its_path_names(live):
     [(status, _, payload)] = _dropped(live, user)
     assert status == "dropped"
     assert payload["type"] == "track"
+
+
+@pytest.mark.parametrize("sent_at", ["", "garbage"], ids=["empty", "garbage"])
+def test_a_sent_at_that_is_no_date_means_no_correction_not_a_dropped_batch(
+    live, live_receiver, sent_at
+):
+    user = f"sent-at-{sent_at or 'empty'}-{uuid.uuid4()}"
+    when = "2024-03-04T05:06:07.000Z"
+    body = {
+        "writeKey": SDK_WRITE_KEY,
+        "sentAt": sent_at,
+        "batch": [_track(user, timestamp=when), _track(user, timestamp=when)],
+    }
+    assert post(live.url + "/v1/batch", body)[0] == 200
+    received = wait_for(
+        lambda: r if len(r := received_by_user(live_receiver, user)) == 2 else None
+    )
+    for request in received:
+        assert request.json["timestamp"] == when
+        assert request.json["originalTimestamp"] == when
+        assert "sentAt" not in request.json
