@@ -36,7 +36,7 @@ def megabytes(size: int) -> str:
 def body_size(request: HttpRequest) -> int:
     """The body's length as announced, or as buffered when nothing was announced."""
     announced = request.META.get("CONTENT_LENGTH")
-    if announced and announced.isdigit():
+    if announced and announced.isascii() and announced.isdigit():
         return int(announced)
     stream = getattr(request, "_stream", None)
     if stream is not None and getattr(stream, "seekable", lambda: False)():

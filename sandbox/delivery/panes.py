@@ -257,7 +257,9 @@ def invocation_pane(attempt: Attempt, *, subscription_id: int | None) -> Invocat
     handler, _, version = attempt.function_call.partition(" · v")
     version_number = record.get("version")
     if not isinstance(version_number, int):
-        version_number = int(version) if version.isdigit() else None
+        version_number = (
+            int(version) if version.isascii() and version.isdigit() else None
+        )
     returned = record.get("return")
     if isinstance(returned, str):
         return_pretty, is_json = pretty_json(returned)

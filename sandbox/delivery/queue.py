@@ -519,7 +519,7 @@ def _is_dead_here(claimed_by: str) -> bool:
     """Whether the claimer was a process on this host that no longer runs."""
     host, _, rest = claimed_by.partition(":")
     pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit():
+    if host != socket.gethostname() or not (pid.isascii() and pid.isdigit()):
         return False
     try:
         os.kill(int(pid), 0)

@@ -4,6 +4,7 @@ sent to the tracking API (the requests wait in sandbox.sources.spool)."""
 import secrets
 import string
 
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 
@@ -69,6 +70,16 @@ class Source(models.Model):
     @property
     def masked_write_key(self) -> str:
         return mask_secret(self.write_key)
+
+    @property
+    def write_key_sendable(self) -> bool:
+        """Whether SDKs can send this key (one stored before keys were checked
+        may hold characters they cannot)."""
+        try:
+            write_key_validator(self.write_key)
+        except ValidationError:
+            return False
+        return True
 
 
 class IngestedEvent(models.Model):

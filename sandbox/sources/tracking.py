@@ -74,6 +74,10 @@ BATCH_OVER_LIMIT = (
     "The request is over {limit:,} bytes; Segment accepts at most 500 KB per "
     "batch request."
 )
+DECOMPRESSED_EVENT_OVER_LIMIT = (
+    "The gzip body unpacks to more than {read:,} bytes; Segment accepts at most "
+    "32 KB ({limit:,} bytes) per event."
+)
 DECOMPRESSED_OVER_LIMIT = (
     "The gzip body unpacks to more than {limit:,} bytes; Segment accepts at most "
     "500 KB per batch request."
@@ -167,6 +171,13 @@ def read_body(
     if encoding == "gzip":
         data, refusal = decompress(raw, limit=MAX_BATCH_BYTES)
         if refusal is not None:
+            if refusal.code == BATCH_TOO_LARGE and endpoint != BATCH:
+                refusal = Refusal(
+                    EVENT_TOO_LARGE,
+                    DECOMPRESSED_EVENT_OVER_LIMIT.format(
+                        read=MAX_BATCH_BYTES, limit=MAX_EVENT_BYTES
+                    ),
+                )
             read.refusal = refusal
             return read
         raw = data

@@ -1,5 +1,7 @@
 """Pages for sources, and what analytics.js loads from the sandbox as its CDN."""
 
+import re
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
@@ -11,7 +13,7 @@ from django.views.decorators.http import (
     require_POST,
 )
 
-from sandbox.display import indent_json, mask_secret_in
+from sandbox.display import indent_json, mask_secret
 from sandbox.sources import sdk, selectors, services
 from sandbox.sources.broadcast import UNKNOWN
 from sandbox.sources.forms import SourceForm
@@ -25,6 +27,10 @@ UNKNOWN_WRITE_KEY = (
 )
 NO_SOURCE = "No source is set up yet: create one on the Sources page."
 NO_SUCH_SOURCE = "No source #{pk}."
+KEY_NOT_SENDABLE = (
+    "This source's write key holds characters SDKs cannot send (it was stored "
+    "before keys were checked), so analytics.js cannot load or send with it."
+)
 NO_SUCH_EVENT = "No ingested event #{pk}."
 CREATED = "Source “{name}” created; its write key is {key}."
 SAVED = "Source “{name}” saved."
@@ -90,6 +96,7 @@ def try_sdk_view(request: HttpRequest) -> HttpResponse:
             "sources": sources,
             "source": chosen,
             "no_source": NO_SOURCE,
+            "key_not_sendable": KEY_NOT_SENDABLE,
             "version": sdk.ANALYTICS_NEXT_VERSION,
         },
     )
@@ -228,6 +235,21 @@ def source_unknown_view(request: HttpRequest) -> HttpResponse:
     return _debugger(request, None)
 
 
+# A writeKey member in what arrived: its value (perhaps cut short by the preview).
+_WRITE_KEY_MEMBER = re.compile(r'("writeKey"\s*:\s*")((?:[^"\\]|\\.)*)("|\Z)')
+
+
+def _payload_text(payload: object) -> str:
+    """What the event pane shows: the event, or the start of a refused request's
+    body as the text that arrived; any writeKey in it masked, as elsewhere."""
+    if payload is None:
+        return ""
+    text = payload if isinstance(payload, str) else indent_json(payload)
+    return _WRITE_KEY_MEMBER.sub(
+        lambda found: found[1] + mask_secret(found[2]) + found[3], text
+    )
+
+
 @require_GET
 def ingested_event_view(request: HttpRequest, pk: int) -> HttpResponse:
     """One ingested event: what arrived or was forwarded, and its deliveries."""
@@ -235,11 +257,9 @@ def ingested_event_view(request: HttpRequest, pk: int) -> HttpResponse:
         event = selectors.ingested_event_get(pk=pk)
     except IngestedEvent.DoesNotExist:
         raise Http404(NO_SUCH_EVENT.format(pk=pk)) from None
-    text = "" if event.payload is None else indent_json(event.payload)
     context = {
         "event": event,
-        # A refused request's body may hold its write key: masked, as elsewhere.
-        "payload_text": mask_secret_in(text, event.write_key),
+        "payload_text": _payload_text(event.payload),
         "editable": isinstance(event.payload, dict),
         "deliveries": selectors.ingested_event_deliveries(event=event),
     }

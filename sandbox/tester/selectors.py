@@ -51,7 +51,7 @@ def composer_initial(
 
 def delivery_to_edit(*, pk: str | None) -> Delivery | None:
     """The stored delivery "Edit & resend" names, if there is one."""
-    if not pk or not pk.isdigit():
+    if not pk or not (pk.isascii() and pk.isdigit()):
         return None
     try:
         return delivery_get(pk=int(pk))

@@ -51,7 +51,7 @@ def _arrived_event(pk: str | None) -> tuple[IngestedEvent | None, str]:
     debugger's "Edit and send") names, accepted or dropped; or why none loads."""
     if pk is None:
         return None, ""
-    if not pk.isdigit():
+    if not (pk.isascii() and pk.isdigit()):
         return None, NOT_LOADED_ID.format(pk=pk[:40])
     try:
         event = source_selectors.ingested_event_get(pk=int(pk))
@@ -64,7 +64,7 @@ def _arrived_event(pk: str | None) -> tuple[IngestedEvent | None, str]:
 
 def _sent(pk: str | None) -> dict | None:
     """After a plain (script-less) send, the page opens on what was sent."""
-    if not pk or not pk.isdigit():
+    if not pk or not (pk.isascii() and pk.isdigit()):
         return None
     try:
         return panes.detail_context(delivery_selectors.delivery_get(pk=int(pk)))

@@ -11,6 +11,8 @@ from sandbox.sources.models import IngestedEvent, Source
 from tests.factories import make_subscription
 
 HUGE = "9" * 40
+# Superscript two, Arabic-Indic one, fullwidth eight: str.isdigit() says yes.
+OTHER_DIGITS = ["\u00b2", "\u0661", "\uff18"]
 TEXTS = [
     "",
     "   ",
@@ -106,7 +108,7 @@ def test_the_debugger_answers_any_filter(client, source, query):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("pk", ["0", HUGE, "abc", "-1", "1.5", "%00"])
+@pytest.mark.parametrize("pk", ["0", HUGE, "abc", "-1", "1.5", "%00", *OTHER_DIGITS])
 def test_a_missing_event_is_a_404_or_the_plain_composer(client, source, pk):
     response = client.get(f"/sources/events/{pk}/")
     assert response.status_code == 404
@@ -146,6 +148,7 @@ def test_try_the_sdk_serves_a_source_whose_stored_key_holds_a_slash(client, sour
     response = client.get(reverse("sources:try-sdk"))
     assert response.status_code == 200
     assert b"/v1/projects/ab/cd/settings" in response.content
+    assert b'id="key-not-sendable"' in response.content
     assert client.get("/v1/projects/ab/cd/settings").status_code == 200
 
 
@@ -169,3 +172,12 @@ def test_a_dropped_event_loads_into_the_composer(client, source):
     assert b'id="loaded-from"' in response.content
     assert b"it was dropped" in response.content
     assert b"loaded-dropped-user" in response.content
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("value", [*OTHER_DIGITS, HUGE])
+@pytest.mark.parametrize("name", ["from", "sent"])
+def test_the_composer_answers_any_id_it_is_asked_to_open(client, name, value):
+    # Digits that are not ASCII: str.isdigit() says yes, int() may not.
+    response = client.get(reverse("tester:home"), {name: value})
+    assert response.status_code == 200

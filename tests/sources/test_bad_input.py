@@ -404,3 +404,33 @@ def test_a_sent_at_that_is_no_date_means_no_correction_not_a_dropped_batch(
         assert request.json["timestamp"] == when
         assert request.json["originalTimestamp"] == when
         assert "sentAt" not in request.json
+
+
+def test_a_refused_body_never_shows_its_write_key(live):
+    mark = f"truncated-{uuid.uuid4()}"
+    text = '{"writeKey": "' + SDK_WRITE_KEY + '", "userId": "' + mark + '", "event"'
+    answer = post(live.url + "/v1/track", text)
+    assert answer[0] == 400
+    assert _refused_rows(live, mark)
+    [(event_id, event_type)] = live.query(
+        "SELECT id, event_type FROM sources_ingestedevent WHERE payload LIKE ?",
+        f"%{mark}%",
+    )
+    # Refused on its own path: a track, though it could not be read.
+    assert event_type == "track"
+    page = post(live.url + f"/sources/events/{event_id}/", b"", method="GET")
+    assert page[0] == 200
+    shown = page[2].decode()
+    assert mark in shown
+    assert SDK_WRITE_KEY not in shown
+
+
+def test_a_gzipped_single_event_over_the_read_limit_is_an_event_too_large(live):
+    event = _track("gzip-huge", writeKey=SDK_WRITE_KEY, properties={"x": "y" * 600_000})
+    answer = post(
+        live.url + "/v1/track",
+        gzip.compress(json.dumps(event).encode()),
+        headers={"Content-Encoding": "gzip"},
+    )
+    assert answer[0] == 400
+    assert _body(answer)["code"] == tracking.EVENT_TOO_LARGE

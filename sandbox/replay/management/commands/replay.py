@@ -172,7 +172,11 @@ class Command(BaseCommand):
         return replay
 
     def _resumed(self, value: str) -> Replay:
-        replay = selectors.replay_of_run(run_id=int(value)) if value.isdigit() else None
+        replay = (
+            selectors.replay_of_run(run_id=int(value))
+            if value.isascii() and value.isdigit()
+            else None
+        )
         if replay is None:
             raise BadInput(BAD_RESUME.format(value=value))
         replay = services.replay_resume(replay=replay)
