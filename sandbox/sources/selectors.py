@@ -1,6 +1,6 @@
 """Reads for sources: the sources, and the events their write keys brought."""
 
-from django.db.models import QuerySet
+from django.db.models import CharField, Func, QuerySet
 
 from sandbox.delivery.models import Delivery
 from sandbox.sources.models import IngestedEvent, Source
@@ -92,10 +92,24 @@ def source_last_event(*, source: Source) -> IngestedEvent | None:
 
 
 def ingested_event_recent(*, limit: int = 20) -> list[IngestedEvent]:
-    """The newest accepted events of every source: what the composer can load."""
+    """The newest events of every source that hold an event object, accepted
+    or dropped: what the composer can load."""
     return list(
-        IngestedEvent.objects.filter(status=IngestedEvent.Status.ACCEPTED)
+        IngestedEvent.objects.annotate(shape=_JsonType("payload"))
+        .filter(shape="object")
         .select_related("source")
         .defer("payload")
         .order_by("-id")[:limit]
     )
+
+
+class _JsonType(Func):
+    """The JSON type of a column's value ("object", "array", ...), in SQL."""
+
+    output_field = CharField()
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, function="json_type", **extra)
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, function="jsonb_typeof", **extra)

@@ -167,6 +167,9 @@ def test_a_dropped_event_loads_into_the_composer(client, source):
     )
     page = client.get(reverse("sources:event", args=[event.pk]))
     assert f"?from_event={event.pk}".encode() in page.content
+    # The composer's "Load event from source" offers it too.
+    picker = client.get(reverse("tester:home"))
+    assert f"?from_event={event.pk}".encode() in picker.content
     response = client.get(reverse("tester:home"), {"from_event": event.pk})
     assert response.status_code == 200
     assert b'id="loaded-from"' in response.content
