@@ -193,3 +193,9 @@ def test_a_write_key_no_sdk_could_send_is_refused(key):
     assert refused.returncode == 2
     assert "may hold only letters, digits" in str(refused)
     assert not Source.objects.exists()
+
+
+def test_source_create_names_a_subscription_given_twice_once():
+    make_subscription(name="Hook")
+    lines = _call("source", "create", "Web", "--to", "Hook", "--to", "Hook")
+    assert lines[0] == "Created source 'Web' → Hook"

@@ -64,7 +64,8 @@ class Command(BaseCommand):
             self._list(options)
 
     def _create(self, options: dict) -> None:
-        subscriptions = [_subscription(name) for name in options["to"]]
+        # Named twice is connected once.
+        subscriptions = [_subscription(name) for name in dict.fromkeys(options["to"])]
         try:
             source, created = source_save(
                 name=options["name"],
