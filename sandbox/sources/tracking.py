@@ -245,18 +245,18 @@ def parse_body(text: str) -> tuple[object | None, spec.JsonError | None]:
     return spec.parse_json(text)
 
 
-def _depth_fits(value: object) -> bool:
-    """Whether no object or array is nested deeper than spec allows (walked
-    without recursion; only containers are visited)."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > spec.json_text.MAX_DEPTH:
+def _depth_fits(value: object, depth: int = 1) -> bool:
+    """Whether no object or array is nested deeper than spec allows. Only
+    containers are visited, and recursion stops at the limit (a hundred frames
+    at most); json.loads makes plain dicts and lists, so their exact types are
+    tested, several times faster than isinstance for a batch's thousands of
+    values."""
+    if depth > spec.json_text.MAX_DEPTH:
+        return False
+    for child in value.values() if type(value) is dict else value:
+        kind = type(child)
+        if (kind is dict or kind is list) and not _depth_fits(child, depth + 1):
             return False
-        children = item.values() if isinstance(item, dict) else item
-        stack += [
-            (child, depth + 1) for child in children if isinstance(child, dict | list)
-        ]
     return True
 
 

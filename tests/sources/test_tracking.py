@@ -9,6 +9,7 @@ import pytest
 
 from sandbox.sources import tracking
 from sandbox.sources.api import endpoint_of
+from sandbox.spec import json_text
 
 RECEIVED = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -203,3 +204,20 @@ def test_enrich_makes_a_message_id_only_when_missing():
     event = tracking.enrich({"type": "track"}, received_at=RECEIVED, project_id="P")
     assert event["messageId"]
     assert event["timestamp"] == event["receivedAt"]
+
+
+@pytest.mark.parametrize(
+    ("depth", "refused"),
+    [(json_text.MAX_DEPTH, False), (json_text.MAX_DEPTH + 1, True)],
+    ids=["at-the-limit", "past-it"],
+)
+def test_nesting_is_read_to_the_limit_and_refused_past_it(depth, refused):
+    # writeKey and batch are the top level's; the rest nests under one item.
+    nested = "1"
+    for _ in range(depth - 3):
+        nested = '{"a": ' + nested + "}"
+    raw = '{"writeKey": "k", "batch": [{"type": "track", "p": ' + nested + "}]}"
+    read = tracking.read_body(
+        raw.encode(), endpoint=tracking.BATCH, content_encoding="", authorization=""
+    )
+    assert (read.refusal is not None) is refused
