@@ -186,6 +186,33 @@ def test_the_commands_exit_codes_from_a_terminal(tmp_path):
     assert (ROOT / "manage.py").exists()
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["source", "list"],
+        [
+            "subscription",
+            "create",
+            "A",
+            "--endpoint",
+            "http://127.0.0.1:9/",
+            "--api-key",
+            "k",
+        ],
+        ["sendevent", "track", "--endpoint", "http://127.0.0.1:9/", "--api-key", "k"],
+        ["seed_demo"],
+    ],
+    ids=["source", "subscription", "sendevent", "seed_demo"],
+)
+def test_a_command_before_migrate_says_so_without_a_traceback(tmp_path, command):
+    from tests.server import Server
+
+    ran = Server(tmp_path).manage(*command, check=False)
+    assert ran.returncode == 2
+    assert "is not set up yet: run `make migrate`" in ran.stderr
+    assert "Traceback" not in ran.stderr
+
+
 @pytest.mark.parametrize("key", ["ab/cd", "ab:cd", "a b", "k?x", "k#x", "k%2F"])
 def test_a_write_key_no_sdk_could_send_is_refused(key):
     make_subscription(name="Hook")
