@@ -25,3 +25,13 @@ class IdConverter:
 
 
 register_converter(IdConverter, "id")
+
+
+def id_from(text: str | None) -> int | None:
+    """A row's id as a query string or an argument gives it, or None for
+    anything else: only ASCII digits (str.isdigit() also takes "²", which
+    int() refuses), and no longer than an id can be."""
+    if not text or not text.isascii() or not text.isdigit() or len(text) > 19:
+        return None
+    number = int(text)
+    return number if number <= MAX_ID else None

@@ -372,11 +372,6 @@ def _plan(request: spool.SpooledRequest, source: Source | None) -> list[_Planned
     return plans
 
 
-def _path_type(endpoint: str) -> str:
-    """The type a single-event path names (a refused /v1/track is a track)."""
-    return "" if endpoint == tracking.BATCH else endpoint
-
-
 def _arrived(item: object, request: spool.SpooledRequest) -> object:
     return tracking.as_arrived(item, endpoint=request.endpoint)
 
@@ -466,7 +461,7 @@ def _store_events(plans: list[_Planned]) -> None:
                 plan.status,
                 plan.reason[:500],
                 _text(payload, "messageId"),
-                _text(payload, "type", 32) or _path_type(plan.request.endpoint),
+                _text(payload, "type", 32) or tracking.path_type(plan.request.endpoint),
                 _text(payload, "event") or _text(payload, "name"),
                 _text(payload, "userId"),
                 _text(payload, "anonymousId"),

@@ -351,8 +351,14 @@ def as_arrived(item: object, *, endpoint: str) -> object:
         return item
     shown = {k: v for k, v in item.items() if k != "writeKey"}
     if endpoint != BATCH:
-        shown["type"] = endpoint
+        shown["type"] = path_type(endpoint)
     return shown
+
+
+def path_type(endpoint: str) -> str:
+    """The type a single-event path names (a /v1/track is a track); "" for a
+    batch, whose items name their own."""
+    return "" if endpoint == BATCH else endpoint
 
 
 def prepared(item: dict, *, endpoint: str, shared: dict, client_ip: str) -> dict:

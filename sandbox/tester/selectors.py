@@ -1,6 +1,7 @@
 """Reads for the Event Tester: what the composer starts with."""
 
 from sandbox import spec
+from sandbox.converters import id_from
 from sandbox.delivery.models import Delivery
 from sandbox.delivery.selectors import delivery_get
 from sandbox.subscriptions.selectors import subscription_first_enabled
@@ -51,9 +52,10 @@ def composer_initial(
 
 def delivery_to_edit(*, pk: str | None) -> Delivery | None:
     """The stored delivery "Edit & resend" names, if there is one."""
-    if not pk or not (pk.isascii() and pk.isdigit()):
+    number = id_from(pk)
+    if number is None:
         return None
     try:
-        return delivery_get(pk=int(pk))
+        return delivery_get(pk=number)
     except Delivery.DoesNotExist:
         return None

@@ -6,6 +6,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from sandbox import spec
+from sandbox.converters import id_from
 from sandbox.delivery import panes, services
 from sandbox.delivery import selectors as delivery_selectors
 from sandbox.delivery.models import Delivery, Door
@@ -51,11 +52,12 @@ def _arrived_event(pk: str | None) -> tuple[IngestedEvent | None, str]:
     debugger's "Edit and send") names, accepted or dropped; or why none loads."""
     if pk is None:
         return None, ""
-    if not (pk.isascii() and pk.isdigit()):
+    number = id_from(pk)
+    if number is None:
         return None, NOT_LOADED_ID.format(pk=pk[:40])
     try:
-        event = source_selectors.ingested_event_get(pk=int(pk))
-    except (IngestedEvent.DoesNotExist, OverflowError):
+        event = source_selectors.ingested_event_get(pk=number)
+    except IngestedEvent.DoesNotExist:
         return None, NOT_LOADED_ID.format(pk=pk[:40])
     if not isinstance(event.payload, dict):
         return None, NOT_LOADED_UNREADABLE.format(pk=event.pk)
@@ -64,10 +66,11 @@ def _arrived_event(pk: str | None) -> tuple[IngestedEvent | None, str]:
 
 def _sent(pk: str | None) -> dict | None:
     """After a plain (script-less) send, the page opens on what was sent."""
-    if not pk or not (pk.isascii() and pk.isdigit()):
+    number = id_from(pk)
+    if number is None:
         return None
     try:
-        return panes.detail_context(delivery_selectors.delivery_get(pk=int(pk)))
+        return panes.detail_context(delivery_selectors.delivery_get(pk=number))
     except Delivery.DoesNotExist:
         return None
 

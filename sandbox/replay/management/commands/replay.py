@@ -19,6 +19,7 @@ from asgiref.sync import sync_to_async
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
+from sandbox.converters import id_from
 from sandbox.delivery.engine import Engine
 from sandbox.delivery.management.commands.sendevent import (
     BadInput,
@@ -172,11 +173,8 @@ class Command(BaseCommand):
         return replay
 
     def _resumed(self, value: str) -> Replay:
-        replay = (
-            selectors.replay_of_run(run_id=int(value))
-            if value.isascii() and value.isdigit()
-            else None
-        )
+        run_id = id_from(value)
+        replay = None if run_id is None else selectors.replay_of_run(run_id=run_id)
         if replay is None:
             raise BadInput(BAD_RESUME.format(value=value))
         replay = services.replay_resume(replay=replay)
