@@ -4,12 +4,12 @@ kind, and runs of any events."""
 import asyncio
 import json
 import time
+from contextlib import contextmanager
 from urllib.parse import parse_qs
 
 import pytest
 from channels.db import database_sync_to_async
 from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from sandbox import spec
@@ -26,6 +26,21 @@ from sandbox.delivery.models import (
 from sandbox.delivery.targets import Target
 from sandbox.subscriptions.services import subscription_update
 from tests.factories import make_delivery, make_subscription
+
+
+@contextmanager
+def statements_run():
+    """Every statement SQLite runs meanwhile, as it ran it: those the queue and
+    the bulk door run on the driver's connection (Django's query log never sees
+    them) included."""
+    connection.ensure_connection()
+    seen: list[str] = []
+    connection.connection.set_trace_callback(seen.append)
+    try:
+        yield seen
+    finally:
+        connection.connection.set_trace_callback(None)
+
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -162,11 +177,12 @@ def test_a_run_at_its_cap_hides_no_other_due_row():
     [first] = _claim(limit=10)  # the run's one slot
     assert first.delivery.run_id == run.pk
     plain = make_delivery(subscription=subscription)
-    with CaptureQueriesContext(connection) as queries:
+    with statements_run() as statements:
         claimed = _claim(limit=10)
     assert [c.delivery.pk for c in claimed] == [plain.pk]
+    assert any("UPDATE" in sql for sql in statements)  # the claim was seen
     # The capped run's rows were not read, let alone sorted.
-    assert not any("LIMIT 10000" in q["sql"] for q in queries.captured_queries)
+    assert not any("LIMIT 10000" in sql for sql in statements)
 
 
 def test_the_claim_bumps_updated_at_so_the_page_shows_it_sending():
@@ -255,18 +271,18 @@ def test_bulk_enqueue_is_all_or_nothing_and_names_the_bad_event():
 def test_bulk_enqueue_writes_the_batch_in_a_few_queries():
     subscription = make_subscription()
     make_delivery(subscription=subscription)  # the target row exists
-    with CaptureQueriesContext(connection) as queries:
+    with statements_run() as statements:
         services.deliveries_enqueue(
             target=Target.of(subscription),
             events=[_event() for _ in range(200)],
             door=Door.CLI,
         )
     assert Delivery.objects.count() == 201
-    statements = [q["sql"].split()[0] for q in queries.captured_queries]
+    verbs = [sql.split()[0] for sql in statements]
     # The batch's dedupe holders in one look-up (the target row is remembered),
     # and the rows in as few INSERTs as SQLite's 999 parameters allow.
-    assert statements.count("SELECT") == 1
-    assert statements.count("INSERT") <= 200 // 30 + 1
+    assert verbs.count("SELECT") == 1
+    assert 1 <= verbs.count("INSERT") <= 200 // 30 + 1
 
 
 # A sender per kind ---------------------------------------------------------------
