@@ -2,6 +2,7 @@
 """Django's command-line utility for the Subscription Sandbox."""
 
 import os
+import signal
 import sys
 
 
@@ -34,9 +35,34 @@ NOT_MIGRATED = (
 )
 
 
+def _stop_while_loading(signum, frame) -> None:
+    # Nothing runs or is written yet, so Ctrl+C ends the command at once. Raised
+    # as KeyboardInterrupt it could land in a finaliser the garbage collector
+    # runs mid-import, where Python prints and ignores it: the server started
+    # anyway.
+    os._exit(130)
+
+
+def _loaded() -> None:
+    """Load Django and the apps with Ctrl+C meaning "stop now"; then Ctrl+C is
+    Python's KeyboardInterrupt again, for each command to handle."""
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return  # ignored (a background job), or handled by whoever started us
+    signal.signal(signal.SIGINT, _stop_while_loading)
+    try:
+        import django
+
+        django.setup()
+    except Exception:
+        pass  # Django says what is wrong in its own words, as it always has
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sandbox.settings")
     sys.argv = segment_settings_flag(sys.argv)
+    _loaded()
     from django.core.management import execute_from_command_line
     from django.db.utils import OperationalError
 
@@ -54,4 +80,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        # Ctrl+C while Django is still loading, before a command takes over its
+        # signals (runserver, replay and runsuite do): a stop, not a crash.
+        sys.exit(130)

@@ -192,3 +192,61 @@ def test_a_stopping_server_stops_its_engine_first(stored, stop):
     assert _ended(engine)
     assert f"engine process {engine} stopped" in log
     assert "Traceback" not in log
+
+
+def _in_a_terminal(server: Server, port: int, *options: str) -> subprocess.Popen:
+    """runserver as a shell starts it in a terminal: a process group of its own,
+    which Ctrl+C signals as a whole, SIGINT at its default."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "manage.py"),
+            "runserver",
+            *options,
+            f"127.0.0.1:{port}",
+        ],
+        env=server.env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
+@pytest.mark.parametrize("options", [("--noreload",), ()])
+def test_ctrl_c_while_the_server_is_still_loading_is_a_quiet_stop(stored, options):
+    port = Server(stored.data_dir).port
+    process = _in_a_terminal(stored, port, *options)
+    try:
+        time.sleep(0.3)  # Django is still importing
+        os.killpg(process.pid, signal.SIGINT)
+        out, log = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate(timeout=10)
+    assert process.returncode in (130, -signal.SIGINT), log
+    assert "Traceback" not in log + out
+    assert "KeyboardInterrupt" not in log + out
+
+
+def test_ctrl_c_stops_the_server_and_its_engine_without_a_traceback(stored):
+    port = Server(stored.data_dir).port
+    process = _in_a_terminal(stored, port, "--noreload")
+    try:
+        engine = _engine_once_serving(process, port)
+        # The engine has a group of its own: Ctrl+C reaches the server only,
+        # which stops its engine first.
+        assert os.getpgid(engine) != os.getpgid(process.pid)
+        os.killpg(process.pid, signal.SIGINT)
+        _, log = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate(timeout=10)
+    assert process.returncode == 0
+    assert _wait_for(lambda: _ended(engine), timeout=5)
+    assert f"engine process {engine} stopped" in log
+    assert "Traceback" not in log

@@ -63,6 +63,10 @@ class EngineProcess:
                     str(connections["default"].settings_dict["NAME"]),
                 ],
                 pass_fds=(theirs.fileno(),),
+                # Its own process group: Ctrl+C in the server's terminal reaches
+                # the server, never this process, not even while it is still
+                # importing (the server's end of the socket ends it).
+                process_group=0,
                 cwd=settings.BASE_DIR,
                 env={
                     **os.environ,
@@ -166,8 +170,8 @@ def _read_wakes(sock: socket.socket, engine_ready: threading.Event, woken) -> No
 
 
 def main() -> None:
-    # Ctrl+C in the server's terminal reaches the whole group; the server's end
-    # of the socket closing is what ends this process.
+    # The server's end of the socket closing is what ends this process; a
+    # SIGINT sent to it alone (its group is its own) changes nothing.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     fd, database_name = int(sys.argv[1]), sys.argv[2]
     sock = socket.socket(fileno=fd)

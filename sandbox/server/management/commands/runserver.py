@@ -7,6 +7,7 @@ serves. Under the autoreloader the serving child exits with its parent, so
 """
 
 import os
+import signal
 import sys
 import threading
 import time
@@ -110,6 +111,10 @@ class Command(DaphneRunserver):
     def inner_run(self, *args, **options):
         if os.environ.get("RUN_MAIN") == "true":
             exit_with_parent(int(os.environ.get(PARENT_PID, os.getppid())))
+        if threading.current_thread() is threading.main_thread():
+            # Under the autoreloader this is a thread, and the reloader's main
+            # thread takes Ctrl+C.
+            signal.signal(signal.SIGINT, _stop_on_ctrl_c)
         self.server = None
         super().inner_run(*args, **options)
         if self.server is not None and not self.server.bound:
@@ -118,6 +123,20 @@ class Command(DaphneRunserver):
             sys.stderr.flush()
             # As Django's runserver does: under the autoreloader this is a thread.
             os._exit(1)
+
+
+def _stop_on_ctrl_c(signum, frame) -> None:
+    """Ctrl+C stops the server at any moment, its start included.
+
+    Twisted puts its own handler in place only as the reactor starts, and runs
+    its startup inside code that catches every exception: a KeyboardInterrupt
+    raised there was lost, and the server went on serving. With this handler in
+    place first, Twisted keeps it (it replaces only Python's default).
+    """
+    if reactor.running:
+        reactor.callFromThread(reactor.stop)
+    else:
+        reactor.callWhenRunning(reactor.stop)
 
 
 def exit_with_parent(parent: int) -> None:
