@@ -3,9 +3,10 @@
 from django import forms
 
 from sandbox import spec
+from sandbox.converters import id_from
 from sandbox.delivery import conditions
 from sandbox.delivery.forms import duplicate_rate_field, jitter_field
-from sandbox.subscriptions.selectors import subscription_list
+from sandbox.subscriptions.selectors import subscription_get_or_none, subscription_list
 
 SAMPLE_SELECTS = ("event_type", "source", "template")
 SAMPLE_REFUSED = "Choose a valid type, source and semantic event."
@@ -86,11 +87,29 @@ def _follow_the_change(data: dict, changed: str | None) -> None:
         data["source"] = WEB_SOURCE
 
 
+class SubscriptionField(forms.ModelChoiceField):
+    """The subscription select; the chosen one is read with one plain statement
+    (subscription_get_or_none), not through the ORM's get, on every send."""
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        pk = id_from(str(value))
+        subscription = subscription_get_or_none(pk=pk) if pk is not None else None
+        if subscription is None:
+            raise forms.ValidationError(
+                self.error_messages["invalid_choice"],
+                code="invalid_choice",
+                params={"value": value},
+            )
+        return subscription
+
+
 class ComposerForm(SampleForm):
     changed = None
     # Here the selects only describe the JSON being sent, which may be any event.
     checks_sample = False
-    subscription = forms.ModelChoiceField(
+    subscription = SubscriptionField(
         queryset=subscription_list(),
         empty_label=None,
         error_messages={"required": "Choose a subscription to send to."},
