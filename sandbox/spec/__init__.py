@@ -6,9 +6,11 @@ from sandbox.spec.constants import (
     MAX_MESSAGE_ID_LENGTH,
 )
 from sandbox.spec.json_text import (
+    MAX_DEPTH,
     JsonError,
     encoded_or_problem,
     json_size,
+    member_size,
     parse_event_json,
     parse_json,
     value_problem,
@@ -33,6 +35,7 @@ from sandbox.spec.validation import (
 __all__ = [
     "EVENT_TYPES",
     "LIBRARIES",
+    "MAX_DEPTH",
     "MAX_EVENT_BYTES",
     "MAX_MESSAGE_ID_LENGTH",
     "SOURCES",
@@ -47,6 +50,7 @@ __all__ = [
     "format_timestamp",
     "fresh_message_id",
     "json_size",
+    "member_size",
     "message_id_like",
     "normalise",
     "parse_event_json",

@@ -167,6 +167,27 @@ def _walked_problem(value: object) -> str | None:
     return None
 
 
+def member_size(key: str, value: object, *, default=None) -> int:
+    """Bytes of `"key":value` in compact UTF-8 JSON (as json_size counts).
+
+    Raises ValueError (UnicodeEncodeError for a lone surrogate), TypeError
+    (without `default`, json.dumps's) or RecursionError for what cannot be
+    encoded.
+    """
+    name = json.encoder.encode_basestring(key)
+    if isinstance(value, str):
+        text = json.encoder.encode_basestring(value)
+    else:
+        text = json.dumps(
+            value,
+            separators=(",", ":"),
+            ensure_ascii=False,
+            allow_nan=False,
+            default=default,
+        )
+    return len(name.encode("utf-8")) + 1 + len(text.encode("utf-8"))
+
+
 def json_size(value: object) -> int:
     """Bytes of a value as compact UTF-8 JSON, the form Segment's size limits count.
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sandbox.spec.constants import EVENT_TYPES, MAX_EVENT_BYTES, MAX_MESSAGE_ID_LENGTH
-from sandbox.spec.json_text import value_problem
+from sandbox.spec.json_text import member_size, value_problem
 from sandbox.spec.normalisation import NormalisedEvent
 from sandbox.spec.timestamps import is_iso_shaped, parse_go_time, parse_timestamp
 
@@ -118,7 +118,9 @@ class Problem:
     severity: str = ERROR
 
 
-def validate_event(payload: object, *, sent: bytes | None = None) -> list[Problem]:
+def validate_event(
+    payload: object, *, sent: bytes | None = None, sent_size: int | None = None
+) -> list[Problem]:
     """List what stops payload from being a Spec-valid event; [] when it is one.
 
     Lenient where real SDKs are: nulls, "+00:00" offsets, a string version, a
@@ -126,7 +128,8 @@ def validate_event(payload: object, *, sent: bytes | None = None) -> list[Proble
     unknown extra fields are all fine. The size is what the client sent (see
     event_size), so an event checked before and after normalise() gets the
     same answer. `sent`, when the caller has it, is what the client sent as
-    encoded_or_problem encodes it, so it is not encoded again to be measured.
+    encoded_or_problem encodes it, so it is not encoded again to be measured;
+    or `sent_size`, its length, when the caller measured it another way.
     """
     if not isinstance(payload, dict):
         return [Problem("not_an_object", NOT_AN_OBJECT.format(kind=json_kind(payload)))]
@@ -145,7 +148,7 @@ def validate_event(payload: object, *, sent: bytes | None = None) -> list[Proble
     problems += _required_fields(payload, known_type)
     problems += _timestamps(payload, known_type)
     problems += _message_id(payload)
-    problems += _size(payload, sent)
+    problems += _size(payload, sent, sent_size)
     return problems
 
 
@@ -202,7 +205,9 @@ def event_warnings(payload: object) -> list[Problem]:
     return [Problem("numeric_id", message, name, WARNING)]
 
 
-def event_size(event: object, *, sent: bytes | None = None) -> int:
+def event_size(
+    event: object, *, sent: bytes | None = None, sent_size: int | None = None
+) -> int:
     """Bytes the event counts against Segment's 32 KB limit.
 
     What the client sent for it (for a normalised event, the event before
@@ -211,11 +216,14 @@ def event_size(event: object, *, sent: bytes | None = None) -> int:
     the event, and measure each event without it, as Segment's per-event limit
     in a batch does. Raises ValueError for what JSON cannot carry (NaN,
     infinity) and RecursionError for absurd nesting. `sent` is that encoding,
-    when the caller has made it already (json_text.encoded_or_problem).
+    when the caller has made it already (json_text.encoded_or_problem), and
+    `sent_size` its length.
     """
     if isinstance(event, NormalisedEvent):
         event = event.as_sent
-    if sent is not None:
+    if sent_size is not None:
+        size = sent_size
+    elif sent is not None:
         size = len(sent)
     else:
         size = len(
@@ -228,14 +236,8 @@ def event_size(event: object, *, sent: bytes | None = None) -> int:
             ).encode("utf-8")
         )
     if isinstance(event, dict) and "sentAt" in event:
-        member = json.dumps(
-            {"sentAt": event["sentAt"]},
-            separators=(",", ":"),
-            ensure_ascii=False,
-            default=str,
-        )
-        # Its "name":value, less the braces, and the comma that joined it.
-        size -= len(member.encode("utf-8")) - 2 + (len(event) > 1)
+        # Its "name":value, and the comma that joined it.
+        size -= member_size("sentAt", event["sentAt"], default=str) + (len(event) > 1)
     return size
 
 
@@ -349,9 +351,9 @@ def _message_id(payload: dict) -> list[Problem]:
     return []
 
 
-def _size(payload: dict, sent: bytes | None) -> list[Problem]:
+def _size(payload: dict, sent: bytes | None, sent_size: int | None) -> list[Problem]:
     try:
-        size = event_size(payload, sent=sent)
+        size = event_size(payload, sent=sent, sent_size=sent_size)
     except (ValueError, RecursionError) as error:
         reason = value_problem(payload) or str(error) or type(error).__name__
         return [Problem("not_json", NOT_JSON.format(reason=reason))]

@@ -59,3 +59,53 @@ def test_a_resent_event_keeps_the_problems_of_its_first_send(as_new):
     assert len(json.dumps(first.payload).encode()) > MAX_EVENT_BYTES
     again = services.delivery_resend(delivery=first, as_new=as_new)
     assert again.spec_problems == first.spec_problems == []
+
+
+def _event_of_size(size: int, *, fresh_fields: dict) -> dict:
+    """A track event of exactly `size` bytes as the client sends it (compact
+    UTF-8 JSON), carrying members Segment's pipeline replaces."""
+    event = {"type": "track", "event": "Sized", "userId": "ü-1", **fresh_fields}
+    event["properties"] = {"pad": ""}
+    short = len(json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode())
+    event["properties"]["pad"] = "é" * ((size - short) // 2) + "x" * (
+        (size - short) % 2
+    )
+    assert (
+        len(json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode())
+        == size
+    )
+    return event
+
+
+@pytest.mark.parametrize("fresh", [False, True])
+@pytest.mark.parametrize(
+    "replaced",
+    [
+        {},
+        # The client's own receivedAt (long, here) is replaced by Segment's.
+        {"receivedAt": "r" * 900, "messageId": "m-1"},
+        {"sentAt": "2026-01-01T00:00:01.000Z", "timestamp": "2026-01-01T00:00:00Z"},
+    ],
+)
+def test_the_32_kb_limit_counts_what_the_client_sent_whatever_segment_changes(
+    fresh, replaced
+):
+    """The bulk door measures an event from its delivered form, taking off what
+    normalise() added or replaced: the limit falls exactly where it falls on
+    the client's own bytes (less a top-level sentAt, which the libraries send
+    once per batch)."""
+    target = services.Target.of(make_subscription())
+    allowance = 0
+    if "sentAt" in replaced:
+        allowance = len(',"sentAt":"2026-01-01T00:00:01.000Z"')
+    at_limit = _event_of_size(MAX_EVENT_BYTES + allowance, fresh_fields=replaced)
+    over = _event_of_size(MAX_EVENT_BYTES + allowance + 1, fresh_fields=replaced)
+    [stored] = services.deliveries_enqueue(
+        target=target, events=[at_limit], door=Door.CLI, fresh=fresh
+    )
+    assert stored.spec_problems == []
+    with pytest.raises(services.SpecRejected) as rejected:
+        services.deliveries_enqueue(
+            target=target, events=[over], door=Door.CLI, fresh=fresh
+        )
+    assert [p.code for p in rejected.value.problems] == ["too_large"]
