@@ -5,6 +5,7 @@ from typing import NamedTuple
 from django.db.models import Count, Max, QuerySet
 
 from sandbox.mock.models import MockEndpoint, MockRequest
+from sandbox.rows import row_or_none
 
 
 class MockRequestStats(NamedTuple):
@@ -25,7 +26,8 @@ def mock_endpoint_list() -> QuerySet[MockEndpoint]:
 
 
 def mock_endpoint_get(*, slug: str) -> MockEndpoint | None:
-    return MockEndpoint.objects.filter(slug=slug).first()
+    # One plain statement (sandbox.rows): every request the mock receives asks.
+    return row_or_none(MockEndpoint, "slug", slug)
 
 
 def mock_request_list(*, endpoint: MockEndpoint, limit: int = 100) -> list[MockRequest]:
