@@ -138,7 +138,8 @@ TEMPLATES = [
 # Any SQLite database, the default file or one named by DATABASE_URL, gets the same
 # settings: the engine writes from several threads while the page reads.
 _SQLITE_DATABASE = {
-    "ENGINE": "django.db.backends.sqlite3",
+    # Django's, with a writer that waits for the lock in short steps.
+    "ENGINE": "sandbox.sqlite",
     "OPTIONS": {
         # WAL lets the page read while the engine writes; IMMEDIATE makes a
         # writer wait for the lock up front instead of failing mid-transaction.
@@ -157,7 +158,7 @@ if _database_url:
     _database = dj_database_url.parse(
         _database_url, conn_max_age=60, conn_health_checks=True
     )
-    if _database["ENGINE"] == _SQLITE_DATABASE["ENGINE"]:
+    if _database["ENGINE"] == "django.db.backends.sqlite3":
         _database = {
             **_database,
             **_SQLITE_DATABASE,
