@@ -1,5 +1,5 @@
-"""ASGI entry point: the tracking API first, other HTTP through Django, websockets
-through Channels.
+"""ASGI entry point: the tracking API and the mock endpoint first, other HTTP
+through Django, websockets through Channels.
 
 Importing it starts nothing: `runserver` starts the engine once its port is bound,
 and any other server's first request does (see sandbox.delivery.runtime).
@@ -19,14 +19,18 @@ django_asgi_app = SandboxASGIHandler()
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
 from sandbox.delivery import runtime  # noqa: E402
+from sandbox.mock.receiver import MockReceiver  # noqa: E402
 from sandbox.routing import websocket_application  # noqa: E402
 from sandbox.sources.api import TrackingAPI  # noqa: E402
 
-# The tracking API (/v1/identify, /v1/batch, ...) is answered ahead of Django.
+# The tracking API (/v1/identify, /v1/batch, ...) and the mock endpoint
+# (/mock/<slug>/) are answered ahead of Django: APIs for machines, not pages.
 application = runtime.StartLive(
     TrackingAPI(
-        ProtocolTypeRouter(
-            {"http": django_asgi_app, "websocket": websocket_application}
+        MockReceiver(
+            ProtocolTypeRouter(
+                {"http": django_asgi_app, "websocket": websocket_application}
+            )
         )
     )
 )

@@ -8,6 +8,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+from channels.testing import HttpCommunicator
 
 from tests.server import Server
 
@@ -77,7 +78,9 @@ def test_both_paths_run_the_middleware(server):
         assert page.headers["X-Content-Type-Options"] == "nosniff"
         assert "csrftoken=" in page.headers["Set-Cookie"]
 
-    with _open(server.url + "/mock/demo/") as mock:  # GET: the async view's 405
+    # The mock endpoint is answered ahead of Django (sandbox.mock.receiver), with
+    # the same two headers.
+    with _open(server.url + "/mock/demo/") as mock:
         assert mock.status == 405
         assert mock.headers["X-Frame-Options"] == "DENY"
         assert mock.headers["X-Content-Type-Options"] == "nosniff"
@@ -92,3 +95,20 @@ def test_an_unknown_path_is_the_sandbox_404(server):
     with _open(server.url + "/no/such/page/") as missing:
         assert missing.status == 404
         assert b"Traceback" not in missing.read()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_django_s_async_path_runs_the_middleware_too():
+    """An async view (the mock endpoint's, called through Django itself rather
+    than the server's front) gets the same middleware as a plain one."""
+    from sandbox.asgi import django_asgi_app
+
+    communicator = HttpCommunicator(
+        django_asgi_app, "GET", "/mock/demo/", headers=[(b"host", b"127.0.0.1")]
+    )
+    answer = await communicator.get_response()
+    await communicator.wait()  # the handler closes the request's body file
+    headers = {name.decode(): value.decode() for name, value in answer["headers"]}
+    assert answer["status"] == 405
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["X-Content-Type-Options"] == "nosniff"

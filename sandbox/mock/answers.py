@@ -17,6 +17,12 @@ BODY_NOT_JSON = "Body is not valid JSON: {error} (line {line}, column {column})"
 BODY_NOT_OBJECT = "Body must be one JSON object (one event per request)"
 UNSUPPORTED_TYPE = "Event type '{event_type}' is not supported"
 FAILING_ATTEMPT = "Failing attempt {attempt} of {total} on purpose"
+METHOD_NOT_ALLOWED = "Method {method} not allowed; Segment delivers with POST"
+UNKNOWN_ENDPOINT = "No mock endpoint with slug '{slug}'"
+BODY_TOO_LARGE = (
+    "Body of {size} bytes is over the mock's {limit} limit; "
+    "Segment sends at most 32 KB per event"
+)
 
 JSON_CONTENT_TYPE = "application/json"
 SUCCESS_BODY = json.dumps({"success": True})

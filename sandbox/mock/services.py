@@ -2,12 +2,16 @@
 
 import functools
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TypedDict, Unpack
 
+from django.conf import settings
 from django.db import transaction
 
 from sandbox.delivery import broadcast
+from sandbox.middleware import megabytes
 from sandbox.mock.answers import (
+    BODY_TOO_LARGE,
     FAILING_ATTEMPT,
     UNSUPPORTED_TYPE,
     MockAnswer,
@@ -17,6 +21,7 @@ from sandbox.mock.answers import (
     parse_event,
 )
 from sandbox.mock.models import MockEndpoint, MockRequest
+from sandbox.mock.selectors import mock_endpoint_get
 
 OVERSIZED_BODY_NOTE = "(body of {size} bytes not kept)"
 
@@ -70,6 +75,50 @@ def mock_endpoint_ensure(*, slug: str, name: str, api_key: str) -> MockEndpoint:
 def mock_requests_clear(*, endpoint: MockEndpoint) -> int:
     deleted, _ = endpoint.requests.all().delete()
     return deleted
+
+
+@dataclass(frozen=True)
+class Received:
+    """A delivery the mock recorded: its answer, and how long to wait first."""
+
+    answer: MockAnswer
+    delay_ms: int
+
+
+def mock_request_receive(
+    *,
+    slug: str,
+    method: str,
+    headers: Iterable[tuple[str, str]],
+    body: bytes | None,
+    size: int = 0,
+) -> Received | None:
+    """One delivery to the mock endpoint `slug`, recorded and answered by its
+    behaviour; None when no endpoint has that slug. `body` is None when it was
+    over the limit (`size` bytes) and not read: that is recorded and refused.
+
+    The whole of a request's database work, in one call: the mock's doors (the
+    ASGI front, sandbox.mock.receiver, and the view) make one switch to a
+    database thread per request. The delay is not applied here: the caller
+    waits without holding a thread.
+    """
+    endpoint = mock_endpoint_get(slug=slug)
+    if endpoint is None:
+        return None
+    if body is None:
+        limit = megabytes(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+        answer = mock_request_record_oversized(
+            endpoint=endpoint,
+            method=method,
+            headers=headers,
+            size=size,
+            message=BODY_TOO_LARGE.format(size=size, limit=limit),
+        )
+    else:
+        answer = mock_request_handle(
+            endpoint=endpoint, method=method, headers=headers, body=body
+        )
+    return Received(answer, endpoint.delay_ms)
 
 
 def mock_request_handle(

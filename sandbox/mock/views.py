@@ -3,7 +3,6 @@
 import asyncio
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -14,7 +13,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from sandbox.delivery.broadcast import MOCK_REQUESTS_SHOWN
-from sandbox.middleware import body_size, megabytes
+from sandbox.middleware import body_size
+from sandbox.mock.answers import METHOD_NOT_ALLOWED, UNKNOWN_ENDPOINT
 from sandbox.mock.forms import MockEndpointForm
 from sandbox.mock.models import MockEndpoint
 from sandbox.mock.selectors import (
@@ -27,17 +27,10 @@ from sandbox.mock.services import (
     mock_endpoint_create,
     mock_endpoint_delete,
     mock_endpoint_update,
-    mock_request_handle,
-    mock_request_record_oversized,
+    mock_request_receive,
     mock_requests_clear,
 )
 
-BODY_TOO_LARGE = (
-    "Body of {size} bytes is over the mock's {limit} limit; "
-    "Segment sends at most 32 KB per event"
-)
-METHOD_NOT_ALLOWED = "Method {method} not allowed; Segment delivers with POST"
-UNKNOWN_ENDPOINT = "No mock endpoint with slug '{slug}'"
 CREATED = "Mock endpoint “{name}” created."
 UPDATED = "Mock endpoint “{name}” saved."
 DELETED = "Mock endpoint “{name}” deleted."
@@ -146,40 +139,33 @@ def mock_endpoint_reveal_key_view(request: HttpRequest, slug: str) -> HttpRespon
 
 @csrf_exempt
 async def mock_receive_view(request: HttpRequest, slug: str) -> HttpResponse:
-    """The mock endpoint itself: answers a delivery as the configured partner would."""
+    """The mock endpoint itself: answers a delivery as the configured partner would.
+
+    A server answers it ahead of Django (sandbox.mock.receiver); this view is the
+    same door for anything that calls Django directly."""
     if request.method != "POST":
         return JsonResponse(
             {"message": METHOD_NOT_ALLOWED.format(method=request.method)},
             status=405,
             headers={"Allow": "POST"},
         )
-    endpoint = await sync_to_async(mock_endpoint_get)(slug=slug)
-    if endpoint is None:
-        return JsonResponse({"message": UNKNOWN_ENDPOINT.format(slug=slug)}, status=404)
     try:
-        body = request.body
+        body, size = request.body, 0
     except RequestDataTooBig:
-        size = body_size(request)
-        limit = megabytes(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
-        answer = await sync_to_async(mock_request_record_oversized)(
-            endpoint=endpoint,
-            method=request.method,
-            headers=list(request.headers.items()),
-            size=size,
-            message=BODY_TOO_LARGE.format(size=size, limit=limit),
-        )
-        return HttpResponse(
-            answer.body, status=answer.status, content_type=answer.content_type
-        )
-    answer = await sync_to_async(mock_request_handle)(
-        endpoint=endpoint,
+        body, size = None, body_size(request)
+    received = await sync_to_async(mock_request_receive)(
+        slug=slug,
         method=request.method,
         headers=list(request.headers.items()),
         body=body,
+        size=size,
     )
-    if endpoint.delay_ms:
+    if received is None:
+        return JsonResponse({"message": UNKNOWN_ENDPOINT.format(slug=slug)}, status=404)
+    if received.delay_ms:
         # Recorded first, answered late: like a partner that is slow to respond.
-        await asyncio.sleep(endpoint.delay_ms / 1000)
+        await asyncio.sleep(received.delay_ms / 1000)
+    answer = received.answer
     return HttpResponse(
         answer.body, status=answer.status, content_type=answer.content_type
     )

@@ -10,13 +10,15 @@ from django.urls import reverse
 
 from sandbox.mock.answers import (
     API_KEY_MISMATCH,
+    BODY_TOO_LARGE,
     FAILING_ATTEMPT,
+    METHOD_NOT_ALLOWED,
     MISSING_AUTHORIZATION,
+    UNKNOWN_ENDPOINT,
     UNSUPPORTED_TYPE,
 )
 from sandbox.mock.models import MockRequest
 from sandbox.mock.services import OVERSIZED_BODY_NOTE
-from sandbox.mock.views import BODY_TOO_LARGE, METHOD_NOT_ALLOWED, UNKNOWN_ENDPOINT
 
 
 @pytest.mark.django_db

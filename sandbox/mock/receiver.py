@@ -1,0 +1,201 @@
+"""The mock endpoint itself (`/mock/<slug>/`), as a plain ASGI app ahead of Django.
+
+Every delivery to a subscription on a mock is a request here, so a burst of sends
+from the page brings as many requests again. Through Django's stack (a request
+object, the middleware, URL resolution, two switches to the sync thread that
+serves pages) each cost the server as much CPU as the send itself: 6.1 to 6.5 ms
+(200 concurrent POSTs to the demo mock, `runserver`, DEBUG off). An endpoint for
+machines needs none of that, as the tracking API (sandbox.sources.api) does not:
+here the body is read on the event loop, and the request is recorded and its
+answer chosen in one call on the mock's own database thread, so deliveries never
+queue behind page requests, nor page requests behind deliveries.
+
+What it answers, records and announces is sandbox.mock.services'
+mock_request_receive, which the Django view (for callers of Django itself)
+shares: the same door either way.
+"""
+
+import asyncio
+import json
+import logging
+import re
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import close_old_connections
+from django.http.request import HttpHeaders, split_domain_port, validate_host
+
+from sandbox.mock.answers import METHOD_NOT_ALLOWED, UNKNOWN_ENDPOINT
+from sandbox.mock.services import Received, mock_request_receive
+
+logger = logging.getLogger("sandbox.mock")
+
+# Django's <slug:slug> converter, with or without the trailing slash (a URL
+# pasted without it would otherwise meet APPEND_SLASH, which cannot redirect a
+# POST).
+PATH = re.compile(r"/mock/(?P<slug>[-a-zA-Z0-9_]+)/?")
+NOT_RECORDED = "The sandbox could not record this request; send it again."
+DISALLOWED_HOST = (
+    "Host {host!r} is not one this sandbox serves; add it to SANDBOX_ALLOWED_HOSTS"
+)
+# Every answer, as Django's middleware would add to it: a browser shown one
+# reads it as its type only, and never in a frame.
+_ANSWER_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+]
+
+
+class MockReceiver:
+    """Answers the mock endpoint's path itself and hands everything else to `app`."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            found = PATH.fullmatch(scope["path"])
+            if found is not None:
+                return await _serve(scope, receive, send, found["slug"])
+        return await self.app(scope, receive, send)
+
+
+async def _serve(scope, receive, send, slug: str) -> None:
+    method = scope["method"]
+    host = _host(scope)
+    if host is not None:
+        # As Django refuses a page for another name (DNS rebinding, say).
+        await _read_body(receive, limit=0)
+        await _answer_json(send, 400, {"message": DISALLOWED_HOST.format(host=host)})
+        return
+    if method != "POST":
+        await _read_body(receive, limit=0)
+        await _answer_json(
+            send,
+            405,
+            {"message": METHOD_NOT_ALLOWED.format(method=method)},
+            [(b"allow", b"POST")],
+        )
+        return
+    headers = request_headers(scope["headers"])
+    body, size = await _read_body(
+        receive, limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE, announced=headers
+    )
+    try:
+        received = await sync_to_async(_receive)(slug, method, headers, body, size)
+    except Exception:
+        logger.exception("a request to the mock endpoint %r was not recorded", slug)
+        await _answer_json(
+            send, 503, {"message": NOT_RECORDED}, [(b"retry-after", b"1")]
+        )
+        return
+    if received is None:
+        await _answer_json(send, 404, {"message": UNKNOWN_ENDPOINT.format(slug=slug)})
+        return
+    if received.delay_ms:
+        # Recorded first, answered late: like a partner that is slow to respond.
+        await asyncio.sleep(received.delay_ms / 1000)
+    answer = received.answer
+    await _answer(
+        send,
+        answer.status,
+        answer.body.encode(),
+        [(b"content-type", answer.content_type.encode("latin-1"))],
+    )
+
+
+def _host(scope) -> str | None:
+    """The Host the request names when it is not an allowed one, else None."""
+    host = next((v for k, v in scope["headers"] if k == b"host"), None)
+    if host is None:
+        server = scope.get("server") or ("", None)
+        host = f"{server[0]}:{server[1]}" if server[1] else str(server[0])
+    else:
+        host = host.decode("latin-1")
+    domain, _ = split_domain_port(host)
+    if domain and validate_host(domain, settings.ALLOWED_HOSTS):
+        return None
+    return host
+
+
+def _receive(slug, method, headers, body, size) -> Received | None:
+    try:
+        return mock_request_receive(
+            slug=slug, method=method, headers=headers, body=body, size=size
+        )
+    except Exception:
+        # A broken connection is replaced at the next request.
+        close_old_connections()
+        raise
+
+
+def request_headers(raw: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    """The request's headers as Django's `request.headers` lists them (so either
+    door records the same): names Title-Cased, a repeated header's values joined
+    with commas where it first came, and names with an underscore left out
+    (Django's guard against spoofing one header with another)."""
+    meta: dict[str, list[str]] = {}
+    for name, value in raw:
+        name = name.decode("latin-1")
+        if "_" in name:
+            continue
+        if name == "content-length":
+            key = "CONTENT_LENGTH"
+        elif name == "content-type":
+            key = "CONTENT_TYPE"
+        else:
+            key = "HTTP_" + name.upper().replace("-", "_")
+        meta.setdefault(key, []).append(value.decode("latin-1"))
+    return list(HttpHeaders({k: ",".join(v) for k, v in meta.items()}).items())
+
+
+async def _read_body(
+    receive, *, limit: int, announced: list[tuple[str, str]] = ()
+) -> tuple[bytes | None, int]:
+    """The body and its size; None for a body over `limit` (announced, or found
+    so as it came), which is read to its end and thrown away, so the connection
+    stays usable, and only its size kept."""
+    length = next((v for k, v in announced if k == "Content-Length"), "")
+    announced_size = int(length) if length.isascii() and length.isdigit() else 0
+    over = announced_size > limit
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        more = message.get("more_body", False)
+        size += len(chunk)
+        if size > limit:
+            over = True
+        if not over:
+            chunks.append(chunk)
+    if over:
+        return None, max(size, announced_size)
+    return b"".join(chunks), size
+
+
+async def _answer(send, status: int, body: bytes, headers: list) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                *headers,
+                *_ANSWER_HEADERS,
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _answer_json(send, status: int, body: dict, headers: list = ()) -> None:
+    await _answer(
+        send,
+        status,
+        json.dumps(body).encode(),
+        [*headers, (b"content-type", b"application/json")],
+    )
