@@ -59,10 +59,21 @@ def _loaded() -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+# Commands that run for long, the garbage collector set for them once loaded.
+LONG_RUNNING = {"runserver", "runengine", "replay", "runsuite"}
+
+
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sandbox.settings")
     sys.argv = segment_settings_flag(sys.argv)
     _loaded()
+    if len(sys.argv) > 1 and sys.argv[1] in LONG_RUNNING:
+        from django.apps import apps
+
+        if apps.ready:
+            from sandbox import heap
+
+            heap.settle()
     from django.core.management import execute_from_command_line
     from django.db.utils import OperationalError
 

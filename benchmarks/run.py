@@ -228,6 +228,10 @@ def setup_django(data_dir: str) -> None:
 
     django.setup()
     call_command("migrate", verbosity=0)
+    # As the server's engine process and `runengine` run (sandbox.heap).
+    from sandbox import heap
+
+    heap.settle()
 
 
 def connection_open_us() -> float:

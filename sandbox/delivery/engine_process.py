@@ -187,10 +187,12 @@ def main() -> None:
 
     django.setup()
     connections["default"].settings_dict["NAME"] = database_name
+    from sandbox import heap
     from sandbox.delivery import runtime
     from sandbox.delivery.engine import Engine
 
     runtime.relay_to(_Changes(sock))
+    heap.settle()
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     engine = Engine()
