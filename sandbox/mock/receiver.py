@@ -20,7 +20,6 @@ shares: the same door either way.
 """
 
 import asyncio
-import json
 import logging
 import re
 
@@ -31,6 +30,7 @@ from django.http.request import HttpHeaders, split_domain_port, validate_host
 
 from sandbox.mock.answers import METHOD_NOT_ALLOWED, UNKNOWN_ENDPOINT
 from sandbox.mock.services import Received, mock_request_receive
+from sandbox.plain_asgi import answer, answer_json, read_body
 
 logger = logging.getLogger("sandbox.mock")
 
@@ -157,49 +157,18 @@ async def _read_body(
     receive, *, limit: int, announced: list[tuple[str, str]] = ()
 ) -> tuple[bytes | None, int]:
     """The body and its size; None for a body over `limit` (announced, or found
-    so as it came), which is read to its end and thrown away, so the connection
-    stays usable, and only its size kept."""
+    so as it came), of which only the size is kept."""
     length = next((v for k, v in announced if k == "Content-Length"), "")
     announced_size = int(length) if length.isascii() and length.isdigit() else 0
-    over = announced_size > limit
-    chunks: list[bytes] = []
-    size = 0
-    more = True
-    while more:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        more = message.get("more_body", False)
-        size += len(chunk)
-        if size > limit:
-            over = True
-        if not over:
-            chunks.append(chunk)
-    if over:
+    body, size = await read_body(receive, limit=limit)
+    if size > limit or announced_size > limit:
         return None, max(size, announced_size)
-    return b"".join(chunks), size
+    return body, size
 
 
 async def _answer(send, status: int, body: bytes, headers: list) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                *headers,
-                *_ANSWER_HEADERS,
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await answer(send, status, body, [*headers, *_ANSWER_HEADERS])
 
 
 async def _answer_json(send, status: int, body: dict, headers: list = ()) -> None:
-    await _answer(
-        send,
-        status,
-        json.dumps(body).encode(),
-        [*headers, (b"content-type", b"application/json")],
-    )
+    await answer_json(send, status, body, [*headers, *_ANSWER_HEADERS])

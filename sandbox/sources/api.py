@@ -8,11 +8,11 @@ afterwards (sandbox.sources.runtime), so the answer never waits for that, nor
 for any subscription.
 """
 
-import json
 import logging
 
 from django.utils import timezone
 
+from sandbox.plain_asgi import JSON, answer, answer_json, read_body
 from sandbox.sources import runtime, tracking
 from sandbox.sources.services import ArrivedRequest
 
@@ -56,18 +56,18 @@ async def _serve(scope, receive, send, endpoint: str) -> None:
     cors = _cors_headers(headers)
     method = scope["method"]
     if method == "OPTIONS":
-        await _answer(send, 204, b"", cors + _preflight_headers(headers))
+        await answer(send, 204, b"", cors + _preflight_headers(headers))
         return
     if method != "POST":
-        await _drain(receive, limit=0)
+        await read_body(receive, limit=0)
         body = tracking.Refusal("method_not_allowed", METHOD_NOT_ALLOWED).body()
-        await _answer_json(send, 405, body, [*cors, (b"allow", b"POST, OPTIONS")])
+        await answer_json(send, 405, body, [*cors, (b"allow", b"POST, OPTIONS")])
         return
     # One byte over the limit is enough to know the body is over it.
-    raw = await _drain(receive, limit=tracking.MAX_BATCH_BYTES + 1)
+    raw, _ = await read_body(receive, limit=tracking.MAX_BATCH_BYTES + 1)
     if endpoint == tracking.METRICS:
         # analytics.js's own metrics: accepted and ignored.
-        await _answer(send, 200, SUCCESS, cors + _JSON)
+        await answer(send, 200, SUCCESS, cors + JSON)
         return
     received_at = timezone.now()
     read = tracking.read_body(
@@ -91,15 +91,12 @@ async def _serve(scope, receive, send, endpoint: str) -> None:
     except Exception:
         logger.exception("a tracking API request was not stored")
         failed = tracking.Refusal("unavailable", STORE_FAILED).body()
-        await _answer_json(send, 503, failed, [*cors, (b"retry-after", b"1")])
+        await answer_json(send, 503, failed, [*cors, (b"retry-after", b"1")])
         return
     if refusal is not None:
-        await _answer_json(send, 400, refusal.body(), cors)
+        await answer_json(send, 400, refusal.body(), cors)
         return
-    await _answer(send, 200, SUCCESS, cors + _JSON)
-
-
-_JSON = [(b"content-type", b"application/json")]
+    await answer(send, 200, SUCCESS, cors + JSON)
 
 
 def _preview(text: str, raw: bytes, headers: dict[bytes, bytes]) -> str:
@@ -130,43 +127,3 @@ def _preflight_headers(headers: dict[bytes, bytes]) -> list[tuple[bytes, bytes]]
         (b"access-control-allow-headers", ALLOWED_HEADERS.encode()),
         (b"access-control-max-age", PREFLIGHT_MAX_AGE.encode()),
     ]
-
-
-async def _drain(receive, *, limit: int) -> bytes:
-    """The body, up to limit bytes (the rest is read and thrown away)."""
-    chunks: list[bytes] = []
-    size = 0
-    more = True
-    while more:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        more = message.get("more_body", False)
-        if size + len(chunk) > limit:
-            chunks.append(chunk[: limit - size])
-            # The rest is read and thrown away, so the connection stays usable.
-            while more:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    break
-                more = message.get("more_body", False)
-            return b"".join(chunks)
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
-
-
-async def _answer(send, status: int, body: bytes, headers: list) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [*headers, (b"content-length", str(len(body)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _answer_json(send, status: int, body: dict, headers: list) -> None:
-    await _answer(send, status, json.dumps(body).encode(), headers + _JSON)

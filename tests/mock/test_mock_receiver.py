@@ -80,13 +80,14 @@ def _request(server, method, path, body=b"", headers=()):
         connection.close()
 
 
+def _deliver(server, headers, path="/mock/demo/"):
+    """POST the event to the demo mock with exactly these headers."""
+    return _request(server, "POST", path, EVENT, headers)
+
+
 def test_a_delivery_is_recorded_and_answered(server, stored):
-    status, headers, body = _request(
-        server,
-        "POST",
-        "/mock/demo/",
-        EVENT,
-        [("Content-Type", "application/json"), ("Authorization", BASIC)],
+    status, headers, body = _deliver(
+        server, [("Content-Type", "application/json"), ("Authorization", BASIC)]
     )
     assert status == 200
     assert body.decode() == SUCCESS_BODY
@@ -102,9 +103,7 @@ def test_a_delivery_is_recorded_and_answered(server, stored):
 
 
 def test_the_url_without_its_slash_is_the_same_endpoint(server, stored):
-    status, _, _ = _request(
-        server, "POST", "/mock/demo", EVENT, [("Authorization", BASIC)]
-    )
+    status, _, _ = _deliver(server, [("Authorization", BASIC)], path="/mock/demo")
     assert status == 200
     assert len(stored()) == 1
 
@@ -120,7 +119,7 @@ def test_headers_are_recorded_as_sent_in_django_s_words(server, stored):
         ("X-Repeated", "two"),
         ("X_Spoofed", "dropped, as Django drops it"),
     ]
-    assert _request(server, "POST", "/mock/demo/", EVENT, sent)[0] == 200
+    assert _deliver(server, sent)[0] == 200
     [(_, recorded, _, _, _)] = stored()
     raw = [(n.lower().encode(), v.encode()) for n, v in sent]
     raw.append((b"content-length", str(len(EVENT)).encode()))
@@ -145,9 +144,7 @@ def test_the_front_reads_headers_as_django_does(raw):
 
 
 def test_a_wrong_key_is_answered_401_and_recorded(server, stored):
-    status, _, body = _request(
-        server, "POST", "/mock/demo/", EVENT, [("Authorization", "Basic d3Jvbmc6")]
-    )
+    status, _, body = _deliver(server, [("Authorization", "Basic d3Jvbmc6")])
     assert status == 401
     assert json.loads(body) == {"message": API_KEY_MISMATCH}
     assert [row[3] for row in stored()] == [401]
@@ -178,12 +175,8 @@ def test_a_path_that_is_no_slug_is_left_to_django(server, stored):
 
 def test_another_host_name_is_refused_and_nothing_recorded(server, stored):
     """As Django refuses its pages to a name it does not serve (DNS rebinding)."""
-    status, _, body = _request(
-        server,
-        "POST",
-        "/mock/demo/",
-        EVENT,
-        [("Host", "attacker.example:8000"), ("Authorization", BASIC)],
+    status, _, body = _deliver(
+        server, [("Host", "attacker.example:8000"), ("Authorization", BASIC)]
     )
     assert status == 400
     assert json.loads(body) == {
@@ -229,9 +222,7 @@ def test_the_configured_delay_is_kept(server, stored):
     server.query("UPDATE mock_mockendpoint SET delay_ms = 400 WHERE slug = 'demo'")
     try:
         started = time.monotonic()
-        status, _, _ = _request(
-            server, "POST", "/mock/demo/", EVENT, [("Authorization", BASIC)]
-        )
+        status, _, _ = _deliver(server, [("Authorization", BASIC)])
         assert status == 200
         assert time.monotonic() - started >= 0.4
     finally:
