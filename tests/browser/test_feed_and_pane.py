@@ -190,6 +190,13 @@ def test_a_delivery_opens_one_attempt_and_the_timeline_chooses_another(server, p
     expect(view).to_have_attribute("data-attempt", "2")
 
 
+LATEST_OPEN = """(least) => {
+  const rows = document.querySelectorAll("#attempt-timeline tbody tr[data-attempt]");
+  const view = document.getElementById("attempt-view");
+  return rows.length >= least && view?.dataset.attempt === String(rows.length);
+}"""
+
+
 def test_a_new_attempt_opens_unless_the_user_chose_one(server, page):
     # Segment's backoff 200 times faster: attempts about 0.14 s, 0.28 s, 0.56 s,
     # 1.1 s, 2.2 s and 4.5 s apart.
@@ -198,9 +205,9 @@ def test_a_new_attempt_opens_unless_the_user_chose_one(server, page):
     page.goto(f"{server.url}/deliveries/{pk}/")
     view = page.locator("#attempt-view")
     rows = page.locator("#attempt-timeline tbody tr[data-attempt]")
-    # Pushed attempts open as they arrive.
-    expect(view).to_have_attribute("data-attempt", "3", timeout=20_000)
-    expect(rows).to_have_count(3)
+    # Pushed attempts open as they arrive: the latest is the one open. Read in
+    # one look at the page, since the next attempt may be pushed between two.
+    page.wait_for_function(LATEST_OPEN, arg=3, timeout=20_000)
 
     page.click('#attempt-timeline a[data-attempt-link="1"]')
     expect(view).to_have_attribute("data-attempt", "1")
