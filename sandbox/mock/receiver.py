@@ -99,12 +99,12 @@ async def _serve(scope, receive, send, slug: str) -> None:
     if received.delay_ms:
         # Recorded first, answered late: like a partner that is slow to respond.
         await asyncio.sleep(received.delay_ms / 1000)
-    answer = received.answer
+    reply = received.answer
     await _answer(
         send,
-        answer.status,
-        answer.body.encode(),
-        [(b"content-type", answer.content_type.encode("latin-1"))],
+        reply.status,
+        reply.body.encode(),
+        [(b"content-type", reply.content_type.encode("latin-1"))],
     )
 
 
