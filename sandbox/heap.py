@@ -1,5 +1,5 @@
 """The garbage collector, set for a long-running process: the server, its
-engine, `runengine` and `replay`.
+engine, `runengine`, `replay` and `runsuite`.
 
 A loaded sandbox holds a few hundred thousand objects (Django, the apps and
 their modules), and CPython's collector walks every one of them in each full

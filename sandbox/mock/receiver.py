@@ -20,14 +20,17 @@ shares: the same door either way.
 """
 
 import asyncio
+import io
 import logging
 import re
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core.handlers.asgi import ASGIRequest
 from django.db import close_old_connections
-from django.http.request import HttpHeaders, split_domain_port, validate_host
+from django.http.request import split_domain_port, validate_host
 
+from sandbox.middleware import body_size
 from sandbox.mock.answers import METHOD_NOT_ALLOWED, UNKNOWN_ENDPOINT
 from sandbox.mock.services import Received, mock_request_receive
 from sandbox.plain_asgi import answer, answer_json, read_body
@@ -81,9 +84,15 @@ async def _serve(scope, receive, send, slug: str) -> None:
             [(b"allow", b"POST")],
         )
         return
-    headers = request_headers(scope["headers"])
+    # Django's own reading of the request line and headers, so either door
+    # records the same headers (its names, its joining of repeats, its guard
+    # against names with an underscore) and reads the same announced size.
+    request = ASGIRequest(scope, io.BytesIO())
+    headers = list(request.headers.items())
     body, size = await _read_body(
-        receive, limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE, announced=headers
+        receive,
+        limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
+        announced=body_size(request),
     )
     try:
         received = await sync_to_async(_receive)(slug, method, headers, body, size)
@@ -133,36 +142,14 @@ def _receive(slug, method, headers, body, size) -> Received | None:
         raise
 
 
-def request_headers(raw: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
-    """The request's headers as Django's `request.headers` lists them (so either
-    door records the same): names Title-Cased, a repeated header's values joined
-    with commas where it first came, and names with an underscore left out
-    (Django's guard against spoofing one header with another)."""
-    meta: dict[str, list[str]] = {}
-    for name, value in raw:
-        name = name.decode("latin-1")
-        if "_" in name:
-            continue
-        if name == "content-length":
-            key = "CONTENT_LENGTH"
-        elif name == "content-type":
-            key = "CONTENT_TYPE"
-        else:
-            key = "HTTP_" + name.upper().replace("-", "_")
-        meta.setdefault(key, []).append(value.decode("latin-1"))
-    return list(HttpHeaders({k: ",".join(v) for k, v in meta.items()}).items())
-
-
 async def _read_body(
-    receive, *, limit: int, announced: list[tuple[str, str]] = ()
+    receive, *, limit: int, announced: int = 0
 ) -> tuple[bytes | None, int]:
     """The body and its size; None for a body over `limit` (announced, or found
     so as it came), of which only the size is kept."""
-    length = next((v for k, v in announced if k == "Content-Length"), "")
-    announced_size = int(length) if length.isascii() and length.isdigit() else 0
     body, size = await read_body(receive, limit=limit)
-    if size > limit or announced_size > limit:
-        return None, max(size, announced_size)
+    if size > limit or announced > limit:
+        return None, max(size, announced)
     return body, size
 
 
