@@ -172,6 +172,8 @@ def _pick_due(
         factor = throttle_factor(pace[2], pace[3], clock)
         if factor < 1:
             concurrency = max(1, int(concurrency * factor))
+        concurrency = max(concurrency, 1)
+        run_caps[run_id] = 1 if strict_order else concurrency
         if strict_order:
             first = _rows(
                 f"SELECT id, next_attempt_at, next_attempt_at <= %s, "
@@ -192,7 +194,10 @@ def _pick_due(
             "WHERE run_id = %s AND claimed_until IS NOT NULL",
             [run_id],
         )
-        room = min(max(concurrency, 1) - in_flight, limit)
+        # Claimed rows are in flight, waiting in an engine for a slot of the
+        # run, or answered and waiting to be recorded: the run's own room in
+        # the engine, run_caps, bounds what is sent at once.
+        room = min(concurrency + _ahead(concurrency) - in_flight, limit)
         if room <= 0:
             continue
         rate, rate_clock = pace[0], pace[1]
@@ -226,6 +231,18 @@ def _pick_due(
     if rated:
         _use_allowance(rated, {pk for _, pk in picked})
     return [pk for _, pk in picked]
+
+
+# Each open run's concurrency as the last claim found it (halved after 429s):
+# an engine starts no more of a run's claimed rows at once than this.
+run_caps: dict[int, int] = {}
+
+
+def _ahead(concurrency: int) -> int:
+    """How many rows of a run may be claimed beyond its concurrency: a slot that
+    frees starts the next one at once, and its answer need not be recorded
+    first. Each was written ahead, so a crash reports it as interrupted."""
+    return 2 * concurrency
 
 
 # How much unused allowance a rate-limited run may save up: a short burst, so a

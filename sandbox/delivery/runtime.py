@@ -17,6 +17,7 @@ import contextlib
 import functools
 import logging
 import threading
+from collections.abc import Iterator
 
 from django.conf import settings
 
@@ -87,14 +88,30 @@ def stop_engine() -> None:
         wake()
 
 
+# Every engine looping in this process (the server's, or a command's: replay,
+# runsuite, sendevent), with its loop: each is woken by what this process
+# enqueues, instead of finding it at its next look.
+_looping: dict[object, asyncio.AbstractEventLoop] = {}
+
+
+@contextlib.contextmanager
+def looping(engine) -> Iterator[None]:
+    """While an engine loops on the running event loop, wake() reaches it."""
+    _looping[engine] = asyncio.get_running_loop()
+    try:
+        yield
+    finally:
+        _looping.pop(engine, None)
+
+
 def wake() -> None:
-    """Tell this process's engine a delivery was enqueued; safe from any thread."""
+    """Tell this process's engines a delivery was enqueued; safe from any thread."""
     if _engine_process is not None:
         _engine_process.wake()
-        return
-    loop, engine = _engine_loop, _engine
-    if loop is not None and engine is not None and not loop.is_closed():
-        loop.call_soon_threadsafe(engine.wake)
+    for engine, loop in list(_looping.items()):
+        if not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(engine.wake)
 
 
 def changed(delivery_ids=()) -> None:

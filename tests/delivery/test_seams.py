@@ -13,6 +13,7 @@ from django.db import connection
 from django.utils import timezone
 
 from sandbox import spec
+from sandbox.delivery import engine as engine_module
 from sandbox.delivery import queue, runs, senders, services, transport, webhook
 from sandbox.delivery.engine import Engine
 from sandbox.delivery.models import (
@@ -174,8 +175,10 @@ def _run_of(subscription, copies: int, *, concurrency: int = 1) -> Run:
 def test_a_run_at_its_cap_hides_no_other_due_row():
     subscription = make_subscription()
     run = _run_of(subscription, 10_000)
-    [first] = _claim(limit=10)  # the run's one slot
-    assert first.delivery.run_id == run.pk
+    # The run's one slot, and two rows claimed ahead of it.
+    first = _claim(limit=10)
+    assert [c.delivery.run_id for c in first] == [run.pk] * 3
+    assert queue.run_caps[run.pk] == 1
     plain = make_delivery(subscription=subscription)
     with statements_run() as statements:
         claimed = _claim(limit=10)
@@ -219,6 +222,61 @@ async def test_a_plain_send_goes_out_while_a_big_run_is_in_flight(receiver):
     # One engine tick to claim it, then the receiver's 0.15 s.
     assert took < 0.6
     assert receiver.max_in_flight <= 3
+
+
+@pytest.mark.slow
+async def test_a_run_claimed_ahead_never_has_more_in_flight_than_its_concurrency(
+    receiver,
+):
+    subscription = await database_sync_to_async(make_subscription)(
+        endpoint_url=receiver.url("/slow")
+    )
+    run = await database_sync_to_async(_run_of)(subscription, 12, concurrency=3)
+    engine = Engine(concurrency=10)
+    try:
+        assert await engine.run_due() == 12
+    finally:
+        await engine.close()
+    states = await database_sync_to_async(
+        lambda: set(Delivery.objects.filter(run=run).values_list("state", flat=True))
+    )()
+    assert states == {State.DELIVERED}
+    # Rows of the run were claimed ahead of its three slots (up to nine at
+    # once), but the engine started no more than three of them at a time.
+    assert receiver.max_in_flight == 3
+
+
+async def test_an_engine_looping_here_is_woken_by_what_this_process_enqueues(
+    receiver, monkeypatch
+):
+    # Without the wake the engine would look again only after its idle wait.
+    monkeypatch.setattr(engine_module, "IDLE_WAKE_SECONDS", 10.0)
+    subscription = await database_sync_to_async(make_subscription)(
+        endpoint_url=receiver.url("/ok")
+    )
+    engine = Engine(concurrency=2)
+    stop = asyncio.Event()
+    task = asyncio.create_task(engine.run_forever(stop))
+    try:
+        await asyncio.sleep(0.3)  # its first look found nothing: it sleeps
+        enqueue = database_sync_to_async(
+            lambda: services.deliveries_enqueue(
+                target=Target.of(subscription), events=[_event()], door=Door.CLI
+            )
+        )
+        [delivery] = await enqueue()
+        sent_at = time.perf_counter()
+        while time.perf_counter() - sent_at < 5:
+            await delivery.arefresh_from_db()
+            if delivery.state == State.DELIVERED:
+                break
+            await asyncio.sleep(0.01)
+        took = time.perf_counter() - sent_at
+    finally:
+        stop.set()
+        await task
+    assert delivery.state == State.DELIVERED
+    assert took < 2
 
 
 # The bulk door ------------------------------------------------------------------
