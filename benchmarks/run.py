@@ -16,7 +16,7 @@ Segment's exact webhook request for an "Order Completed" track event (~2 KB):
    per delivery of all the process's threads, against the bare loop's, split
    into the queue's claim, its recording, and the rest; the database work;
 5. one deliveries_claim(limit=50) with 1,000 and 10,000 due rows: a run at its
-   cap (concurrency 1, one row in flight) beside a few plain due rows, which
+   cap (concurrency 1, its three rows claimed) beside a few plain due rows, which
    must be what it claims; then plain due rows only (median ms; what a call
    claims is freed again, so every call sees the same rows);
 6. memory of an engine run: ru_maxrss growth, and a tracemalloc peak on a run of
@@ -580,6 +580,7 @@ def claim_costs(url: str, history_ids: list[int]) -> None:
     from django.utils import timezone
 
     from sandbox.delivery.models import Delivery, Door, Run, State
+    from sandbox.delivery.queue import claimed_at_most
 
     heading(
         f"deliveries_claim(limit={CLAIM_LIMIT}), median of {CLAIM_CALLS} calls"
@@ -590,8 +591,10 @@ def claim_costs(url: str, history_ids: list[int]) -> None:
     run = Run.objects.create(door=Door.CLI, label="benchmark at its cap", concurrency=1)
     run_ids = enqueue(url, BULK_EVENTS, run=run)
     retire(run_ids)
-    # One of the run's rows is in flight at another engine: the run has no room.
-    Delivery.objects.filter(pk=run_ids[0]).update(
+    # The run's rows are claimed by another engine, one in flight and the rest
+    # ahead of it: the run has no room.
+    taken = claimed_at_most(1)
+    Delivery.objects.filter(pk__in=run_ids[:taken]).update(
         state=State.PENDING,
         next_attempt_at=timezone.now(),
         claimed_by="benchmark-other-engine",
@@ -599,10 +602,10 @@ def claim_costs(url: str, history_ids: list[int]) -> None:
     )
     plain = set(enqueue(url, PLAIN_DUE_BESIDE_RUN))
     line(
-        "a run at its cap (concurrency 1, one in flight),",
+        f"a run at its cap (concurrency 1, {taken} claimed),",
         f"+ {PLAIN_DUE_BESIDE_RUN} plain due rows, which are claimed",
     )
-    claims_at((1000, BULK_EVENTS), lambda due: make_due(run_ids[1:], due), plain)
+    claims_at((1000, BULK_EVENTS), lambda due: make_due(run_ids[taken:], due), plain)
     retire()
     Run.objects.filter(pk=run.pk).update(settled_at=timezone.now())
 

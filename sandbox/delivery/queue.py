@@ -197,7 +197,7 @@ def _pick_due(
         # Claimed rows are in flight, waiting in an engine for a slot of the
         # run, or answered and waiting to be recorded: the run's own room in
         # the engine, run_caps, bounds what is sent at once.
-        room = min(concurrency + _ahead(concurrency) - in_flight, limit)
+        room = min(claimed_at_most(concurrency) - in_flight, limit)
         if room <= 0:
             continue
         rate, rate_clock = pace[0], pace[1]
@@ -238,11 +238,13 @@ def _pick_due(
 run_caps: dict[int, int] = {}
 
 
-def _ahead(concurrency: int) -> int:
-    """How many rows of a run may be claimed beyond its concurrency: a slot that
-    frees starts the next one at once, and its answer need not be recorded
-    first. Each was written ahead, so a crash reports it as interrupted."""
-    return 2 * concurrency
+def claimed_at_most(concurrency: int) -> int:
+    """How many rows of a run may be claimed at once: those in flight, and twice
+    as many ahead of them, so a slot that frees starts the next at once and an
+    answer need not be recorded before the next claim. A crash reports each
+    claimed row as interrupted (its attempt was written ahead); no more than the
+    concurrency was sent."""
+    return 3 * concurrency
 
 
 # How much unused allowance a rate-limited run may save up: a short burst, so a
