@@ -522,6 +522,26 @@ def _end(pk: int, reason: str, now: datetime) -> None:
     transaction.on_commit(lambda: runtime.changed([pk]))
 
 
+@transaction.atomic
+def claims_release(*, claimed: list[Claimed]) -> None:
+    """Give back rows an engine claimed but did not send: their attempts, written
+    ahead, are removed and the rows are due again, as if never claimed. A row
+    whose attempt recovery already closed (its lease ended) is recovery's."""
+    open_attempts = dict(
+        Attempt.objects.filter(
+            pk__in=[c.attempt.pk for c in claimed], outcome=""
+        ).values_list("pk", "delivery_id")
+    )
+    if not open_attempts:
+        return
+    Attempt.objects.filter(pk__in=list(open_attempts)).delete()
+    ids = list(open_attempts.values())
+    Delivery.objects.filter(pk__in=ids).update(
+        claimed_by="", claimed_until=None, updated_at=timezone.now()
+    )
+    transaction.on_commit(lambda: runtime.changed(ids))
+
+
 def describe_fault(error: BaseException) -> str:
     if isinstance(error, UnicodeError):
         return "it holds a lone UTF-16 surrogate, which is not valid Unicode"

@@ -4,6 +4,7 @@ kind, and runs of any events."""
 import asyncio
 import json
 import time
+from collections import Counter
 from contextlib import contextmanager
 from urllib.parse import parse_qs
 
@@ -246,6 +247,47 @@ async def test_a_run_claimed_ahead_never_has_more_in_flight_than_its_concurrency
     assert receiver.max_in_flight == 3
 
 
+@pytest.mark.slow
+async def test_a_claimed_row_that_waited_past_its_lease_goes_back_unsent(
+    receiver, monkeypatch
+):
+    # A lease 0.4 s longer than a request and its margin: a claimed row that
+    # waits longer for the slot is given back instead of sent late.
+    monkeypatch.setattr(
+        engine_module, "LEASE_SECONDS", 1.0 + engine_module.LEASE_MARGIN_SECONDS + 0.4
+    )
+    subscription = await database_sync_to_async(make_subscription)(
+        endpoint_url=receiver.url("/slow"), timeout_seconds=1.0
+    )
+    await database_sync_to_async(services.deliveries_enqueue)(
+        target=Target.of(subscription),
+        events=[_event() for _ in range(12)],
+        door=Door.CLI,
+    )
+    engine = Engine(concurrency=1)  # six claimed at once, one sent per 0.15 s
+    try:
+        await engine.run_due()
+    finally:
+        await engine.close()
+
+    def stored() -> tuple[set, list, list]:
+        states = set(Delivery.objects.values_list("state", flat=True))
+        attempts = list(Attempt.objects.values_list("id", "error_kind", "number"))
+        return states, attempts, [d.attempt_count for d in Delivery.objects.all()]
+
+    states, attempts, counts = await database_sync_to_async(stored)()
+    assert states == {State.DELIVERED}
+    received = Counter(json.loads(r.body)["messageId"] for r in receiver.received)
+    assert len(received) == 12 and set(received.values()) == {1}
+    # One attempt each, none interrupted: the rows given back were never sent.
+    assert len(attempts) == 12
+    assert {(kind, number) for _, kind, number in attempts} == {("", 1)}
+    assert counts == [1] * 12
+    # Attempts were written ahead and removed again (ids are never reused).
+    ids = [pk for pk, _, _ in attempts]
+    assert max(ids) - min(ids) + 1 > 12
+
+
 async def test_an_engine_looping_here_is_woken_by_what_this_process_enqueues(
     receiver, monkeypatch
 ):
@@ -274,6 +316,7 @@ async def test_an_engine_looping_here_is_woken_by_what_this_process_enqueues(
         took = time.perf_counter() - sent_at
     finally:
         stop.set()
+        engine.wake()
         await task
     assert delivery.state == State.DELIVERED
     assert took < 2
