@@ -134,6 +134,13 @@ class Engine:
         self._held: dict[int, deque[tuple[float, queue.Claimed]]] = {}
         self._run_in_flight: dict[int, int] = {}
         self._claim_at = CLAIM_AT * concurrency
+        # Whether the last claim found less than it had room for (all due rows
+        # taken, or the rest held back by their run's room), what has happened
+        # since: sends finished, or a wake from outside the loop (a row
+        # enqueued, results written, a poll's wait over).
+        self._claim_was_short = False
+        self._finished_since_claim = 0
+        self._poked = False
         # Claimed rows that waited past their lease's margin, to give back.
         self._stale: list[queue.Claimed] = []
         self._releasing: asyncio.Task | None = None
@@ -167,8 +174,23 @@ class Engine:
 
     def wake(self) -> None:
         """Called on the engine's own loop; runtime.wake() crosses threads."""
+        self._poked = True
         if self._wake is not None:
             self._wake.set()
+
+    def _should_claim(self, room: int) -> bool:
+        """Claim when idle, or when there is room for a claim worth its cost.
+        After a claim that found less than its room, only once something may
+        have changed: a wake from outside, or as many sends finished as a claim
+        is worth. Otherwise a replay held to its run's room would claim again
+        at every finished send, a row or two each time."""
+        if not self._busy:
+            return True
+        if room < self._claim_at:
+            return False
+        if not self._claim_was_short:
+            return True
+        return self._poked or self._finished_since_claim >= self._claim_at
 
     async def deliver(self, claimed: queue.Claimed) -> None:
         """Send one claimed attempt (already written ahead) and record its result."""
@@ -199,7 +221,9 @@ class Engine:
         first (they may free a run's room or make a retry due)."""
         # Measured from before the claim: the lease ends no sooner than this.
         lease_ends = asyncio.get_running_loop().time() + LEASE_SECONDS
+        self._poked, self._finished_since_claim = False, 0
         batch = await self._claim_rows(limit, only_ids)
+        self._claim_was_short = len(batch) < limit
         self._ready.extend((lease_ends, claimed) for claimed in batch)
         self._fill_slots()
         return len(batch)
@@ -255,7 +279,7 @@ class Engine:
         while True:
             self._wake.clear()
             room = self._room()
-            if room >= self._claim_at or not self._busy:
+            if self._should_claim(room):
                 claimed = await self._claim(room, only_ids) if room > 0 else 0
                 sent += claimed
                 if claimed:
@@ -399,7 +423,7 @@ class Engine:
                     last_recovery = loop.time()
                     await self.recover()
                 room = self._room()
-                if room >= self._claim_at or not self._busy:
+                if self._should_claim(room):
                     checked_at = timezone.now()
                     if await self._claim(room, None) < room:
                         wait = await self._seconds_until_due(checked_at)
@@ -413,8 +437,13 @@ class Engine:
             except Exception:
                 logger.exception("claiming due deliveries failed")
             if wait > 0:
-                with contextlib.suppress(TimeoutError):
+                try:
                     await asyncio.wait_for(self._wake.wait(), wait)
+                except TimeoutError:
+                    # Rows another process added, or a retry now due.
+                    self._poked = True
+            else:
+                self._poked = True
         return True
 
     def _finished(self, run_id: int | None, task: asyncio.Task) -> None:
@@ -427,5 +456,7 @@ class Engine:
                 del self._run_in_flight[run_id]
         # The freed slot takes the next claimed row; the loop may claim more (a
         # finished send may also free a run's room for a row already due).
+        self._finished_since_claim += 1
         self._fill_slots()
-        self.wake()
+        if self._wake is not None:
+            self._wake.set()
