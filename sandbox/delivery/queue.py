@@ -226,6 +226,8 @@ def _pick_due(
             found += rows
         elif only_ids is None and not in_flight:
             _settle_if_done(run_id, now)
+    for settled in run_caps.keys() - {row[0] for row in open_runs}:
+        run_caps.pop(settled, None)
     found.sort()
     picked = found[:limit]
     if rated:

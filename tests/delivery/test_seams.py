@@ -466,6 +466,8 @@ def test_a_run_settles_once_nothing_of_it_is_open(receiver, deliver_due):
     run.refresh_from_db()
     assert run.settled_at is not None
     assert run.settled_at <= timezone.now()
+    _claim()  # and the one after forgets its concurrency
+    assert run.pk not in queue.run_caps
 
 
 async def test_waiting_for_a_run_of_different_events(receiver):
