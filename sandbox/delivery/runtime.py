@@ -25,7 +25,6 @@ logger = logging.getLogger("sandbox.runtime")
 
 _lock = threading.Lock()
 _engine_loop: asyncio.AbstractEventLoop | None = None
-_engine = None
 _engine_thread: threading.Thread | None = None
 _engine_process = None
 _engine_stop: asyncio.Event | None = None
@@ -62,16 +61,16 @@ def start_engine(*, wait: bool = True, process: bool = False) -> None:
 
 
 def _run_engine(ready: threading.Event) -> None:
-    global _engine_loop, _engine, _engine_stop
+    global _engine_loop, _engine_stop
     from sandbox.delivery.engine import Engine
 
     _engine_loop = asyncio.new_event_loop()
     asyncio.set_event_loop(_engine_loop)
     _engine_stop = asyncio.Event()
-    _engine = Engine()
-    logger.info("engine %s started", _engine.name)
+    engine = Engine()
+    logger.info("engine %s started", engine.name)
     ready.set()
-    _engine_loop.run_until_complete(_engine.run_forever(_engine_stop))
+    _engine_loop.run_until_complete(engine.run_forever(_engine_stop))
 
 
 def stop_engine() -> None:
