@@ -34,6 +34,9 @@ _watcher_loop: asyncio.AbstractEventLoop | None = None
 # In the server's engine process (sandbox.delivery.engine_process): where the
 # changes it commits go, to be announced in the server.
 _relay = None
+# In a replay command's feeding process (sandbox.replay.feed_process): how its
+# wakes reach the command's engine.
+_wake_through = None
 
 
 def start_engine(*, wait: bool = True, process: bool = False) -> None:
@@ -107,6 +110,8 @@ def wake() -> None:
     """Tell this process's engines a delivery was enqueued; safe from any thread."""
     if _engine_process is not None:
         _engine_process.wake()
+    if _wake_through is not None:
+        _wake_through()
     for engine, loop in list(_looping.items()):
         if not loop.is_closed():
             with contextlib.suppress(RuntimeError):
@@ -149,6 +154,13 @@ def relay_to(callback) -> None:
     instead of this process's watcher: the server's engine process has none."""
     global _relay
     _relay = callback
+
+
+def wake_through(callback) -> None:
+    """wake() also calls `callback`: a process that enqueues for an engine in
+    another process (a replay command's feeding) tells it this way."""
+    global _wake_through
+    _wake_through = callback
 
 
 def relayed(change: dict) -> None:

@@ -11,13 +11,11 @@ Exit codes: 0 every event delivered (green or yellow), 1 any ended red,
 import asyncio
 import dataclasses
 import sys
-import threading
 import time
 from pathlib import Path
 
 from asgiref.sync import sync_to_async
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import connection
 
 from sandbox.converters import id_from
 from sandbox.delivery.engine import Engine
@@ -28,6 +26,7 @@ from sandbox.delivery.management.commands.sendevent import (
 )
 from sandbox.display import safe_text
 from sandbox.replay import selectors, services
+from sandbox.replay.feed_process import Feeding
 from sandbox.replay.models import Replay
 
 BAD_RATE = "--rate {value!r}: a number of events per second above 0 (0: unlimited)."
@@ -199,34 +198,43 @@ class Command(BaseCommand):
         engine = Engine(concurrency=max(replay.run.concurrency, 1))
         stop_engine = asyncio.Event()
         working = asyncio.create_task(engine.run_forever(stop_engine))
-        stop_feeding = threading.Event()
-        feeding = asyncio.create_task(
-            asyncio.to_thread(self._feed, replay.pk, stop_feeding)
-        )
+        # The source is read and enqueued beside the sending, mostly by a
+        # process of its own (feed_process.py), unless a live process already
+        # reads it or it is all read.
+        feeding = None
+        feeder = await sync_to_async(services.replay_feeding_take)(replay_id=replay.pk)
+        if feeder is not None:
+            feeding = Feeding(replay_id=replay.pk, feeder=feeder, wake=engine.wake)
+            feeding.start()
         progress = sync_to_async(self._progress)
         every = BAR_EVERY_SECONDS if self.tty else LINE_EVERY_SECONDS
         try:
             while True:
                 await asyncio.sleep(CHECK_EVERY_SECONDS)
+                if feeding is not None and feeding.done():
+                    await self._end_feeding(feeding, replay.pk, feeder)
+                    feeding = None
                 status = await progress(replay.pk, every)
-                if feeding.done() and status in ENDED:
+                if feeding is None and status in ENDED:
                     break
         finally:
-            stop_feeding.set()
-            [fault] = await asyncio.gather(feeding, return_exceptions=True)
-            if isinstance(fault, Exception):
-                self.stderr.write(FEED_FAULT.format(detail=fault))
+            if feeding is not None:
+                await self._end_feeding(feeding, replay.pk, feeder)
             stop_engine.set()
             engine.wake()
             await working
         if self.tty and self.verbosity >= 1:
             self.stdout.write("")
 
-    def _feed(self, replay_id: int, stop: threading.Event) -> None:
-        try:
-            services.replay_feed(replay_id=replay_id, stop=stop)
-        finally:
-            connection.close()
+    async def _end_feeding(self, feeding: Feeding, replay_id: int, feeder: str):
+        fault = await feeding.stop()
+        if fault:
+            self.stderr.write(FEED_FAULT.format(detail=fault))
+        # Stopped unread (Ctrl+C), or its process died: the replay shows as
+        # interrupted, to resume.
+        await sync_to_async(services.replay_feeding_release)(
+            replay_id=replay_id, feeder=feeder
+        )
 
     _last_shown = -float("inf")
 

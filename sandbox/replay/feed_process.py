@@ -1,0 +1,311 @@
+"""A replay command's feeding in a process of its own, on the machine's other core.
+
+The `replay` command sends with an engine in its own process. Reading the file
+and enqueueing it (JSON parsing, the bulk door, a transaction per chunk) costs
+about as much CPU again, and one Python process runs one thing at a time (the
+GIL), so a thread doing it took turns with every send. So the feeding moves to
+a child process on the same database, as the server's engine does
+(sandbox.delivery.engine_process). The child needs about half a second to start
+(Django's setup); meanwhile a thread of the command feeds, so the first events
+go out at once, and a small file is all read before the child is needed (it is
+then ended, having touched nothing).
+
+The command takes the feeding (the replay's `feeder`) under its own name, and
+its thread and then the child feed under that name. So a command that died is
+seen as gone at once (its pid), a `--resume` may take over, and a chunk the old
+child still had in hand is refused by `_enqueue_chunk` (no longer the feeder).
+
+They speak over a socket pair:
+- child to command: READY once it can feed; a WAKE for every chunk committed, so
+  the engine claims at once; FAULT and its text if the feeding failed.
+- command to child: GO, once the command's thread has stopped between chunks;
+  STOP when the command stops, on which the child stops after the chunk in hand.
+  The command's side closing without STOP means the command died: the child
+  ends at once, as a thread of it would have (a chunk in hand is one
+  transaction, so it is enqueued whole or not at all).
+"""
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import connection, connections
+
+logger = logging.getLogger("sandbox.replay")
+
+READY = b"r"
+WAKE = b"w"
+GO = b"g"
+STOP = b"s"
+# Followed by the failure's text, until the child closes its side.
+FAULT = b"f"
+ENDED = "the feeding process ended unexpectedly ({code})"
+STOP_WAIT_SECONDS = 30
+
+
+class FeedProcess:
+    """The command's side of the child: starts it, relays what it says."""
+
+    def __init__(
+        self,
+        *,
+        replay_id: int,
+        feeder: str,
+        woken: Callable[[], None],
+        ready: Callable[[], None],
+    ):
+        self._replay_id = replay_id
+        self._feeder = feeder
+        self._woken = woken
+        self._ready = ready
+        self._socket: socket.socket | None = None
+        self._process: subprocess.Popen | None = None
+        self._ended = threading.Event()
+        self.went = False
+        self.fault: str | None = None
+
+    def start(self) -> None:
+        ours, theirs = socket.socketpair()
+        try:
+            self._process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "sandbox.replay.feed_process",
+                    str(theirs.fileno()),
+                    str(connections["default"].settings_dict["NAME"]),
+                    str(self._replay_id),
+                    self._feeder,
+                ],
+                pass_fds=(theirs.fileno(),),
+                # Its own process group: Ctrl+C reaches the command, which shuts
+                # its side of the socket; the child then stops between chunks.
+                process_group=0,
+                cwd=settings.BASE_DIR,
+                env={
+                    **os.environ,
+                    "DJANGO_SETTINGS_MODULE": os.environ.get(
+                        "DJANGO_SETTINGS_MODULE", "sandbox.settings"
+                    ),
+                },
+            )
+        finally:
+            theirs.close()
+        self._socket = ours
+        threading.Thread(
+            target=self._listen, args=(ours,), name="replay-feeding", daemon=True
+        ).start()
+
+    def done(self) -> bool:
+        return self._ended.is_set()
+
+    def go(self) -> None:
+        with contextlib.suppress(OSError):
+            self._socket.sendall(GO)
+            self.went = True
+
+    def _listen(self, sock: socket.socket) -> None:
+        fault = b""
+        faulted = False
+        try:
+            while data := sock.recv(65536):
+                if faulted:
+                    fault += data
+                    continue
+                said, fault_follows, rest = data.partition(FAULT)
+                if READY in said:
+                    self._ready()
+                if WAKE in said:
+                    self._woken()
+                if fault_follows:
+                    faulted, fault = True, rest
+        except OSError:
+            pass
+        code = self._process.wait()
+        if faulted:
+            self.fault = fault.decode("utf-8", "replace") or ENDED.format(code=code)
+        elif code and self.went:
+            self.fault = ENDED.format(code=code)
+        self._ended.set()
+
+    def stop(self) -> None:
+        """Tell the child to stop after its chunk and wait until it has; one
+        never told to go is ended at once (it has touched nothing). Blocking."""
+        sock = self._socket
+        if sock is None:
+            return
+        if not self.went:
+            with contextlib.suppress(OSError):
+                self._process.kill()
+        with contextlib.suppress(OSError):
+            sock.sendall(STOP)
+            sock.shutdown(socket.SHUT_WR)
+        if not self._ended.wait(STOP_WAIT_SECONDS):
+            self._process.kill()
+            self._ended.wait(STOP_WAIT_SECONDS)
+        sock.close()
+
+
+def _feed_here(replay_id: int, feeder: str, stop: threading.Event) -> None:
+    from sandbox.replay import services
+
+    try:
+        services.replay_feed(
+            replay_id=replay_id, feeder=feeder, stop=stop, hand_over=True
+        )
+    finally:
+        connection.close()
+
+
+def _still_to_feed(replay_id: int, feeder: str) -> bool:
+    """Whether the feeding stopped for the hand-over, with the source unread."""
+    from sandbox.replay.models import Replay
+
+    return (
+        Replay.objects.filter(pk=replay_id, feeder=feeder, fed_at=None, problem="")
+        .exclude(status=Replay.Status.CANCELLED)
+        .exists()
+    )
+
+
+class Feeding:
+    """A command's feeding of its replay: its own thread until the child process
+    is ready, the child from then on. On the command's event loop."""
+
+    def __init__(self, *, replay_id: int, feeder: str, wake: Callable[[], None]):
+        self._replay_id = replay_id
+        self._feeder = feeder
+        self._stop_here = threading.Event()
+        loop = asyncio.get_running_loop()
+        self._ready = asyncio.Event()
+
+        def on_loop(callback) -> Callable[[], None]:
+            def call() -> None:
+                with contextlib.suppress(RuntimeError):  # the loop closed
+                    loop.call_soon_threadsafe(callback)
+
+            return call
+
+        self._child = FeedProcess(
+            replay_id=replay_id,
+            feeder=feeder,
+            woken=on_loop(wake),
+            ready=on_loop(self._ready.set),
+        )
+        self._task: asyncio.Task | None = None
+        self.fault: str | None = None
+
+    def start(self) -> None:
+        self._child.start()
+        self._task = asyncio.create_task(self._run())
+
+    def done(self) -> bool:
+        return self._task.done() and (not self._child.went or self._child.done())
+
+    @property
+    def in_child(self) -> bool:
+        """Whether the child process took the feeding over."""
+        return self._child.went
+
+    async def _run(self) -> None:
+        here = asyncio.create_task(
+            asyncio.to_thread(
+                _feed_here, self._replay_id, self._feeder, self._stop_here
+            )
+        )
+        ready = asyncio.create_task(self._ready.wait())
+        await asyncio.wait({here, ready}, return_when=asyncio.FIRST_COMPLETED)
+        ready.cancel()
+        self._stop_here.set()
+        try:
+            await here
+        except Exception as error:
+            logger.exception("feeding replay %s failed", self._replay_id)
+            self.fault = str(error)
+            return
+            await asyncio.to_thread(self._child.stop)
+            return
+        if await sync_to_async(_still_to_feed)(self._replay_id, self._feeder):
+            self._child.go()
+        else:
+            # All read here (a small file), or it will not be read: the child,
+            # still waiting for GO, has touched nothing.
+            await asyncio.to_thread(self._child.stop)
+
+    async def stop(self) -> str | None:
+        """Stop feeding (after the chunk in hand) and end the child; what went
+        wrong, if anything did."""
+        self._stop_here.set()
+        await asyncio.gather(self._task, return_exceptions=True)
+        await asyncio.to_thread(self._child.stop)
+        return self.fault or self._child.fault
+
+
+# The child ----------------------------------------------------------------------
+
+
+def _listen_to_command(
+    sock: socket.socket, go: threading.Event, stop: threading.Event
+) -> None:
+    """GO starts the feeding, STOP stops it between chunks; the command gone
+    ends this process now."""
+    with contextlib.suppress(OSError):
+        while data := sock.recv(4096):
+            if GO in data:
+                go.set()
+            if STOP in data:
+                stop.set()
+                go.set()
+    if not stop.is_set():
+        os._exit(0)
+
+
+def main() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    fd, database_name, replay_id, feeder = sys.argv[1:5]
+    sock = socket.socket(fileno=int(fd))
+    go, stop = threading.Event(), threading.Event()
+    threading.Thread(
+        target=_listen_to_command, args=(sock, go, stop), name="told", daemon=True
+    ).start()
+    lock = threading.Lock()
+
+    def tell(data: bytes) -> None:
+        with lock, contextlib.suppress(OSError):
+            sock.sendall(data)
+
+    import django
+
+    django.setup()
+    connections["default"].settings_dict["NAME"] = database_name
+    from sandbox import heap
+    from sandbox.delivery import runtime
+    from sandbox.replay import services
+
+    runtime.wake_through(lambda: tell(WAKE))
+    heap.settle()
+    tell(READY)
+    go.wait()
+    if stop.is_set():
+        return
+    try:
+        services.replay_feed(replay_id=int(replay_id), feeder=feeder, stop=stop)
+    except Exception as error:
+        logger.exception("feeding replay %s failed", replay_id)
+        tell(FAULT + str(error).encode("utf-8", "replace"))
+        sys.exit(1)
+    finally:
+        connections.close_all()
+
+
+if __name__ == "__main__":
+    main()

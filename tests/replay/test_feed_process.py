@@ -1,0 +1,168 @@
+"""A replay command's feeding: a thread of the command at first, then a process
+of its own (feed_process.py). Every event is enqueued and sent once, whichever
+fed it; a feeding process that dies leaves the replay interrupted and
+resumable, and the command says so."""
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from sandbox.delivery.engine import Engine
+from sandbox.delivery.models import Delivery, State
+from sandbox.replay import services
+from sandbox.replay.feed_process import Feeding
+from sandbox.replay.models import Replay
+from tests.factories import ad_hoc_target
+from tests.replay.helpers import wait_until, write_lines
+from tests.server import ROOT, Server
+
+
+async def _until(condition, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not await sync_to_async(condition)():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+def _message_ids(receiver) -> Counter:
+    return Counter(json.loads(r.body)["messageId"] for r in receiver.received)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+async def test_the_child_process_goes_on_from_where_the_command_stopped(
+    receiver, tmp_path
+):
+    count = 4000
+    path = write_lines(tmp_path / "events.jsonl", count)
+    replay = await sync_to_async(services.replay_create)(
+        # A rate the command's own thread cannot read to the end before the
+        # child is ready (half a second).
+        target=ad_hoc_target(receiver.url("/ok")),
+        path=path,
+        rate=2000.0,
+        concurrency=10,
+    )
+    engine = Engine(concurrency=10)
+    stop = asyncio.Event()
+    working = asyncio.create_task(engine.run_forever(stop))
+    feeder = await sync_to_async(services.replay_feeding_take)(replay_id=replay.pk)
+    feeding = Feeding(replay_id=replay.pk, feeder=feeder, wake=engine.wake)
+    feeding.start()
+    try:
+        await _until(feeding.done, timeout=60)
+        assert await feeding.stop() is None
+        assert feeding.in_child
+        await _until(
+            lambda: (
+                not Delivery.objects.filter(
+                    run_id=replay.run_id, state__in=["pending", "retrying"]
+                ).exists()
+            ),
+            timeout=60,
+        )
+    finally:
+        stop.set()
+        engine.wake()
+        await working
+    stored = await sync_to_async(Replay.objects.get)(pk=replay.pk)
+    assert stored.fed_at is not None and stored.feeder == ""
+    assert (stored.position, stored.events_read) == (count, count)
+    seen = _message_ids(receiver)
+    assert set(seen) == {f"replay-{n}" for n in range(count)}
+    assert set(seen.values()) == {1}
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+async def test_a_small_file_is_read_by_the_command_and_the_child_never_feeds(
+    receiver, tmp_path
+):
+    path = write_lines(tmp_path / "events.jsonl", 30)
+    replay = await sync_to_async(services.replay_create)(
+        target=ad_hoc_target(receiver.url("/ok")), path=path, concurrency=10
+    )
+    feeder = await sync_to_async(services.replay_feeding_take)(replay_id=replay.pk)
+    feeding = Feeding(replay_id=replay.pk, feeder=feeder, wake=lambda: None)
+    feeding.start()
+    await _until(feeding.done, timeout=30)
+    assert await feeding.stop() is None
+    assert not feeding.in_child
+    stored = await sync_to_async(Replay.objects.get)(pk=replay.pk)
+    assert stored.fed_at is not None and stored.events_read == 30
+
+
+def _children(pid: int) -> list[int]:
+    found = subprocess.run(
+        ["pgrep", "-P", str(pid)], capture_output=True, text=True
+    ).stdout.split()
+    return [int(child) for child in found]
+
+
+@pytest.mark.slow
+def test_a_killed_feeding_process_leaves_the_replay_to_resume(receiver, tmp_path):
+    server = Server(tmp_path)
+    server.manage("migrate", "-v0")
+    count = 6000
+    path = write_lines(tmp_path / "export.jsonl", count)
+    replaying = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "manage.py"),
+            "replay",
+            str(path),
+            "--endpoint",
+            receiver.url("/ok"),
+            "--api-key",
+            "k",
+            "--rate",
+            "1000",
+            "--concurrency",
+            "5",
+        ],
+        env={**server.env, "SANDBOX_REPLAY_CHUNK": "100"},
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # The child feeds once the command's own thread has handed over: the
+        # replay then reads on while the command's process holds no feeding.
+        wait_until(lambda: len(receiver.received) >= 1500, timeout=60)
+        [child] = _children(replaying.pid)
+        os.kill(child, signal.SIGKILL)
+        out, err = replaying.communicate(timeout=60)
+    finally:
+        replaying.kill()
+    assert replaying.returncode == 1, out + err
+    assert "Reading the file failed: the feeding process ended unexpectedly" in err
+    [(position, feeder, fed_at)] = server.query(
+        "SELECT position, feeder, fed_at FROM replay_replay"
+    )
+    assert 0 < position < count and feeder == "" and fed_at is None
+
+    resumed = server.manage("replay", "--resume", "1", check=False)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert resumed.stdout.startswith(f"Resuming run 1 from line {position} ")
+    seen = _message_ids(receiver)
+    assert set(seen) == {f"replay-{n}" for n in range(count)}
+    # Nothing was in flight from the child: the engine, in the command, went on
+    # until every enqueued event was sent, so none went twice.
+    assert set(seen.values()) == {1}
+    [(open_rows,)] = server.query(
+        "SELECT COUNT(*) FROM delivery_delivery WHERE state IN ('pending', 'retrying')"
+    )
+    assert open_rows == 0
+    [(delivered,)] = server.query(
+        f"SELECT COUNT(*) FROM delivery_delivery WHERE state = '{State.DELIVERED}'"
+    )
+    assert delivered == count
