@@ -27,7 +27,9 @@ ALLOWED_HOSTS = os.environ.get(
 
 # Where the sandbox itself is served; the demo subscription points at its mock here.
 BASE_URL = os.environ.get("SANDBOX_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
-DATA_DIR = Path(os.environ.get("SANDBOX_DATA_DIR", BASE_DIR / "var"))
+# Absolute, so that processes this one starts (the engine's, a replay's reading)
+# are given the same one whatever their working directory.
+DATA_DIR = Path(os.path.abspath(os.environ.get("SANDBOX_DATA_DIR", BASE_DIR / "var")))
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 
@@ -167,7 +169,11 @@ if _database_url:
 else:
     _database = {
         **_SQLITE_DATABASE,
-        "NAME": os.environ.get("SANDBOX_DB_PATH", DATA_DIR / "sandbox.sqlite3"),
+        "NAME": Path(
+            os.path.abspath(
+                os.environ.get("SANDBOX_DB_PATH", DATA_DIR / "sandbox.sqlite3")
+            )
+        ),
         # Tests run on a real file, like the product does.
         "TEST": {"NAME": str(DATA_DIR / "test.sqlite3")},
     }

@@ -73,6 +73,9 @@ class EngineProcess:
                     "DJANGO_SETTINGS_MODULE": os.environ.get(
                         "DJANGO_SETTINGS_MODULE", "sandbox.settings"
                     ),
+                    # Its working directory is the project's: a data directory
+                    # given relative to this one's must still be the same.
+                    "SANDBOX_DATA_DIR": str(settings.DATA_DIR),
                 },
             )
         finally:

@@ -166,3 +166,48 @@ def test_a_killed_feeding_process_leaves_the_replay_to_resume(receiver, tmp_path
         f"SELECT COUNT(*) FROM delivery_delivery WHERE state = '{State.DELIVERED}'"
     )
     assert delivered == count
+
+
+@pytest.mark.slow
+def test_a_relative_data_directory_is_the_same_for_the_reading_process(
+    receiver, tmp_path
+):
+    """Run from another directory with SANDBOX_DATA_DIR relative to it, the
+    reading process (started in the project's directory) opens the same
+    database and the same shuffle buckets."""
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "SANDBOX_DB_PATH"},
+        "SANDBOX_DATA_DIR": "data",
+    }
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    subprocess.run([*manage, "migrate", "-v0"], env=env, cwd=tmp_path, check=True)
+    count = 3000
+    path = write_lines(tmp_path / "export.jsonl", count)
+    replayed = subprocess.run(
+        [
+            *manage,
+            "replay",
+            "export.jsonl",
+            "--endpoint",
+            receiver.url("/ok"),
+            "--api-key",
+            "k",
+            "--rate",
+            "1000",
+            "--shuffle",
+        ],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert f"Summary: {count} events read, 0 bad lines, {count} delivered" in (
+        replayed.stdout
+    )
+    seen = _message_ids(receiver)
+    assert set(seen) == {f"replay-{n}" for n in range(count)}
+    assert set(seen.values()) == {1}
+    assert path.parent.joinpath("data", "sandbox.sqlite3").exists()
+    assert not ROOT.joinpath("data").exists()
