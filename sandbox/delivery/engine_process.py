@@ -38,6 +38,43 @@ _LENGTH = struct.Struct("!I")
 RESTART_AFTER_SECONDS = 1.0
 
 
+def start_child(module: str, *args: str) -> tuple[subprocess.Popen, socket.socket]:
+    """`python -m module FD DATABASE ARGS…` on this process's database, and this
+    side of the socket pair whose other end is FD. The child has its own process
+    group, so Ctrl+C in the terminal reaches this process, never the child, not
+    even while it is still importing (this side of the socket ends it). It runs
+    in the project's directory, given this process's data directory, should
+    that have been named relative to this one's."""
+    ours, theirs = socket.socketpair()
+    try:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                module,
+                str(theirs.fileno()),
+                str(connections["default"].settings_dict["NAME"]),
+                *args,
+            ],
+            pass_fds=(theirs.fileno(),),
+            process_group=0,
+            cwd=settings.BASE_DIR,
+            env={
+                **os.environ,
+                "DJANGO_SETTINGS_MODULE": os.environ.get(
+                    "DJANGO_SETTINGS_MODULE", "sandbox.settings"
+                ),
+                "SANDBOX_DATA_DIR": str(settings.DATA_DIR),
+            },
+        )
+    except BaseException:
+        ours.close()
+        raise
+    finally:
+        theirs.close()
+    return process, ours
+
+
 class EngineProcess:
     """The server's side: starts the child, wakes it, announces its changes."""
 
@@ -52,35 +89,8 @@ class EngineProcess:
         return self._process.pid if self._process is not None else None
 
     def start(self) -> None:
-        ours, theirs = socket.socketpair()
-        try:
-            self._process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "sandbox.delivery.engine_process",
-                    str(theirs.fileno()),
-                    str(connections["default"].settings_dict["NAME"]),
-                ],
-                pass_fds=(theirs.fileno(),),
-                # Its own process group: Ctrl+C in the server's terminal reaches
-                # the server, never this process, not even while it is still
-                # importing (the server's end of the socket ends it).
-                process_group=0,
-                cwd=settings.BASE_DIR,
-                env={
-                    **os.environ,
-                    "DJANGO_SETTINGS_MODULE": os.environ.get(
-                        "DJANGO_SETTINGS_MODULE", "sandbox.settings"
-                    ),
-                    # Its working directory is the project's: a data directory
-                    # given relative to this one's must still be the same.
-                    "SANDBOX_DATA_DIR": str(settings.DATA_DIR),
-                },
-            )
-        finally:
-            theirs.close()
-        self._socket = ours
+        self._process, self._socket = start_child("sandbox.delivery.engine_process")
+        ours = self._socket
         threading.Thread(
             target=self._listen,
             args=(ours, self._process),

@@ -37,8 +37,9 @@ import threading
 from collections.abc import Callable
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from django.db import connection, connections
+
+from sandbox.delivery.engine_process import start_child
 
 logger = logging.getLogger("sandbox.replay")
 
@@ -74,35 +75,10 @@ class FeedProcess:
         self.fault: str | None = None
 
     def start(self) -> None:
-        ours, theirs = socket.socketpair()
-        try:
-            self._process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "sandbox.replay.feed_process",
-                    str(theirs.fileno()),
-                    str(connections["default"].settings_dict["NAME"]),
-                    str(self._replay_id),
-                    self._feeder,
-                ],
-                pass_fds=(theirs.fileno(),),
-                # Its own process group: Ctrl+C reaches the command, which shuts
-                # its side of the socket; the child then stops between chunks.
-                process_group=0,
-                cwd=settings.BASE_DIR,
-                env={
-                    **os.environ,
-                    "DJANGO_SETTINGS_MODULE": os.environ.get(
-                        "DJANGO_SETTINGS_MODULE", "sandbox.settings"
-                    ),
-                    # Its working directory is the project's: a data directory
-                    # given relative to this one's must still be the same.
-                    "SANDBOX_DATA_DIR": str(settings.DATA_DIR),
-                },
-            )
-        finally:
-            theirs.close()
+        # Ctrl+C reaches the command alone, which tells the child to stop.
+        self._process, ours = start_child(
+            "sandbox.replay.feed_process", str(self._replay_id), self._feeder
+        )
         self._socket = ours
         threading.Thread(
             target=self._listen, args=(ours,), name="replay-feeding", daemon=True

@@ -78,3 +78,22 @@ def wait_until(condition, *, timeout: float = 30.0, every: float = 0.02):
             return found
         time.sleep(every)
     raise AssertionError(f"not met within {timeout} s")
+
+
+def replay_argv(path, url: str, *options: str) -> list[str]:
+    """`manage.py replay FILE --endpoint URL --api-key k OPTIONS…`, to run."""
+    import sys
+
+    from tests.server import ROOT
+
+    return [
+        sys.executable,
+        str(ROOT / "manage.py"),
+        "replay",
+        str(path),
+        "--endpoint",
+        url,
+        "--api-key",
+        "k",
+        *options,
+    ]

@@ -6,13 +6,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 
 import pytest
 
-from tests.replay.helpers import wait_until, write_lines
+from tests.replay.helpers import replay_argv, wait_until, write_lines
 from tests.server import ROOT, Server
 
 
@@ -21,22 +20,12 @@ def test_a_killed_replay_resumes_without_sending_twice(receiver, tmp_path):
     server = Server(tmp_path)
     server.manage("migrate", "-v0")
     path = write_lines(tmp_path / "export.jsonl.gz", 3000, gzipped=True)
-    command = [sys.executable, str(ROOT / "manage.py"), "replay"]
     replaying = subprocess.Popen(
-        [
-            *command,
-            str(path),
-            "--endpoint",
+        replay_argv(
+            path,
             receiver.url("/ok"),
-            "--api-key",
-            "k",
-            "--rate",
-            "500",
-            "--concurrency",
-            "5",
-            "--time-scale",
-            "100",
-        ],
+            *("--rate", "500", "--concurrency", "5", "--time-scale", "100"),
+        ),
         env={**server.env, "SANDBOX_REPLAY_CHUNK": "100"},
         cwd=ROOT,
         stdout=subprocess.PIPE,

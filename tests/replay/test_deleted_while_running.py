@@ -2,11 +2,10 @@
 ends with a sentence and exit 1, not a traceback."""
 
 import subprocess
-import sys
 
 import pytest
 
-from tests.replay.helpers import wait_until, write_lines
+from tests.replay.helpers import replay_argv, wait_until, write_lines
 from tests.server import ROOT, Server
 
 
@@ -16,18 +15,7 @@ def test_the_command_says_its_replay_was_deleted(receiver, tmp_path):
     server.manage("migrate", "-v0")
     path = write_lines(tmp_path / "export.jsonl", 2000)
     replaying = subprocess.Popen(
-        [
-            sys.executable,
-            str(ROOT / "manage.py"),
-            "replay",
-            str(path),
-            "--endpoint",
-            receiver.url("/ok"),
-            "--api-key",
-            "k",
-            "--rate",
-            "50",
-        ],
+        replay_argv(path, receiver.url("/ok"), "--rate", "50"),
         env=server.env,
         cwd=ROOT,
         stdout=subprocess.PIPE,

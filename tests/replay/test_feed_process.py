@@ -21,7 +21,7 @@ from sandbox.replay import services
 from sandbox.replay.feed_process import Feeding
 from sandbox.replay.models import Replay
 from tests.factories import ad_hoc_target
-from tests.replay.helpers import wait_until, write_lines
+from tests.replay.helpers import replay_argv, wait_until, write_lines
 from tests.server import ROOT, Server
 
 
@@ -114,20 +114,7 @@ def test_a_killed_feeding_process_leaves_the_replay_to_resume(receiver, tmp_path
     count = 6000
     path = write_lines(tmp_path / "export.jsonl", count)
     replaying = subprocess.Popen(
-        [
-            sys.executable,
-            str(ROOT / "manage.py"),
-            "replay",
-            str(path),
-            "--endpoint",
-            receiver.url("/ok"),
-            "--api-key",
-            "k",
-            "--rate",
-            "1000",
-            "--concurrency",
-            "5",
-        ],
+        replay_argv(path, receiver.url("/ok"), "--rate", "1000", "--concurrency", "5"),
         env={**server.env, "SANDBOX_REPLAY_CHUNK": "100"},
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -179,23 +166,16 @@ def test_a_relative_data_directory_is_the_same_for_the_reading_process(
         **{k: v for k, v in os.environ.items() if k != "SANDBOX_DB_PATH"},
         "SANDBOX_DATA_DIR": "data",
     }
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "-v0"], env=env, cwd=tmp_path, check=True)
+    subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "migrate", "-v0"],
+        env=env,
+        cwd=tmp_path,
+        check=True,
+    )
     count = 3000
     path = write_lines(tmp_path / "export.jsonl", count)
     replayed = subprocess.run(
-        [
-            *manage,
-            "replay",
-            "export.jsonl",
-            "--endpoint",
-            receiver.url("/ok"),
-            "--api-key",
-            "k",
-            "--rate",
-            "1000",
-            "--shuffle",
-        ],
+        replay_argv("export.jsonl", receiver.url("/ok"), "--rate", "1000", "--shuffle"),
         env=env,
         cwd=tmp_path,
         capture_output=True,
