@@ -210,7 +210,7 @@ class Feeding:
         except Exception as error:
             logger.exception("feeding replay %s failed", self._replay_id)
             self.fault = str(error)
-            return
+            # The child, never told to go, has touched nothing.
             await asyncio.to_thread(self._child.stop)
             return
         if await sync_to_async(_still_to_feed)(self._replay_id, self._feeder):
