@@ -10,6 +10,7 @@ import io
 import json
 import re
 import zlib
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,9 @@ JSON_ARRAY = "array"
 # is skipped without being held in memory.
 MAX_LINE_BYTES = 1024 * 1024
 READ_BYTES = 256 * 1024
+# What the array parser takes at a time: progress through the file is measured
+# up to what it took, so it runs ahead of the events by up to this much.
+ARRAY_READ_BYTES = 16 * 1024
 
 UNREADABLE = "Cannot read {path}: {detail}"
 NOT_GZIP = "the file starts as gzip but is not a readable gzip stream ({detail})"
@@ -98,6 +102,9 @@ class _Counting(io.RawIOBase):
         self.consumed += read or 0
         return read
 
+    def tell(self) -> int:
+        return self.consumed
+
 
 class _Gunzip(io.RawIOBase):
     """gzip's content as a stream that gives everything the file holds before
@@ -108,6 +115,30 @@ class _Gunzip(io.RawIOBase):
         self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
         self._pending = b""
         self._input = b""
+        # Content bytes handed out, and what each inflate call stood at:
+        # (content bytes made, file bytes inflated), the last few.
+        self._given = 0
+        self._made = 0
+        self._marks: deque[tuple[int, int]] = deque([(0, 0)], maxlen=8)
+
+    def tell(self) -> int:
+        return self._given
+
+    def file_position(self, content: int) -> int:
+        """Where in the file the content's byte `content` came from: between
+        the marks of the inflate call that made it, in proportion. Reading is
+        measured per line, not per 256 KiB of the file, so a gzipped file's
+        progress (and the estimate of how many events it holds) moves evenly."""
+        before = self._marks[0]
+        for mark in self._marks:
+            if mark[0] >= content:
+                made = mark[0] - before[0]
+                if made <= 0:
+                    return mark[1]
+                share = (content - before[0]) / made
+                return before[1] + int((mark[1] - before[1]) * share)
+            before = mark
+        return before[1]
 
     def close(self) -> None:
         self._raw.close()
@@ -134,8 +165,11 @@ class _Gunzip(io.RawIOBase):
                     raise EOFError("the gzip stream is cut off")
             self._pending = self._inflate.decompress(self._input, READ_BYTES)
             self._input = self._inflate.unconsumed_tail
+            self._made += len(self._pending)
+            self._marks.append((self._made, self._raw.tell() - len(self._input)))
         taken, self._pending = self._pending[:size], self._pending[size:]
         buffer[: len(taken)] = taken
+        self._given += len(taken)
         return len(taken)
 
 
@@ -148,7 +182,7 @@ class EventFile:
             self.size = self.path.stat().st_size
             with self.path.open("rb") as raw:
                 self.gzipped = raw.read(2) == GZIP_MAGIC
-            with self._open() as stream:
+            with self._open(measured=False) as stream:
                 first = self._first_byte(stream)
         except FileUnreadable:
             raise
@@ -160,13 +194,16 @@ class EventFile:
         self.unit = "element" if self.format == JSON_ARRAY else "line"
         self.consumed = 0
 
-    def _open(self):
-        raw = self.path.open("rb")
-        self._counter = _Counting(raw)
-        counted = io.BufferedReader(self._counter, READ_BYTES)
-        if not self.gzipped:
-            return counted
-        return io.BufferedReader(_Gunzip(counted), READ_BYTES)
+    def _open(self, *, measured: bool = True):
+        """The content as a stream; `measured`, the one bytes_read follows (the
+        reading's own, not a look ahead through the file)."""
+        counter = _Counting(self.path.open("rb"))
+        counted = io.BufferedReader(counter, READ_BYTES)
+        gunzip = _Gunzip(counted) if self.gzipped else None
+        stream = io.BufferedReader(gunzip, READ_BYTES) if gunzip else counted
+        if measured:
+            self._counter, self._gunzip, self._stream = counter, gunzip, stream
+        return stream
 
     def _first_byte(self, stream) -> bytes:
         """The first byte of the content that is not white space."""
@@ -200,9 +237,21 @@ class EventFile:
 
     @property
     def bytes_read(self) -> int:
-        """How far into the file (as stored) reading has come."""
+        """How far into the file (as stored) reading has come: up to the end of
+        what the reader took (not what was read ahead into buffers)."""
         counter = getattr(self, "_counter", None)
-        return counter.consumed if counter is not None else 0
+        if counter is None:
+            return 0
+        if self._stream.closed:
+            # Read to its end, or given up: as far as the file was read.
+            return counter.consumed
+        try:
+            taken = self._stream.tell()
+        except (OSError, ValueError):
+            return counter.consumed
+        if self._gunzip is None:
+            return taken
+        return self._gunzip.file_position(taken)
 
     def items(self, *, skip: int = 0) -> Iterator[Item]:
         """Each line or element after the first `skip`, in order. Blank lines are
@@ -259,7 +308,7 @@ class EventFile:
         number = 0
         try:
             for value, problem in _array_values(
-                backend.basic_parse(stream, use_float=True)
+                backend.basic_parse(stream, use_float=True, buf_size=ARRAY_READ_BYTES)
             ):
                 number += 1
                 if number <= skip:
@@ -279,7 +328,7 @@ class EventFile:
         """Whether the file holds a surrogate escape: one streaming pass."""
         tail = b""
         try:
-            with self._open() as stream:
+            with self._open(measured=False) as stream:
                 while chunk := stream.read(READ_BYTES):
                     if _SURROGATE_ESCAPE.search(tail + chunk):
                         return True

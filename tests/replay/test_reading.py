@@ -166,3 +166,38 @@ def test_deep_nesting_in_an_array_costs_no_memory_and_reading_goes_on(tmp_path):
     assert items[2].problem.startswith("not an event: a JSON object is needed")
     assert items[3].event["messageId"] == "replay-2"
     assert items[4].problem.startswith("the JSON array cannot be read past here")
+
+
+@pytest.mark.parametrize(
+    "name, gzipped, as_array",
+    [
+        ("lines.jsonl.gz", True, False),
+        ("lines.jsonl", False, False),
+        ("array.json", False, True),
+        ("array.json.gz", True, True),
+    ],
+)
+def test_progress_through_the_file_moves_with_each_event(
+    tmp_path, name, gzipped, as_array
+):
+    """How far into the file reading has come follows the events taken, not
+    the reader's 256 KiB reads: a replay's estimate of how many events the
+    file holds (events read / share of the file read) stays near the truth
+    from the first tenth on, for a gzipped export above all."""
+    count = 40_000
+    path = tmp_path / name
+    if as_array:
+        text = json.dumps([event(n) for n in range(count)]).encode()
+        path.write_bytes(gzip.compress(text) if gzipped else text)
+    else:
+        write_lines(path, count, gzipped=gzipped)
+    found = reading.EventFile(path)
+    size = path.stat().st_size
+    estimates, last = [], 0
+    for number, _ in enumerate(found.items(), start=1):
+        if number % 2_000 == 0:
+            assert found.bytes_read >= last
+            last = found.bytes_read
+            if number >= count // 10:
+                estimates.append(number * size / found.bytes_read)
+    assert 0.95 * count <= min(estimates) and max(estimates) <= 1.05 * count
