@@ -17,6 +17,8 @@ from sandbox.replay.models import ReadinessCheck, Replay
 
 # The current rate is measured over this window.
 CURRENT_RATE_SECONDS = 5
+# The statuses in which a replay gets on by itself, so a time left means something.
+MOVING = frozenset({"reading", "sending", "shuffling", "finished"})
 # Latency percentiles are taken over the newest this many answered deliveries.
 LATENCY_SAMPLE = 2000
 REPLAYS_LISTED = 50
@@ -378,7 +380,12 @@ def replay_progress(*, replay: Replay) -> ReplayProgress:
     finished = replay.fed_at is not None and settled == enqueued
     current = recent / CURRENT_RATE_SECONDS
     left = max(expected - settled, 0)
+    status = _status(replay, finished)
     eta = left / current if current > 0 and left else (0.0 if finished else None)
+    if status not in MOVING:
+        # Paused, cancelled, stopped or interrupted: no time is left to count
+        # down, however fast it went until then.
+        eta = 0.0 if finished else None
     return ReplayProgress(
         read=replay.events_read,
         bad=replay.bad_count,
@@ -401,7 +408,7 @@ def replay_progress(*, replay: Replay) -> ReplayProgress:
         latency_p95=_percentile(latencies, 0.95),
         expected=max(expected, enqueued),
         eta_seconds=eta,
-        status=_status(replay, finished),
+        status=status,
         finished=finished,
         seconds=seconds,
         bytes_read=replay.bytes_read,

@@ -60,9 +60,13 @@ def test_pause_resume_and_cancel(receiver, tmp_path):
         paused_at = len(receiver.received)
         time.sleep(0.6)
         assert len(receiver.received) == paused_at
-        assert selectors.replay_progress(replay=replay).status == "paused"
+        shown = selectors.replay_progress(replay=replay)
+        assert shown.status == "paused"
+        # It sent a moment ago, but a paused replay has no time left to count.
+        assert shown.current_rate > 0 and shown.eta_seconds is None
         services.replay_resume(replay=replay)
         wait_until(lambda: len(receiver.received) >= paused_at + 50)
+        assert selectors.replay_progress(replay=replay).eta_seconds > 0
         replay = services.replay_cancel(replay=selectors.replay_get(pk=replay.pk))
         cancelled = Delivery.objects.filter(
             run_id=replay.run_id, reason=services.CANCELLED
@@ -78,6 +82,8 @@ def test_pause_resume_and_cancel(receiver, tmp_path):
             )
         )
         wait_until(lambda: not selectors.replay_get(pk=replay.pk).feeder)
+        shown = selectors.replay_progress(replay=selectors.replay_get(pk=replay.pk))
+        assert shown.status == "cancelled" and shown.eta_seconds is None
         time.sleep(0.3)
         stopped_at = len(receiver.received)
         time.sleep(0.3)
