@@ -116,10 +116,12 @@ class Run(models.Model):
     rate = models.FloatField(null=True, blank=True)
     rate_clock = models.FloatField(default=0.0)
     paused = models.BooleanField(default=False)
-    # 429 answers slow a replay: its rate and concurrency are multiplied by
-    # `throttle_factor` (halved per 429, doubling back as time passes without
-    # one), and nothing of it is claimed before `held_until` (Retry-After).
+    # 429 answers slow a replay: its rate and concurrency are multiplied by a
+    # share (queue.throttle_factor) cut to `throttle_factor` at the last 429,
+    # which came at the share `throttle_ceiling`; nothing of it is claimed
+    # before `held_until` (Retry-After).
     throttle_factor = models.FloatField(default=1.0)
+    throttle_ceiling = models.FloatField(default=1.0)
     throttled_at = models.FloatField(default=0.0)
     held_until = models.FloatField(default=0.0)
     throttled_count = models.PositiveIntegerField(default=0)

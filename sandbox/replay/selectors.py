@@ -400,7 +400,7 @@ def replay_progress(*, replay: Replay) -> ReplayProgress:
         settled=settled,
         throttled=run.throttled_count,
         slowed_to=queue.throttle_factor(
-            run.throttle_factor, run.throttled_at, now.timestamp()
+            run.throttle_factor, run.throttled_at, now.timestamp(), run.throttle_ceiling
         ),
         current_rate=current,
         average_rate=settled / seconds,
