@@ -1,6 +1,7 @@
 """Reads for replays: the list, one replay, and its progress figures; a
 readiness check's progress."""
 
+import math
 import threading
 import time
 from collections import Counter, OrderedDict
@@ -14,6 +15,7 @@ from django.utils import timezone
 from sandbox.delivery import queue
 from sandbox.delivery.models import OPEN_STATES, Delivery, Run, State
 from sandbox.replay.models import ReadinessCheck, Replay
+from sandbox.replay.services import MAX_CONCURRENCY
 
 # The current rate is measured over this window.
 CURRENT_RATE_SECONDS = 5
@@ -142,6 +144,10 @@ class ReplayProgress:
     # pass, "shuffling", reads it all before it sends).
     bytes_read: int = 0
     file_size: int = 0
+    # The controls it was started with: events/s asked (None: unlimited), and
+    # requests in flight at most.
+    rate: float | None = None
+    concurrency: int = 0
 
     @property
     def percent(self) -> int:
@@ -152,6 +158,27 @@ class ReplayProgress:
     @property
     def red(self) -> int:
         return self.failed
+
+    @property
+    def held_by_concurrency(self) -> tuple[int, int] | None:
+        """When its concurrency, not its rate, holds the replay back: the events
+        per second its requests in flight carry at the endpoint's median
+        latency, and the concurrency that would carry the rate asked (with a
+        fifth to spare, at most MAX_CONCURRENCY). None otherwise: no rate
+        asked, not sending, slowed by 429s, or no latency measured yet."""
+        if (
+            not self.rate
+            or self.status not in ("reading", "sending")
+            or self.slowed_to < 1
+            or not self.latency_p50
+            or not self.concurrency
+        ):
+            return None
+        carried = self.concurrency * 1000 / self.latency_p50
+        if carried >= 0.9 * self.rate:
+            return None
+        needed = math.ceil(self.rate * self.latency_p50 / 1000 * 1.2)
+        return int(carried), min(needed, MAX_CONCURRENCY)
 
 
 def _percentile(ordered: list[int], share: float) -> int | None:
@@ -413,6 +440,8 @@ def replay_progress(*, replay: Replay) -> ReplayProgress:
         seconds=seconds,
         bytes_read=replay.bytes_read,
         file_size=replay.file_size,
+        rate=run.rate,
+        concurrency=run.concurrency,
     )
 
 

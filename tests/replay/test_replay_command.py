@@ -2,6 +2,8 @@
 progress, its summary line and its exit codes."""
 
 import json
+import math
+import re
 from io import StringIO
 
 import pytest
@@ -172,3 +174,53 @@ def test_an_empty_file_replays_nothing_and_exits_0(receiver, tmp_path):
         .splitlines()[-1]
         .startswith("Summary: 0 events read, 0 bad lines, 0 delivered, 0 failed, ")
     )
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_replay_held_back_by_its_concurrency_says_what_would_reach_its_rate(
+    receiver, tmp_path
+):
+    """Two requests in flight to an endpoint answering in 150 ms carry about
+    13 events/s: a replay asked for 200 events/s says so, and names the
+    concurrency that would reach it (200 events/s times 0.15 s, and a fifth
+    to spare)."""
+    path = write_lines(tmp_path / "export.jsonl", 80)
+    code, out, err = _replay(
+        str(path),
+        "--endpoint",
+        receiver.url("/slow"),
+        "--api-key",
+        "k",
+        "--rate",
+        "200",
+        "--concurrency",
+        "2",
+    )
+    assert code == 0, err
+    held = [line for line in out.splitlines() if "held back" in line]
+    assert held, out
+    found = re.search(
+        r"held back by --concurrency 2 \(about (\d+) events/s at the endpoint's "
+        r"median (\d+) ms\): --concurrency (\d+) would reach --rate 200$",
+        held[-1],
+    )
+    assert found, held[-1]
+    carried, p50, needed = (int(group) for group in found.groups())
+    assert 150 <= p50 < 250 and carried == int(2000 / p50)
+    assert needed == math.ceil(200 * p50 / 1000 * 1.2)
+    assert receiver.max_in_flight <= 2
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_replay_its_concurrency_carries_says_nothing_of_it(receiver, tmp_path):
+    path = write_lines(tmp_path / "export.jsonl", 80)
+    code, out, err = _replay(
+        str(path),
+        *("--endpoint", receiver.url("/slow"), "--api-key", "k"),
+        *("--rate", "20", "--concurrency", "10"),
+    )
+    assert code == 0, err
+    assert "held back" not in out
+    assert "settled" in out

@@ -10,7 +10,7 @@ from sandbox.delivery.models import Delivery, Run
 from sandbox.replay import uploads
 from sandbox.replay.models import Replay
 from tests.factories import make_delivery, make_subscription
-from tests.replay.helpers import event, wait_until
+from tests.replay.helpers import EngineThread, event, wait_until
 
 
 def _start(client, subscription, **fields):
@@ -126,3 +126,30 @@ def test_the_list_page_has_the_form_and_the_nav_link(client):
     page = client.get(reverse("replay:list")).content.decode()
     assert 'enctype="multipart/form-data"' in page
     assert 'href="/replays/" aria-current="page"' in page
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_the_page_says_when_the_concurrency_holds_the_replay_back(client, receiver):
+    """One request in flight to an endpoint answering in 150 ms carries about
+    6 events/s: the page says so, and what concurrency would reach 100/s."""
+    subscription = make_subscription(name="Slow", endpoint_url=receiver.url("/slow"))
+    lines = [json.dumps(event(n)) for n in range(200)]
+    upload = SimpleUploadedFile("slow.jsonl", "\n".join(lines).encode())
+    with EngineThread():
+        _start(client, subscription, file=upload, rate="100", concurrency="1")
+        replay = Replay.objects.get()
+        wait_until(
+            lambda: (
+                Delivery.objects.filter(
+                    run_id=replay.run_id, latency_ms__isnull=False
+                ).count()
+                >= 5
+            )
+        )
+        page = client.get(reverse("replay:detail", args=[replay.pk])).content.decode()
+        client.post(reverse("replay:cancel", args=[replay.pk]))
+    assert "data-held-by-concurrency" in page
+    assert "Held back by its concurrency: 1 request in flight" in page
+    assert "below the 100 events/s asked" in page
+    assert receiver.max_in_flight == 1

@@ -47,6 +47,11 @@ PROGRESS = (
     "{retrying} retrying, {failed} failed; {rate:.0f} events/s now, "
     "p95 {p95}"
 )
+HELD = (
+    "; held back by --concurrency {concurrency} (about {carried} events/s at "
+    "the endpoint's median {p50} ms): --concurrency {needed} would reach "
+    "--rate {rate:g}"
+)
 SHUFFLING = "Putting the source in a random order: {read} of {size} MB read"
 BAD_LINE = "{unit} {position}: {reason}"
 MORE_BAD = "… and {count} more bad {unit}s"
@@ -272,6 +277,15 @@ class Command(BaseCommand):
             rate=shown.current_rate,
             p95=f"{shown.latency_p95} ms" if shown.latency_p95 is not None else "-",
         )
+        held = shown.held_by_concurrency
+        if held is not None:
+            line += HELD.format(
+                concurrency=shown.concurrency,
+                carried=held[0],
+                p50=shown.latency_p50,
+                needed=held[1],
+                rate=shown.rate,
+            )
         if not self.tty:
             self.stdout.write(line)
             return
