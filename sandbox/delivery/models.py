@@ -122,6 +122,10 @@ class Run(models.Model):
     # before `held_until` (Retry-After).
     throttle_factor = models.FloatField(default=1.0)
     throttle_ceiling = models.FloatField(default=1.0)
+    # A replay asked for no rate: the events/s it went at when a 429 first
+    # slowed it, which the share then applies to (its concurrency alone is a
+    # weak brake on an endpoint that answers at once).
+    throttle_rate = models.FloatField(null=True, blank=True)
     throttled_at = models.FloatField(default=0.0)
     held_until = models.FloatField(default=0.0)
     throttled_count = models.PositiveIntegerField(default=0)

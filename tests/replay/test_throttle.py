@@ -82,3 +82,32 @@ def test_a_limit_that_held_is_not_tried_again_for_a_while(receiver, tmp_path):
     assert run.throttle_factor == pytest.approx(
         max(queue.THROTTLE_FLOOR, run.throttle_ceiling * queue.THROTTLE_CUT)
     )
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_replay_asked_for_no_rate_is_slowed_by_rate_after_a_429(receiver, tmp_path):
+    """With no rate asked, a 429 measures the rate the replay went at, and the
+    share applies to that rate: an endpoint that answers at once is not
+    slowed by fewer requests in flight alone, which met a 429 again at once."""
+    path = write_lines(tmp_path / "e.jsonl", 2500)
+    replay = services.replay_create(
+        target=ad_hoc_target(receiver.url("/limited/100"), time_scale=100),
+        path=path,
+        concurrency=10,
+    )
+    refused = Attempt.objects.filter(
+        delivery__run_id=replay.run_id, response_status=429
+    )
+    with EngineThread():
+        services.replay_feed_in_background(replay_id=replay.pk)
+        wait_until(refused.exists, timeout=30)
+        first = timezone.now()
+        wait_until(lambda: timezone.now() >= first + timedelta(seconds=10), timeout=20)
+        services.replay_cancel(replay=replay)
+    run = Run.objects.get(pk=replay.run_id)
+    assert run.rate is None and run.throttle_rate > 100
+    # About one 429 burst per cut, a cut per second or two while it comes
+    # down to the endpoint's 100/s; then none.
+    assert refused.count() < 80, refused.count()
+    assert len(receiver.received) >= 700

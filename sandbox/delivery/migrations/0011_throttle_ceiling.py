@@ -14,4 +14,9 @@ class Migration(migrations.Migration):
             name="throttle_ceiling",
             field=models.FloatField(default=1.0),
         ),
+        migrations.AddField(
+            model_name="run",
+            name="throttle_rate",
+            field=models.FloatField(blank=True, null=True),
+        ),
     ]
