@@ -846,9 +846,8 @@ RECENT_RATE_SECONDS = 2.0
 def _recent_rate(run_id: int, now: datetime) -> float | None:
     """The events/s a run's deliveries were claimed or answered at over the
     last RECENT_RATE_SECONDS, or since the first of them in that time; None
-    when none were. By the updated_at
-    index: the run is matched as an expression, so SQLite does not read every
-    row of the run."""
+    when none were. By the updated_at index: the run is matched as an
+    expression, so SQLite does not read every row of the run."""
     since = connection.ops.adapt_datetimefield_value(
         now - timedelta(seconds=RECENT_RATE_SECONDS)
     )

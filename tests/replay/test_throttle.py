@@ -39,6 +39,21 @@ def test_the_share_after_a_429_follows_cut_ramp_plateau_then_doubling():
     assert queue.throttle_factor(1.0, 0.0, at) == 1.0
 
 
+def _limited_replay(receiver, tmp_path, *, rate: float | None):
+    """A replay of 2,500 events, 10 in flight, to an endpoint that takes 100
+    events/s (429 with Retry-After: 1 beyond); and its 429 answers."""
+    replay = services.replay_create(
+        target=ad_hoc_target(receiver.url("/limited/100"), time_scale=100),
+        path=write_lines(tmp_path / "e.jsonl", 2500),
+        rate=rate,
+        concurrency=10,
+    )
+    refused = Attempt.objects.filter(
+        delivery__run_id=replay.run_id, response_status=429
+    )
+    return replay, refused
+
+
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_limit_that_held_is_not_tried_again_for_a_while(receiver, tmp_path):
@@ -47,16 +62,7 @@ def test_a_limit_that_held_is_not_tried_again_for_a_while(receiver, tmp_path):
     the rate that was refused, and meets no 429 again for the plateau, still
     sending near the endpoint's rate. (Halving and doubling back every 2 s met
     a 429 every few seconds, and kept three fifths of the endpoint's rate.)"""
-    path = write_lines(tmp_path / "e.jsonl", 2500)
-    replay = services.replay_create(
-        target=ad_hoc_target(receiver.url("/limited/100"), time_scale=100),
-        path=path,
-        rate=150.0,
-        concurrency=10,
-    )
-    refused = Attempt.objects.filter(
-        delivery__run_id=replay.run_id, response_status=429
-    )
+    replay, refused = _limited_replay(receiver, tmp_path, rate=150.0)
     with EngineThread():
         services.replay_feed_in_background(replay_id=replay.pk)
         wait_until(refused.exists, timeout=30)
@@ -90,15 +96,7 @@ def test_a_replay_asked_for_no_rate_is_slowed_by_rate_after_a_429(receiver, tmp_
     """With no rate asked, a 429 measures the rate the replay went at, and the
     share applies to that rate: an endpoint that answers at once is not
     slowed by fewer requests in flight alone, which met a 429 again at once."""
-    path = write_lines(tmp_path / "e.jsonl", 2500)
-    replay = services.replay_create(
-        target=ad_hoc_target(receiver.url("/limited/100"), time_scale=100),
-        path=path,
-        concurrency=10,
-    )
-    refused = Attempt.objects.filter(
-        delivery__run_id=replay.run_id, response_status=429
-    )
+    replay, refused = _limited_replay(receiver, tmp_path, rate=None)
     with EngineThread():
         services.replay_feed_in_background(replay_id=replay.pk)
         wait_until(refused.exists, timeout=30)
