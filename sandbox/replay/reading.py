@@ -9,6 +9,7 @@ import codecs
 import io
 import json
 import re
+import sys
 import zlib
 from collections import deque
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from pathlib import Path
 import ijson
 from ijson.common import ObjectBuilder
 
-from sandbox.spec.json_text import MAX_DEPTH, encoded_or_problem
+from sandbox.spec.json_text import MAX_DEPTH, NUMBER_TOO_LONG, encoded_or_problem
 from sandbox.spec.validation import json_kind
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -36,6 +37,10 @@ UNREADABLE = "Cannot read {path}: {detail}"
 NOT_GZIP = "the file starts as gzip but is not a readable gzip stream ({detail})"
 TRUNCATED = "the file ends early ({detail}); nothing after this point can be read"
 NOT_UTF8 = "not UTF-8 text"
+UTF16 = (
+    "the file is UTF-16 text; Segment's exports are UTF-8: save it as UTF-8 "
+    "and replay it again"
+)
 NOT_JSON = "not JSON: {detail}"
 NOT_AN_OBJECT = "not an event: a JSON object is needed, and this is {kind}"
 UNSENDABLE = "cannot be sent: {detail}"
@@ -46,13 +51,26 @@ ARRAY_BROKEN = (
     "the JSON array cannot be read past here ({detail}); the rest of the file "
     "is not read"
 )
-# A surrogate written as an escape: the fast array parser would turn a lone one
-# into "?", so a file holding any is parsed by ijson's pure Python backend.
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+# What the fast array parser gets wrong, so a file holding any is parsed by
+# ijson's pure Python backend: a surrogate written as an escape (it would turn a
+# lone one into "?"), and an integer past 64 bits (it stops the whole array
+# with "integer overflow", where JSON Lines read it as the number it is). A
+# match inside a string costs only speed.
+_SLOW_PARSE_NEEDED = re.compile(
+    rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}|[:,\[][ \t\r\n]{0,40}-?[0-9]{19}"
+)
+# Kept from each chunk for the next: a match begun at its end is seen whole.
+_SLOW_PARSE_TAIL = 64
+# The byte-order marks of UTF-16, which a file saved as "Unicode" starts with.
+_UTF16_MARKS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
 class FileUnreadable(Exception):
-    """The file cannot be opened or read at all."""
+    """The file cannot be opened or read at all: why (`detail`)."""
+
+    def __init__(self, path: Path, detail: str):
+        super().__init__(UNREADABLE.format(path=path, detail=detail))
+        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -63,6 +81,17 @@ class Item:
     position: int
     event: dict | None = None
     problem: str | None = None
+
+
+def _utf16(start: bytes) -> bool:
+    """Whether text starting so is UTF-16: its byte-order mark, or (none) an
+    ASCII character and a NUL in either order, twice."""
+    if start.startswith(_UTF16_MARKS):
+        return True
+    return len(start) >= 4 and (
+        (start[1] == start[3] == 0 and start[0] and start[2])
+        or (start[0] == start[2] == 0 and start[1] and start[3])
+    )
 
 
 def _refuse_constant(token: str) -> float:
@@ -187,9 +216,7 @@ class EventFile:
         except FileUnreadable:
             raise
         except (OSError, EOFError, zlib.error) as error:
-            raise FileUnreadable(
-                UNREADABLE.format(path=self.path, detail=_detail(error))
-            ) from None
+            raise FileUnreadable(self.path, _detail(error)) from None
         self.format = JSON_ARRAY if first == b"[" else JSON_LINES
         self.unit = "element" if self.format == JSON_ARRAY else "line"
         self.consumed = 0
@@ -206,17 +233,21 @@ class EventFile:
         return stream
 
     def _first_byte(self, stream) -> bytes:
-        """The first byte of the content that is not white space."""
+        """The first byte of the content that is not white space. UTF-16 text
+        (its byte-order mark, or a NUL beside each character) is refused: every
+        line of it would only be reported as not UTF-8."""
         if self.gzipped:
             # Decompressed by hand: a truncated stream still shows its start.
             stream = io.BytesIO(self._gzip_start())
-        while True:
-            chunk = stream.read(64)
-            if not chunk:
-                return b""
+        chunk = stream.read(64)
+        if _utf16(chunk):
+            raise FileUnreadable(self.path, UTF16)
+        while chunk:
             stripped = chunk.removeprefix(codecs.BOM_UTF8).lstrip()
             if stripped:
                 return stripped[:1]
+            chunk = stream.read(64)
+        return b""
 
     def _gzip_start(self) -> bytes:
         inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
@@ -227,9 +258,7 @@ class EventFile:
                     start += inflate.decompress(compressed, 4096)
                 except zlib.error as error:
                     raise FileUnreadable(
-                        UNREADABLE.format(
-                            path=self.path, detail=NOT_GZIP.format(detail=error)
-                        )
+                        self.path, NOT_GZIP.format(detail=error)
                     ) from None
                 if inflate.eof or start.strip():
                     break
@@ -260,9 +289,7 @@ class EventFile:
         try:
             stream = self._open()
         except OSError as error:
-            raise FileUnreadable(
-                UNREADABLE.format(path=self.path, detail=_detail(error))
-            ) from None
+            raise FileUnreadable(self.path, _detail(error)) from None
         with stream:
             yield from read(stream, skip)
 
@@ -304,7 +331,7 @@ class EventFile:
                 return None
 
     def _elements(self, stream, skip: int) -> Iterator[Item]:
-        backend = ijson.get_backend("python") if self._has_surrogates() else ijson
+        backend = ijson.get_backend("python") if self._needs_slow_parse() else ijson
         number = 0
         try:
             for value, problem in _array_values(
@@ -324,15 +351,16 @@ class EventFile:
             detail = " ".join(str(error).split())[:200]
             yield Item(number + 1, problem=ARRAY_BROKEN.format(detail=detail))
 
-    def _has_surrogates(self) -> bool:
-        """Whether the file holds a surrogate escape: one streaming pass."""
+    def _needs_slow_parse(self) -> bool:
+        """Whether the file holds what the fast parser gets wrong (a surrogate
+        escape, a long integer): one streaming pass."""
         tail = b""
         try:
             with self._open(measured=False) as stream:
                 while chunk := stream.read(READ_BYTES):
-                    if _SURROGATE_ESCAPE.search(tail + chunk):
+                    if _SLOW_PARSE_NEEDED.search(tail + chunk):
                         return True
-                    tail = chunk[-5:]
+                    tail = chunk[-_SLOW_PARSE_TAIL:]
         except (OSError, EOFError, zlib.error):
             # Read as far as it goes; the parse reports where the file ends.
             return False
@@ -392,6 +420,8 @@ def _parsed_line(number: int, line: bytes) -> Item:
         value = _decode(text.strip())
     except ValueError as error:
         detail = str(error).split(": line ")[0]
+        if "integer string conversion" in detail:
+            detail = NUMBER_TOO_LONG.format(limit=sys.get_int_max_str_digits())
         return Item(number, problem=NOT_JSON.format(detail=detail))
     except RecursionError:
         return Item(number, problem=NOT_JSON.format(detail="nested too deeply"))

@@ -137,7 +137,11 @@ def replay_create(
         try:
             found = reading.EventFile(path)
         except reading.FileUnreadable as error:
-            raise ReplayRefused(str(error)) from None
+            # An upload is named as the user named it, not where it was stored.
+            name = file_name or path
+            raise ReplayRefused(
+                reading.UNREADABLE.format(path=name, detail=error.detail)
+            ) from None
         fields = {
             "source": Replay.Source.FILE,
             "file_name": file_name or Path(path).name,

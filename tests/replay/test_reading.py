@@ -121,6 +121,58 @@ def test_a_bad_element_of_an_array_is_skipped_and_a_broken_array_stops(tmp_path)
     assert second.problem.startswith("the JSON array cannot be read past here")
 
 
+@pytest.mark.parametrize("gzipped", [False, True], ids=["plain", "gzipped"])
+def test_an_integer_past_64_bits_is_read_in_an_array_as_in_lines(tmp_path, gzipped):
+    # The fast array parser stops the whole array at such a number ("integer
+    # overflow"); JSON Lines read it as the number it is.
+    big = 2**64 + 1
+    text = (
+        f'[{{"type": "track", "properties": {{"id": {big}}}}},\n'
+        f'{{"type": "track", "properties": {{"id": -{big}, "n": 1.5}}}}, {{"c": 3}}]'
+    ).encode()
+    path = tmp_path / ("array.json.gz" if gzipped else "array.json")
+    path.write_bytes(gzip.compress(text) if gzipped else text)
+    items = _items(path)
+    assert [i.problem for i in items] == [None, None, None]
+    assert items[0].event["properties"]["id"] == big
+    assert items[1].event["properties"] == {"id": -big, "n": 1.5}
+    assert items[2].event == {"c": 3}
+    lines = tmp_path / "lines.jsonl"
+    lines.write_text(f'{{"type": "track", "properties": {{"id": {big}}}}}\n')
+    assert _items(lines)[0].event == items[0].event
+
+
+def test_a_number_too_long_to_read_is_one_bad_line_in_plain_words(tmp_path):
+    path = tmp_path / "long.jsonl"
+    path.write_text(
+        '{"type": "track", "properties": {"n": 1'
+        + "0" * 5000
+        + "}}\n"
+        + json.dumps(event(1))
+        + "\n"
+    )
+    first, second = _items(path)
+    assert first.problem == reading.NOT_JSON.format(
+        detail="a number has more than 4,300 digits, more than the sandbox reads"
+    )
+    assert second.event == event(1)
+
+
+@pytest.mark.parametrize(
+    "encoding", ["utf-16", "utf-16-le", "utf-16-be"], ids=["bom", "le", "be"]
+)
+@pytest.mark.parametrize("gzipped", [False, True], ids=["plain", "gzipped"])
+def test_a_utf16_file_is_refused_with_what_to_do(tmp_path, encoding, gzipped):
+    text = (json.dumps(event(1)) + "\n").encode(encoding)
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(gzip.compress(text) if gzipped else text)
+    with pytest.raises(reading.FileUnreadable) as refused:
+        reading.EventFile(path)
+    assert str(refused.value) == reading.UNREADABLE.format(
+        path=path, detail=reading.UTF16
+    )
+
+
 def test_resuming_skips_the_lines_already_read(tmp_path):
     path = write_lines(tmp_path / "e.jsonl", 100)
     items = _items(path, skip=60)

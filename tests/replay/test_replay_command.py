@@ -72,6 +72,25 @@ def test_bad_lines_are_listed_and_red_events_exit_1(receiver, tmp_path):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_the_summary_counts_the_events_a_file_repeats(receiver, tmp_path):
+    path = tmp_path / "repeats.jsonl"
+    path.write_text("".join(json.dumps(event(n % 2)) + "\n" for n in range(5)))
+    code, out, err = _replay(
+        str(path), "--endpoint", receiver.url("/ok"), "--api-key", "k"
+    )
+    assert code == 0, err
+    assert (
+        out.strip()
+        .splitlines()[-1]
+        .startswith(
+            "Summary: 5 events read, 0 bad lines, 3 repeated messageIds skipped, "
+            "2 delivered, 0 failed, "
+        )
+    )
+    assert len(receiver.received) == 2
+
+
+@pytest.mark.django_db(transaction=True)
 def test_new_message_ids_keep_the_timestamps(receiver, tmp_path):
     path = write_lines(tmp_path / "e.jsonl", 20)
     subscription = make_subscription(name="Hook", endpoint_url=receiver.url("/ok"))

@@ -103,6 +103,30 @@ def test_an_oversized_upload_is_refused(client, monkeypatch, settings, tmp_path)
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        ((json.dumps(event(1)) + "\n").encode("utf-16"), "the file is UTF-16 text"),
+        (b"\x1f\x8bnot gzip", "the file starts as gzip but is not a readable"),
+    ],
+    ids=["utf16", "not-gzip"],
+)
+def test_an_unreadable_upload_is_refused_by_its_own_name(
+    client, settings, tmp_path, content, words
+):
+    settings.DATA_DIR = tmp_path
+    subscription = make_subscription(name="Hook")
+    upload = SimpleUploadedFile("export.jsonl", content)
+    response = _start(client, subscription, file=upload)
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert f"Cannot read export.jsonl: {words}" in page
+    assert str(tmp_path) not in page
+    assert not Replay.objects.exists()
+    assert not list(uploads.uploads_directory().iterdir())
+
+
+@pytest.mark.django_db(transaction=True)
 def test_pause_resume_cancel_over_htmx(client):
     subscription = make_subscription(name="Hook")
     upload = SimpleUploadedFile("e.jsonl", json.dumps(event(1)).encode())

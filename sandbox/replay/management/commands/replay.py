@@ -57,9 +57,10 @@ BAD_LINE = "{unit} {position}: {reason}"
 MORE_BAD = "… and {count} more bad {unit}s"
 THROTTLED = "The endpoint answered 429 {count} time{s}; the replay slowed down."
 SUMMARY = (
-    "Summary: {read} events read, {bad} bad {unit}s, {delivered} delivered, "
-    "{failed} failed{deduplicated}, {seconds:.1f} s, {rate:.0f} events/s"
+    "Summary: {read} events read, {bad} bad {unit}s{repeated}, {delivered} "
+    "delivered, {failed} failed{deduplicated}, {seconds:.1f} s, {rate:.0f} events/s"
 )
+REPEATED = ", {count} repeated messageId{s} skipped"
 DEDUPLICATED = ", {count} deduplicated"
 FAILED = "{failed} of {count} event{s} ended red (see the replay's deliveries)."
 FEED_FAULT = "Reading the file failed: {detail}"
@@ -324,6 +325,12 @@ class Command(BaseCommand):
                 read=replay.events_read,
                 bad=replay.bad_count,
                 unit=replay.unit,
+                repeated=REPEATED.format(
+                    count=replay.duplicates_skipped,
+                    s="" if replay.duplicates_skipped == 1 else "s",
+                )
+                if replay.duplicates_skipped
+                else "",
                 delivered=shown.delivered + shown.unsupported,
                 failed=shown.failed,
                 deduplicated=DEDUPLICATED.format(count=shown.deduplicated)
