@@ -9,6 +9,7 @@ import codecs
 import io
 import json
 import re
+import stat
 import sys
 import zlib
 from collections import deque
@@ -37,6 +38,12 @@ UNREADABLE = "Cannot read {path}: {detail}"
 NOT_GZIP = "the file starts as gzip but is not a readable gzip stream ({detail})"
 TRUNCATED = "the file ends early ({detail}); nothing after this point can be read"
 NOT_UTF8 = "not UTF-8 text"
+A_DIRECTORY = "it is a directory; give the file of events in it"
+# A replay reads its file more than once (its format, a look ahead, a resume).
+NOT_A_FILE = (
+    "it is not a regular file (a pipe or a device can be read only once); save "
+    "the events to a file and replay that"
+)
 UTF16 = (
     "the file is UTF-16 text; Segment's exports are UTF-8: save it as UTF-8 "
     "and replay it again"
@@ -208,7 +215,12 @@ class EventFile:
     def __init__(self, path: Path | str):
         self.path = Path(path)
         try:
-            self.size = self.path.stat().st_size
+            found = self.path.stat()
+            if stat.S_ISDIR(found.st_mode):
+                raise FileUnreadable(self.path, A_DIRECTORY)
+            if not stat.S_ISREG(found.st_mode):
+                raise FileUnreadable(self.path, NOT_A_FILE)
+            self.size = found.st_size
             with self.path.open("rb") as raw:
                 self.gzipped = raw.read(2) == GZIP_MAGIC
             with self._open(measured=False) as stream:

@@ -3,7 +3,9 @@ lines reported by position and never stopping the rest."""
 
 import gzip
 import json
+import os
 import tracemalloc
+from pathlib import Path
 
 import pytest
 
@@ -192,6 +194,23 @@ def test_an_unreadable_file_is_refused_at_once(tmp_path, content, words):
         path.write_bytes(content)
     with pytest.raises(reading.FileUnreadable, match=words):
         reading.EventFile(path)
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo", "device"])
+def test_what_is_not_a_regular_file_is_refused_at_once(tmp_path, kind):
+    # A pipe or a device would be read once for the format and again for the
+    # events (/dev/zero never ended).
+    path = tmp_path / kind
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path = Path("/dev/zero")
+    with pytest.raises(reading.FileUnreadable) as refused:
+        reading.EventFile(path)
+    detail = reading.A_DIRECTORY if kind == "directory" else reading.NOT_A_FILE
+    assert refused.value.detail == detail
 
 
 def test_deep_nesting_in_an_array_costs_no_memory_and_reading_goes_on(tmp_path):

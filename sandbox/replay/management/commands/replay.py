@@ -157,7 +157,8 @@ class Command(BaseCommand):
             target = dataclasses.replace(
                 target, time_scale=_time_scale(options["time_scale"])
             )
-        path = Path(options["file"]).resolve()
+        # Absolute, not resolved: /dev/stdin resolves to no file at all.
+        path = Path(options["file"]).absolute()
         replay = services.replay_create(
             target=target,
             path=path,
