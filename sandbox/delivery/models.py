@@ -16,6 +16,9 @@ class Door(models.TextChoices):
     SUITE = "suite", "Suite"
     SOURCE = "source", "Source"
     REPLAY = "replay", "Replay"
+    # The replay readiness check's probes: a 429 is an answer it reports, and
+    # does not hold or slow them as it does a replay.
+    READINESS = "readiness", "Readiness check"
 
 
 class State(models.TextChoices):

@@ -51,6 +51,25 @@ ORDER_EVENTS = 12
 STEP_PAUSE_SECONDS = 1.0
 WAIT_EVERY_SECONDS = 0.05
 NOT_SETTLED = "did not settle within {seconds:g} s"
+# A question's answer: yes, no, or cannot tell (the endpoint's answers were
+# about something else).
+YES, NO, UNKNOWN = "yes", "no", "cannot tell"
+NONE_ACCEPTED = (
+    "It accepted none of them, not even the one dated {newest} ago: the "
+    "refusals are not about the timestamp (see their reasons)."
+)
+NO_ANSWER = (
+    "The events dated {ages} ago got no answer that says (a 429, a 5xx, or none "
+    "at all); check again when the endpoint takes events."
+)
+NOT_IN_ORDER_EITHER = (
+    "It accepted {accepted} of the {events} sent in order, so what the shuffled "
+    "ones got says nothing about order (see the reasons)."
+)
+NO_ANSWER_SHUFFLED = (
+    "Shuffled events got no answer that says (a 429, a 5xx, or none at all); "
+    "check again when the endpoint takes events."
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,7 +135,7 @@ def _send(
     deliveries in the order given, and whether it settled in time. `created`
     hears of the run before anything is enqueued into it."""
     run = run_create(
-        door=Door.REPLAY,
+        door=Door.READINESS,
         label=label,
         concurrency=concurrency,
         strict_order=strict_order,
@@ -128,7 +147,7 @@ def _send(
     stored = deliveries_enqueue(
         target=target,
         events=events,
-        door=Door.REPLAY,
+        door=Door.READINESS,
         run=run,
         as_is=True,
         allow_problems=True,
@@ -145,12 +164,20 @@ def _send(
 
 
 def _answer(delivery: Delivery) -> dict:
+    status = delivery.response_status
+    ok = delivery.state in (State.DELIVERED, State.UNSUPPORTED)
     return {
         "state": delivery.state,
         "outcome": delivery.outcome,
-        "status": delivery.response_status,
+        "status": status,
         "reason": delivery.reason,
-        "ok": delivery.state in (State.DELIVERED, State.UNSUPPORTED),
+        "ok": ok,
+        # Refused for what it holds: a 4xx, but not "slow down". A 429, a 5xx
+        # or no answer says nothing about the event.
+        "rejected": not ok
+        and status is not None
+        and 400 <= status < 500
+        and status != 429,
     }
 
 
@@ -167,12 +194,29 @@ def _timestamps(target: Target, now: datetime, created: Callable[[Run], None]) -
         {"age": name, "timestamp": event["timestamp"], **_answer(delivery)}
         for (name, _), event, delivery in zip(AGES, events, deliveries, strict=True)
     ]
-    rejected = [result["age"] for result in results if not result["ok"]]
+    rejected = [result["age"] for result in results if result["rejected"]]
+    unanswered = [
+        result["age"]
+        for result in results
+        if not result["ok"] and not result["rejected"]
+    ]
+    accepted = [result["age"] for result in results if result["ok"]]
+    passed = settled and not rejected and not unanswered
+    if passed or (rejected and accepted):
+        verdict = YES if passed else NO
+        problem = "" if settled else NOT_SETTLED.format(seconds=60)
+    elif not accepted and rejected and not unanswered:
+        # The newest was refused too: the refusals are about something else.
+        verdict, problem = UNKNOWN, NONE_ACCEPTED.format(newest=AGES[0][0])
+    else:
+        verdict, problem = UNKNOWN, NO_ANSWER.format(ages=", ".join(unanswered))
     return {
         "results": results,
         "rejected": rejected,
-        "passed": settled and not rejected,
-        "problem": "" if settled else NOT_SETTLED.format(seconds=60),
+        "unanswered": unanswered,
+        "passed": passed,
+        "verdict": verdict,
+        "problem": problem,
     }
 
 
@@ -210,14 +254,33 @@ def _order(
         if not _answer(delivery)["ok"]
     ]
     settled = settled_a and settled_b
+    passed = settled and ok_in_order == ok_shuffled == ORDER_EVENTS
+    # Order is to blame only when the ordered sequence went through whole and
+    # the shuffled one was refused for what it held (not a 429, a 5xx or no
+    # answer, which say nothing about order).
+    order_matters = (
+        ok_in_order == ORDER_EVENTS
+        and ok_shuffled < ok_in_order
+        and any(row["rejected"] for row in failed_shuffled)
+    )
+    if passed or order_matters:
+        verdict = YES if passed else NO
+        problem = "" if settled else NOT_SETTLED.format(seconds=60)
+    elif ok_in_order < ORDER_EVENTS:
+        verdict = UNKNOWN
+        problem = NOT_IN_ORDER_EITHER.format(accepted=ok_in_order, events=ORDER_EVENTS)
+    else:
+        verdict = UNKNOWN
+        problem = NO_ANSWER_SHUFFLED if settled else NOT_SETTLED.format(seconds=60)
     return {
         "events": ORDER_EVENTS,
         "ok_in_order": ok_in_order,
         "ok_shuffled": ok_shuffled,
         "failed_shuffled": failed_shuffled,
-        "passed": settled and ok_in_order == ok_shuffled == ORDER_EVENTS,
-        "order_matters": ok_shuffled < ok_in_order,
-        "problem": "" if settled else NOT_SETTLED.format(seconds=60),
+        "passed": passed,
+        "order_matters": order_matters,
+        "verdict": verdict,
+        "problem": problem,
     }
 
 
