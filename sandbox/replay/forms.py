@@ -3,6 +3,7 @@
 from django import forms
 
 from sandbox.replay import services
+from sandbox.sources.models import Source
 from sandbox.spec import EVENT_TYPES
 from sandbox.subscriptions.models import Subscription
 
@@ -23,7 +24,11 @@ NO_FILE = "Choose a file to replay (JSON Lines or a JSON array, gzipped or not).
 
 class ReplayForm(forms.Form):
     source = forms.ChoiceField(
-        choices=[("file", "A file"), ("history", "Past deliveries")],
+        choices=[
+            ("file", "A file"),
+            ("history", "Past deliveries"),
+            ("ingested", "Events your sources received"),
+        ],
         initial="file",
         widget=forms.RadioSelect,
     )
@@ -34,6 +39,8 @@ class ReplayForm(forms.Form):
     subscription = forms.ModelChoiceField(
         queryset=Subscription.objects.filter(enabled=True).order_by("name"),
         label="Send to",
+        help_text="Failed events are retried by the subscription's retry policy "
+        "(Segment's schedule, or none): set it on the subscription.",
     )
     rate = forms.FloatField(
         required=False,
@@ -66,13 +73,27 @@ class ReplayForm(forms.Form):
         label="Sent to",
         empty_label="any subscription",
     )
+    from_source = forms.ModelChoiceField(
+        required=False,
+        queryset=Source.objects.order_by("name"),
+        label="Came in through",
+        empty_label="any source",
+        help_text="A source of the sandbox's, which SDKs send to.",
+    )
 
     def __init__(self, *args, **kwargs):
         # Ids of their own: the layout has forms of its own.
         kwargs.setdefault("auto_id", "replay-%s")
         super().__init__(*args, **kwargs)
 
-    HISTORY_FIELDS = ("since", "until", "event_type", "event_name", "from_subscription")
+    HISTORY_FIELDS = (
+        "since",
+        "until",
+        "event_type",
+        "event_name",
+        "from_subscription",
+        "from_source",
+    )
     CONTROL_FIELDS = (
         "subscription",
         "rate",
@@ -96,10 +117,13 @@ class ReplayForm(forms.Form):
     def history(self) -> services.HistoryFilters:
         data = self.cleaned_data
         chosen = data.get("from_subscription")
+        source = data.get("from_source")
         return services.HistoryFilters(
             since=data.get("since"),
             until=data.get("until"),
             event_type=data.get("event_type") or "",
             event_name=data.get("event_name") or "",
             subscription_id=chosen.pk if chosen else None,
+            source_id=source.pk if source else None,
+            ingested=data.get("source") == "ingested",
         )

@@ -14,6 +14,8 @@ class Replay(models.Model):
     class Source(models.TextChoices):
         FILE = "file", "File"
         HISTORY = "history", "History"
+        # Events the sandbox's sources received from SDKs (sandbox.sources).
+        INGESTED = "ingested", "Ingested events"
 
     class Status(models.TextChoices):
         RUNNING = "running", "Running"
@@ -26,8 +28,9 @@ class Replay(models.Model):
     file_name = models.CharField(max_length=500, blank=True)
     file_path = models.CharField(max_length=2000, blank=True)
     file_size = models.BigIntegerField(default=0)
-    # History: the filters, and the newest delivery id when the replay was made
-    # (the replay's own deliveries are never read back into it).
+    # History: the filters, and the newest delivery (or ingested event) id when
+    # the replay was made (the replay's own deliveries are never read back
+    # into it).
     history_filters = models.JSONField(default=dict, blank=True)
     history_until_id = models.BigIntegerField(null=True, blank=True)
     subscription = models.ForeignKey(
@@ -41,14 +44,16 @@ class Replay(models.Model):
         max_length=16, choices=Status.choices, default=Status.RUNNING
     )
     # How far the source has been enqueued, committed with each chunk: lines or
-    # array elements of a file, the last delivery id of history.
+    # array elements of a file, the last delivery (or ingested event) id of
+    # history.
     position = models.BigIntegerField(default=0)
     bytes_read = models.BigIntegerField(default=0)
     events_read = models.PositiveIntegerField(default=0)
     bad_count = models.PositiveIntegerField(default=0)
     # [[position, reason], ...]: the first BAD_LINES_KEPT.
     bad_lines = models.JSONField(default=list, blank=True)
-    # "line", "element" or "delivery": what `position` and bad lines count.
+    # "line", "element", "delivery" or "event" (ingested): what `position` and
+    # bad lines count.
     unit = models.CharField(max_length=16, default="line")
     duplicates_skipped = models.PositiveIntegerField(default=0)
     # Set once the whole source is enqueued.
@@ -63,12 +68,23 @@ class Replay(models.Model):
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
-        return f"replay {self.pk} of {self.file_name or 'history'}"
+        return f"replay {self.pk} of {self.source_label}"
+
+    @property
+    def retry_policy_label(self) -> str:
+        """The retries its events get: the subscription's policy as it is now
+        (each attempt follows it, so a change applies to the next), or the
+        command line's endpoint's."""
+        if self.subscription is not None:
+            return self.subscription.get_retry_policy_display()
+        return Subscription.RetryPolicy(self.target.retry_policy).label
 
     @property
     def source_label(self) -> str:
         if self.source == self.Source.FILE:
             return self.file_name
+        if self.source == self.Source.INGESTED:
+            return "ingested events"
         return "history"
 
 

@@ -1,13 +1,14 @@
 """Writes for replays: make one, feed its source into the pipeline in chunks,
 pause, resume, cancel and delete it.
 
-A replay is a Run of door REPLAY. Its source (a file, or past deliveries) is read
-as a stream and enqueued through the bulk door a chunk at a time, each chunk in
-one transaction with the replay's position in the source: a replay that was
-cancelled, or whose process died, resumes after the last chunk enqueued, and
-what was enqueued stays enqueued (sent once, by whichever engine). The file is
-read ahead of the sending by at most a window of events, so neither memory nor
-the queue holds a whole large file.
+A replay is a Run of door REPLAY. Its source (a file, past deliveries, or the
+events the sandbox's sources received) is read as a stream and enqueued through
+the bulk door a chunk at a time, each chunk in one transaction with the
+replay's position in the source: a replay that was cancelled, or whose process
+died, resumes after the last chunk enqueued, and what was enqueued stays
+enqueued (sent once, by whichever engine). The file is read ahead of the
+sending by at most a window of events, so neither memory nor the queue holds a
+whole large file.
 """
 
 import logging
@@ -20,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 from django.db import close_old_connections, connection, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from sandbox import spec
@@ -31,6 +32,7 @@ from sandbox.delivery.services import DeliveryRefused, Target, deliveries_enqueu
 from sandbox.delivery.targets import target_row
 from sandbox.replay import reading, shuffling, uploads
 from sandbox.replay.models import BAD_LINES_KEPT, Replay
+from sandbox.sources.models import IngestedDelivery, IngestedEvent
 
 logger = logging.getLogger("sandbox.replay")
 
@@ -63,13 +65,18 @@ class ReplayRefused(Exception):
 
 @dataclass(frozen=True)
 class HistoryFilters:
-    """Which past deliveries a history replay sends again."""
+    """Which past deliveries, or which events the sandbox's sources received
+    (`ingested`), a history replay sends again."""
 
     since: datetime | None = None
     until: datetime | None = None
     event_type: str = ""
     event_name: str = ""
+    # Sent to this subscription (an ingested event: delivered to it).
     subscription_id: int | None = None
+    # Came in through this source (a delivery: made from one of its events).
+    source_id: int | None = None
+    ingested: bool = False
 
     def as_json(self) -> dict:
         return {
@@ -78,6 +85,8 @@ class HistoryFilters:
             "event_type": self.event_type,
             "event_name": self.event_name,
             "subscription_id": self.subscription_id,
+            "source_id": self.source_id,
+            "ingested": self.ingested,
         }
 
     @classmethod
@@ -91,7 +100,15 @@ class HistoryFilters:
             event_type=stored.get("event_type") or "",
             event_name=stored.get("event_name") or "",
             subscription_id=stored.get("subscription_id"),
+            source_id=stored.get("source_id"),
+            ingested=bool(stored.get("ingested")),
         )
+
+    def rows(self) -> QuerySet:
+        """The deliveries, or the ingested events, these filters choose."""
+        if self.ingested:
+            return IngestedEvent.objects.filter(self._ingested_query())
+        return Delivery.objects.filter(self.query())
 
     def query(self) -> Q:
         found = Q(injected_duplicate=False) & ~Q(state=State.DEDUPLICATED)
@@ -105,6 +122,36 @@ class HistoryFilters:
             found &= Q(event_name=self.event_name)
         if self.subscription_id:
             found &= Q(subscription_id=self.subscription_id)
+        if self.source_id:
+            found &= Q(
+                pk__in=IngestedDelivery.objects.filter(
+                    event__source_id=self.source_id
+                ).values("delivery_id")
+            )
+        return found
+
+    def _ingested_query(self) -> Q:
+        # Accepted events only: a dropped one was never forwarded (Segment
+        # would not have it to replay).
+        found = Q(status=IngestedEvent.Status.ACCEPTED)
+        if self.since:
+            found &= Q(received_at__gte=self.since)
+        if self.until:
+            found &= Q(received_at__lt=self.until)
+        if self.event_type:
+            found &= Q(event_type=self.event_type)
+        if self.event_name:
+            found &= Q(event_name=self.event_name)
+        if self.source_id:
+            found &= Q(source_id=self.source_id)
+        if self.subscription_id:
+            found &= Q(
+                pk__in=IngestedDelivery.objects.filter(
+                    delivery_id__in=Delivery.objects.filter(
+                        subscription_id=self.subscription_id
+                    ).values("pk")
+                ).values("event_id")
+            )
         return found
 
 
@@ -150,18 +197,21 @@ def replay_create(
             "unit": found.unit,
         }
     else:
-        newest = Delivery.objects.order_by("-pk").values_list("pk", flat=True).first()
+        table = IngestedEvent if history.ingested else Delivery
+        newest = table.objects.order_by("-pk").values_list("pk", flat=True).first()
         fields = {
-            "source": Replay.Source.HISTORY,
+            "source": Replay.Source.INGESTED
+            if history.ingested
+            else Replay.Source.HISTORY,
             "history_filters": history.as_json(),
             "history_until_id": newest or 0,
-            "unit": "delivery",
+            "unit": "event" if history.ingested else "delivery",
         }
     if target.subscription is not None and not target.subscription.enabled:
         raise ReplayRefused(f"The subscription {target.name!r} is disabled.")
     run = run_create(
         door=Door.REPLAY,
-        label=f"Replay of {fields.get('file_name') or 'history'}"[:200],
+        label=f"Replay of {fields.get('file_name') or _history_label(history)}"[:200],
         concurrency=concurrency,
         applied=_applied(rate, concurrency, shuffle, new_message_ids),
     )
@@ -177,6 +227,10 @@ def replay_create(
         new_message_ids=new_message_ids,
         **fields,
     )
+
+
+def _history_label(history: HistoryFilters | None) -> str:
+    return "ingested events" if history is not None and history.ingested else "history"
 
 
 def _applied(rate, concurrency, shuffle, new_message_ids) -> str:
@@ -241,12 +295,10 @@ def _file_items(found: reading.EventFile, skip: int):
 
 
 def _history_items(replay: Replay, *, after: int, size: int):
-    filters = HistoryFilters.of_json(replay.history_filters).query()
+    chosen = HistoryFilters.of_json(replay.history_filters).rows()
     while True:
         rows = list(
-            Delivery.objects.filter(
-                filters, pk__gt=after, pk__lte=replay.history_until_id or 0
-            )
+            chosen.filter(pk__gt=after, pk__lte=replay.history_until_id or 0)
             .order_by("pk")
             .values_list("pk", "payload")[:size]
         )
@@ -520,7 +572,7 @@ def _feed(
         else:
             finished = True
     except (reading.FileUnreadable, DeliveryRefused, OSError) as error:
-        what = replay.file_name or "history"
+        what = replay.source_label
         replay.problem = STOPPED.format(what=what, detail=error)[:500]
         Replay.objects.filter(pk=replay.pk).update(problem=replay.problem)
     finally:

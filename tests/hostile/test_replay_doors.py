@@ -18,6 +18,9 @@ VALUES = {
     "since": ["0001-01-01T00:00", "9999-12-31T23:59", "yesterday", "\x00"],
     "until": ["9999-12-31T23:59:59", "2024-13-45T99:99"],
     "event_name": ["x" * 10_000, "\\ud800", "nul\x00inside"],
+    "source": ["ingested", "nothing", "", "\x00", "<script>"],
+    "from_source": ["1", "999999", "-1", HUGE, "abc", "\x00"],
+    "from_subscription": ["999999", HUGE, "abc"],
 }
 CASES = [(field, value) for field, values in VALUES.items() for value in values]
 

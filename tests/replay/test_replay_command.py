@@ -91,6 +91,29 @@ def test_the_summary_counts_the_events_a_file_repeats(receiver, tmp_path):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_the_retry_policy_of_an_endpoint_is_chosen_and_said(receiver, tmp_path):
+    path = write_lines(tmp_path / "e.jsonl", 3)
+    url = receiver.url("/status/500")
+    code, out, err = _replay(
+        str(path), "--endpoint", url, "--api-key", "k", "--retry-policy", "none"
+    )
+    assert code == 1, err
+    assert out.splitlines()[0].endswith("; retries: None (one attempt)")
+    # One attempt each: a 500 is retried under Segment's schedule.
+    assert len(receiver.received) == 3
+    assert set(Delivery.objects.values_list("attempt_count", flat=True)) == {1}
+    subscription = make_subscription(name="Hook", endpoint_url=receiver.url("/ok"))
+    code, out, err = _replay(str(path), "--to", subscription.name)
+    assert code == 0, err
+    assert out.splitlines()[0].endswith(
+        "; retries: Segment (first attempt + 9 retries over about 4 hours)"
+    )
+    code, _, err = _replay(str(path), "--to", "Hook", "--retry-policy", "none")
+    assert code == 2
+    assert "--retry-policy applies to --endpoint" in err
+
+
+@pytest.mark.django_db(transaction=True)
 def test_new_message_ids_keep_the_timestamps(receiver, tmp_path):
     path = write_lines(tmp_path / "e.jsonl", 20)
     subscription = make_subscription(name="Hook", endpoint_url=receiver.url("/ok"))

@@ -46,6 +46,9 @@ def test_an_uploaded_file_is_stored_and_replayed(client, settings):
     assert "&lt;img src=x onerror=alert(1)&gt;.jsonl" in page
     assert "<img" not in page
     assert "<td>31</td><td>not JSON: " in page
+    # Retries follow the subscription's policy, which the page names.
+    assert "retries: Segment (first attempt + 9 retries over about 4 hours)" in page
+    assert reverse("subscriptions:edit", args=[subscription.pk]) in page
 
 
 @pytest.mark.django_db(transaction=True)

@@ -18,6 +18,7 @@ from asgiref.sync import sync_to_async
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from sandbox.converters import id_from
+from sandbox.delivery import retry
 from sandbox.delivery.engine import Engine
 from sandbox.delivery.management.commands.sendevent import (
     BadInput,
@@ -36,12 +37,19 @@ TIME_SCALE_OF_SUBSCRIPTION = (
     "--time-scale applies to --endpoint; a subscription's time scale is set on "
     "the subscription."
 )
+RETRY_POLICY_OF_SUBSCRIPTION = (
+    "--retry-policy applies to --endpoint; a subscription's retry policy is set "
+    "on the subscription."
+)
 BAD_RESUME = "--resume {value!r}: no replay has run {value}."
 FILE_REQUIRED = "Give the FILE to replay, or --resume RUN_ID."
 RESUME_ALONE = "--resume takes no FILE or target: the replay keeps its own."
 NOT_UNICODE = "--{option} holds a lone UTF-16 surrogate, which is not valid Unicode."
-STARTED = "Replaying {source} to {target} (run {run}): {applied}"
-RESUMED = "Resuming run {run} from {unit} {position} to {target}: {applied}"
+STARTED = "Replaying {source} to {target} (run {run}): {applied}; retries: {retries}"
+RESUMED = (
+    "Resuming run {run} from {unit} {position} to {target}: {applied}; "
+    "retries: {retries}"
+)
 PROGRESS = (
     "{settled}/{expected} settled ({percent}%): {delivered} delivered, "
     "{retrying} retrying, {failed} failed; {rate:.0f} events/s now, "
@@ -113,6 +121,12 @@ class Command(BaseCommand):
             help="run --endpoint's retry schedule N times faster",
         )
         parser.add_argument(
+            "--retry-policy",
+            choices=retry.POLICIES,
+            help="--endpoint's retries: segment (the first attempt and 9 retries "
+            "over about 4 hours, the default) or none",
+        )
+        parser.add_argument(
             "--resume",
             metavar="RUN_ID",
             help="go on with a cancelled or interrupted replay",
@@ -157,6 +171,10 @@ class Command(BaseCommand):
             target = dataclasses.replace(
                 target, time_scale=_time_scale(options["time_scale"])
             )
+        if options["retry_policy"] is not None:
+            if options["to"]:
+                raise BadInput(RETRY_POLICY_OF_SUBSCRIPTION)
+            target = dataclasses.replace(target, retry_policy=options["retry_policy"])
         # Absolute, not resolved: /dev/stdin resolves to no file at all.
         path = Path(options["file"]).absolute()
         replay = services.replay_create(
@@ -174,6 +192,7 @@ class Command(BaseCommand):
                 target=target.name,
                 run=replay.run_id,
                 applied=replay.run.applied,
+                retries=replay.retry_policy_label,
             )
         )
         return replay
@@ -194,6 +213,7 @@ class Command(BaseCommand):
                     else replay.position
                 ),
                 target=replay.target.name,
+                retries=replay.retry_policy_label,
                 applied=replay.run.applied,
             )
         )

@@ -1,0 +1,153 @@
+"""Replaying what the sandbox's sources received from SDKs, and past deliveries
+chosen by the source they came in through, from the replay page."""
+
+import json
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from sandbox.delivery.models import Delivery
+from sandbox.replay.models import Replay
+from sandbox.sources import services, spool
+from sandbox.sources.models import IngestedEvent
+from tests.factories import make_subscription
+from tests.replay.helpers import EngineThread, wait_until
+
+
+@pytest.fixture(autouse=True)
+def _own_spool(settings, tmp_path):
+    settings.SOURCES_SPOOL_PATH = tmp_path / "spool.sqlite3"
+    yield
+    spool.disconnect()
+
+
+def _ingest(write_key: str, events: list[dict]) -> None:
+    """A batch as an SDK sends it, through the tracking API's store and expand."""
+    services.ingest_requests_store(
+        requests=[
+            services.ArrivedRequest(
+                endpoint="batch",
+                write_key=write_key,
+                body=json.dumps({"batch": events}),
+                refusal="",
+                client_ip="127.0.0.1",
+                user_agent="analytics-python/2.3.3",
+                received_at=timezone.now(),
+            )
+        ]
+    )
+    while services.ingest_requests_expand():
+        pass
+
+
+def _track(name: str, number: int, **fields) -> dict:
+    return {
+        "type": "track",
+        "event": name,
+        "userId": f"user-{number}",
+        "messageId": f"{name}-{number}",
+        "timestamp": "2024-05-06T07:08:09.000Z",
+        **fields,
+    }
+
+
+def _replay(client, **fields) -> Replay:
+    response = client.post(reverse("replay:start"), {"concurrency": "5", **fields})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    replay = Replay.objects.latest("pk")
+    wait_until(lambda: Replay.objects.get(pk=replay.pk).fed_at is not None)
+    return Replay.objects.get(pk=replay.pk)
+
+
+@pytest.fixture
+def received():
+    """Two sources feeding one subscription: Web sent three "Order Completed"
+    and an identify, App two "Order Completed"; a batch to an unknown write key
+    was dropped."""
+    old = make_subscription(name="Old", endpoint_url="http://127.0.0.1:9/old")
+    web, _ = services.source_save(name="Web", subscriptions=[old], write_key="web")
+    app, _ = services.source_save(name="App", subscriptions=[old], write_key="app")
+    _ingest(
+        "web",
+        [_track("Order Completed", n) for n in range(3)]
+        + [{"type": "identify", "userId": "u", "messageId": "web-identify"}],
+    )
+    _ingest("app", [_track("Order Completed", n) for n in range(10, 12)])
+    _ingest("nobody", [_track("Order Completed", 99)])
+    assert IngestedEvent.objects.filter(status="accepted").count() == 6
+    return web, app
+
+
+@pytest.mark.django_db(transaction=True)
+def test_events_a_source_received_are_replayed_as_they_were_forwarded(
+    client, receiver, received
+):
+    web, _ = received
+    new = make_subscription(name="New", endpoint_url=receiver.url("/ok"))
+    with EngineThread():
+        replay = _replay(
+            client,
+            source="ingested",
+            subscription=new.pk,
+            from_source=web.pk,
+            event_type="track",
+        )
+        wait_until(lambda: len(receiver.received) == 3)
+    assert replay.source == Replay.Source.INGESTED
+    assert replay.source_label == "ingested events"
+    assert replay.events_read == 3 and replay.unit == "event"
+    forwarded = {
+        e.message_id: e.payload
+        for e in IngestedEvent.objects.filter(source=web, event_type="track")
+    }
+    bodies = {r.json["messageId"]: r.json for r in receiver.received}
+    assert set(bodies) == set(forwarded) == {f"Order Completed-{n}" for n in range(3)}
+    for message_id, body in bodies.items():
+        # The event as the source forwarded it (enriched as Segment enriches
+        # it: receivedAt, projectId...), its timestamp kept.
+        assert body == forwarded[message_id]
+        assert body["timestamp"] == "2024-05-06T07:08:09.000Z"
+        assert "receivedAt" in body
+    page = client.get(reverse("replay:detail", args=[replay.pk])).content.decode()
+    assert "ingested events" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_filters_choose_among_received_events_and_past_deliveries(client, received):
+    _, app = received
+    target = make_subscription(name="Target", endpoint_url="http://127.0.0.1:9/t")
+    old = Delivery.objects.filter(subscription__name="Old")
+    assert old.count() == 6
+    by_subscription = _replay(
+        client,
+        source="ingested",
+        subscription=target.pk,
+        from_subscription=old.first().subscription_id,
+        event_name="Order Completed",
+    )
+    from_app = _replay(
+        client, source="history", subscription=target.pk, from_source=app.pk
+    )
+    for replay, expected in (
+        (by_subscription, 5),
+        (from_app, 2),
+    ):
+        ids = Delivery.objects.filter(run_id=replay.run_id).values_list(
+            "message_id", flat=True
+        )
+        assert len(ids) == expected, replay
+    assert sorted(
+        Delivery.objects.filter(run_id=from_app.run_id).values_list(
+            "message_id", flat=True
+        )
+    ) == ["Order Completed-10", "Order Completed-11"]
+    assert from_app.source == Replay.Source.HISTORY
+
+
+@pytest.mark.django_db
+def test_the_form_offers_received_events_and_the_sources(client, received):
+    page = client.get(reverse("replay:list")).content.decode()
+    assert 'value="ingested"' in page and "Events your sources received" in page
+    assert 'name="from_source"' in page
+    assert ">Web</option>" in page and ">App</option>" in page
