@@ -325,3 +325,11 @@ document.addEventListener("click", (event) => {
   if (!event.target.closest("[data-dismiss-request-error]")) return;
   document.getElementById("request-error").hidden = true;
 });
+
+// The replay form: choosing history or received events opens their filters.
+document.addEventListener("change", (event) => {
+  const radio = event.target;
+  if (!radio.matches || !radio.matches('.replay-form input[name="source"]')) return;
+  const filters = radio.form.querySelector("details[data-history-filters]");
+  if (filters) filters.open = radio.value !== "file";
+});
