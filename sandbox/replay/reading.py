@@ -330,6 +330,7 @@ class EventFile:
             if number == 1:
                 line = line.removeprefix(codecs.BOM_UTF8)
             if not line.strip():
+                number += _pass_empty_lines(stream)
                 continue
             yield _parsed_line(number, line)
 
@@ -421,6 +422,24 @@ def _array_values(events) -> Iterator[tuple[object, str | None]]:
                 else (builder.value, None)
             )
             builder, too_deep = None, False
+
+
+def _pass_empty_lines(stream) -> int:
+    """Pass over the empty lines that follow, a buffer at a time: how many. (A
+    file of nothing but newlines, a few megabytes gzipped, took a Python step
+    per line: 47 s for 200 MB of them.)"""
+    passed = 0
+    while True:
+        try:
+            ahead = stream.peek(1)
+        except (OSError, EOFError, zlib.error):
+            # The next read reports it.
+            return passed
+        run = len(ahead) - len(ahead.lstrip(b"\n"))
+        if not run:
+            return passed
+        stream.read(run)
+        passed += run
 
 
 def _parsed_line(number: int, line: bytes) -> Item:

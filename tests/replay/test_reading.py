@@ -175,6 +175,22 @@ def test_a_utf16_file_is_refused_with_what_to_do(tmp_path, encoding, gzipped):
     )
 
 
+@pytest.mark.parametrize("gzipped", [False, True], ids=["plain", "gzipped"])
+def test_runs_of_empty_lines_keep_the_line_numbers(tmp_path, gzipped):
+    # Passed over a buffer at a time: 20 MB of newlines (a gzip bomb's shape)
+    # once took a Python step per line.
+    one = json.dumps(event(1))
+    text = ("\n" * 5 + one + "\n" * 300_001 + one + "\n\n \n" + one).encode()
+    path = tmp_path / ("blank.jsonl.gz" if gzipped else "blank.jsonl")
+    path.write_bytes(gzip.compress(text) if gzipped else text)
+    assert [i.position for i in _items(path)] == [6, 300_007, 300_010]
+    assert [i.position for i in _items(path, skip=6)] == [300_007, 300_010]
+    bomb = tmp_path / "bomb.jsonl.gz"
+    bomb.write_bytes(gzip.compress(b"\n" * (20 << 20) + one.encode()))
+    [last] = _items(bomb)
+    assert last.position == (20 << 20) + 1 and last.event == event(1)
+
+
 def test_resuming_skips_the_lines_already_read(tmp_path):
     path = write_lines(tmp_path / "e.jsonl", 100)
     items = _items(path, skip=60)
