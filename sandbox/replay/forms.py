@@ -59,8 +59,17 @@ class ReplayForm(forms.Form):
         required=False,
         label="New messageIds (timestamps are kept)",
     )
-    since = forms.DateTimeField(required=False, label="History from")
-    until = forms.DateTimeField(required=False, label="History until")
+    # A date picker, as on the history page; the sandbox's times are UTC.
+    since = forms.DateTimeField(
+        required=False,
+        label="From (UTC)",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    until = forms.DateTimeField(
+        required=False,
+        label="Until (UTC)",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
     event_type = forms.ChoiceField(
         required=False,
         choices=[("", "any type")] + [(t, t) for t in EVENT_TYPES],

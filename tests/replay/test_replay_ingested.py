@@ -129,9 +129,18 @@ def test_the_filters_choose_among_received_events_and_past_deliveries(client, re
     from_app = _replay(
         client, source="history", subscription=target.pk, from_source=app.pk
     )
+    # The page's date pickers send times as "2099-01-01T00:00" (UTC).
+    none_yet = _replay(
+        client, source="ingested", subscription=target.pk, since="2099-01-01T00:00"
+    )
+    all_since = _replay(
+        client, source="ingested", subscription=target.pk, since="2000-01-01T00:00"
+    )
     for replay, expected in (
         (by_subscription, 5),
         (from_app, 2),
+        (none_yet, 0),
+        (all_since, 6),
     ):
         ids = Delivery.objects.filter(run_id=replay.run_id).values_list(
             "message_id", flat=True
@@ -150,4 +159,5 @@ def test_the_form_offers_received_events_and_the_sources(client, received):
     page = client.get(reverse("replay:list")).content.decode()
     assert 'value="ingested"' in page and "Events your sources received" in page
     assert 'name="from_source"' in page
+    assert page.count('type="datetime-local"') == 2
     assert ">Web</option>" in page and ">App</option>" in page
