@@ -1,5 +1,9 @@
 """Factories that build test data through the project's own services."""
 
+import json
+
+from django.utils import timezone
+
 from sandbox import spec
 from sandbox.delivery import services
 from sandbox.delivery.models import Delivery, Door
@@ -43,6 +47,28 @@ def make_delivery(
         door=door,
         allow_problems=allow_problems,
     )
+
+
+def ingest_batch(write_key: str, events: list[dict]) -> None:
+    """A batch as an SDK sends it: stored as the tracking API stores it, then
+    expanded into ingested events and deliveries, as its runtime does."""
+    from sandbox.sources import services as sources
+
+    sources.ingest_requests_store(
+        requests=[
+            sources.ArrivedRequest(
+                endpoint="batch",
+                write_key=write_key,
+                body=json.dumps({"batch": events}),
+                refusal="",
+                client_ip="127.0.0.1",
+                user_agent="analytics-python/2.3.3",
+                received_at=timezone.now(),
+            )
+        ]
+    )
+    while sources.ingest_requests_expand():
+        pass
 
 
 def subscription_form_data(**overrides: str) -> dict[str, str]:

@@ -112,14 +112,7 @@ class HistoryFilters:
 
     def query(self) -> Q:
         found = Q(injected_duplicate=False) & ~Q(state=State.DEDUPLICATED)
-        if self.since:
-            found &= Q(created_at__gte=self.since)
-        if self.until:
-            found &= Q(created_at__lt=self.until)
-        if self.event_type:
-            found &= Q(event_type=self.event_type)
-        if self.event_name:
-            found &= Q(event_name=self.event_name)
+        found &= self._chosen(moment="created_at")
         if self.subscription_id:
             found &= Q(subscription_id=self.subscription_id)
         if self.source_id:
@@ -134,14 +127,7 @@ class HistoryFilters:
         # Accepted events only: a dropped one was never forwarded (Segment
         # would not have it to replay).
         found = Q(status=IngestedEvent.Status.ACCEPTED)
-        if self.since:
-            found &= Q(received_at__gte=self.since)
-        if self.until:
-            found &= Q(received_at__lt=self.until)
-        if self.event_type:
-            found &= Q(event_type=self.event_type)
-        if self.event_name:
-            found &= Q(event_name=self.event_name)
+        found &= self._chosen(moment="received_at")
         if self.source_id:
             found &= Q(source_id=self.source_id)
         if self.subscription_id:
@@ -152,6 +138,19 @@ class HistoryFilters:
                     ).values("pk")
                 ).values("event_id")
             )
+        return found
+
+    def _chosen(self, *, moment: str) -> Q:
+        """The time range (on the `moment` field), type and event name."""
+        found = Q()
+        if self.since:
+            found &= Q(**{f"{moment}__gte": self.since})
+        if self.until:
+            found &= Q(**{f"{moment}__lt": self.until})
+        if self.event_type:
+            found &= Q(event_type=self.event_type)
+        if self.event_name:
+            found &= Q(event_name=self.event_name)
         return found
 
 

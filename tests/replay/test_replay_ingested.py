@@ -1,17 +1,14 @@
 """Replaying what the sandbox's sources received from SDKs, and past deliveries
 chosen by the source they came in through, from the replay page."""
 
-import json
-
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
 from sandbox.delivery.models import Delivery
 from sandbox.replay.models import Replay
 from sandbox.sources import services, spool
 from sandbox.sources.models import IngestedEvent
-from tests.factories import make_subscription
+from tests.factories import ingest_batch, make_subscription
 from tests.replay.helpers import EngineThread, wait_until
 
 
@@ -20,25 +17,6 @@ def _own_spool(settings, tmp_path):
     settings.SOURCES_SPOOL_PATH = tmp_path / "spool.sqlite3"
     yield
     spool.disconnect()
-
-
-def _ingest(write_key: str, events: list[dict]) -> None:
-    """A batch as an SDK sends it, through the tracking API's store and expand."""
-    services.ingest_requests_store(
-        requests=[
-            services.ArrivedRequest(
-                endpoint="batch",
-                write_key=write_key,
-                body=json.dumps({"batch": events}),
-                refusal="",
-                client_ip="127.0.0.1",
-                user_agent="analytics-python/2.3.3",
-                received_at=timezone.now(),
-            )
-        ]
-    )
-    while services.ingest_requests_expand():
-        pass
 
 
 def _track(name: str, number: int, **fields) -> dict:
@@ -68,13 +46,13 @@ def received():
     old = make_subscription(name="Old", endpoint_url="http://127.0.0.1:9/old")
     web, _ = services.source_save(name="Web", subscriptions=[old], write_key="web")
     app, _ = services.source_save(name="App", subscriptions=[old], write_key="app")
-    _ingest(
+    ingest_batch(
         "web",
         [_track("Order Completed", n) for n in range(3)]
         + [{"type": "identify", "userId": "u", "messageId": "web-identify"}],
     )
-    _ingest("app", [_track("Order Completed", n) for n in range(10, 12)])
-    _ingest("nobody", [_track("Order Completed", 99)])
+    ingest_batch("app", [_track("Order Completed", n) for n in range(10, 12)])
+    ingest_batch("nobody", [_track("Order Completed", 99)])
     assert IngestedEvent.objects.filter(status="accepted").count() == 6
     return web, app
 

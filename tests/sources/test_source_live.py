@@ -1,20 +1,18 @@
 """Events a source receives reach that source's open debugger at once."""
 
 import asyncio
-import json
 import time
 
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.utils import timezone
 from django.utils.html import escape
 
 from sandbox.delivery import runtime
 from sandbox.routing import websocket_application
 from sandbox.sources import services
 from sandbox.sources.models import IngestedEvent
-from tests.factories import make_subscription
+from tests.factories import ingest_batch, make_subscription
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,25 +32,6 @@ async def live_watcher(settings):
     settings.LIVE_POLL_MS = 60_000
     yield
     await runtime.stop_watcher()
-
-
-def _arrive(write_key: str, events: list[dict]) -> None:
-    """A batch as the tracking API stores it, then expanded, as its runtime does."""
-    services.ingest_requests_store(
-        requests=[
-            services.ArrivedRequest(
-                endpoint="batch",
-                write_key=write_key,
-                body=json.dumps({"batch": events}),
-                refusal="",
-                client_ip="127.0.0.1",
-                user_agent="test",
-                received_at=timezone.now(),
-            )
-        ]
-    )
-    while services.ingest_requests_expand():
-        pass
 
 
 def _sources():
@@ -81,7 +60,7 @@ async def test_arriving_events_are_pushed_to_their_sources_debugger_only(
         {"type": "track", "event": "Live One", "userId": "u1", "messageId": "live-a"},
         {"type": "nonsense", "userId": "u1", "messageId": "live-b"},
     ]
-    await asyncio.to_thread(_arrive, "live-one-key", events)
+    await asyncio.to_thread(ingest_batch, "live-one-key", events)
     html = await page.receive_from(timeout=2)
     latency = time.monotonic() - started
 
@@ -104,7 +83,7 @@ async def test_arriving_events_are_pushed_to_their_sources_debugger_only(
     assert await unknown_page.receive_nothing(timeout=0.1)
 
     await asyncio.to_thread(
-        _arrive, "nobody-has-this-key", [{"type": "track", "event": "Lost"}]
+        ingest_batch, "nobody-has-this-key", [{"type": "track", "event": "Lost"}]
     )
     html = await unknown_page.receive_from(timeout=2)
     assert "Lost" in html and "dropped" in html
@@ -119,7 +98,7 @@ async def test_endpoint_text_in_a_pushed_row_is_escaped(live_watcher):
     runtime.ensure_watcher()
     await asyncio.sleep(0.2)
     event = {"type": "track", "event": "<img src=x onerror=alert(1)>", "userId": "u"}
-    await asyncio.to_thread(_arrive, "live-one-key", [event])
+    await asyncio.to_thread(ingest_batch, "live-one-key", [event])
     html = await page.receive_from(timeout=2)
     assert "<img" not in html
     assert "&lt;img src=x onerror=alert(1)&gt;" in html
