@@ -15,7 +15,9 @@ from django.utils import timezone
 from sandbox.delivery import queue
 from sandbox.delivery.models import OPEN_STATES, Delivery, Run, State
 from sandbox.replay.models import ReadinessCheck, Replay
-from sandbox.replay.services import MAX_CONCURRENCY
+from sandbox.replay.services import MAX_CONCURRENCY, HistoryFilters
+from sandbox.sources.models import Source
+from sandbox.subscriptions.models import Subscription
 
 # The current rate is measured over this window.
 CURRENT_RATE_SECONDS = 5
@@ -32,6 +34,40 @@ def replay_list(*, limit: int = REPLAYS_LISTED) -> list[Replay]:
 
 def replay_get(*, pk: int) -> Replay:
     return Replay.objects.select_related("run", "subscription", "target").get(pk=pk)
+
+
+def replay_chosen_by(*, replay: Replay) -> list[str]:
+    """What a history replay's filters chose, as a person reads them (empty for
+    a file, or history taken whole). A subscription or a source deleted since
+    is said so."""
+    if replay.source == Replay.Source.FILE:
+        return []
+    filters = HistoryFilters.of_json(replay.history_filters)
+    said = []
+    if filters.since:
+        said.append(f"from {filters.since:%Y-%m-%d %H:%M} UTC")
+    if filters.until:
+        said.append(f"until {filters.until:%Y-%m-%d %H:%M} UTC")
+    if filters.event_type:
+        said.append(f"type {filters.event_type}")
+    if filters.event_name:
+        said.append(f"event name “{filters.event_name}”")
+    if filters.subscription_id:
+        name = (
+            Subscription.objects.filter(pk=filters.subscription_id)
+            .values_list("name", flat=True)
+            .first()
+        )
+        verb = "delivered to" if filters.ingested else "sent to"
+        said.append(f"{verb} {name or 'a subscription since deleted'}")
+    if filters.source_id:
+        name = (
+            Source.objects.filter(pk=filters.source_id)
+            .values_list("name", flat=True)
+            .first()
+        )
+        said.append(f"came in through {name or 'a source since deleted'}")
+    return said
 
 
 def readiness_list(*, limit: int = REPLAYS_LISTED) -> list[ReadinessCheck]:

@@ -113,6 +113,7 @@ def replay_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "replay": replay,
         "progress": selectors.replay_progress(replay=replay),
+        "chosen_by": selectors.replay_chosen_by(replay=replay),
     }
     return render(request, "replay/replay_detail.html", context)
 

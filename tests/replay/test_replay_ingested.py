@@ -130,6 +130,26 @@ def test_the_filters_choose_among_received_events_and_past_deliveries(client, re
         )
     ) == ["Order Completed-10", "Order Completed-11"]
     assert from_app.source == Replay.Source.HISTORY
+    # Each replay's page says what its filters chose.
+    for replay, said in (
+        (from_app, "Past deliveries: came in through App ("),
+        (
+            by_subscription,
+            "The events the sandbox's sources received: event name "
+            "“Order Completed”, delivered to Old (",
+        ),
+        (all_since, "received: from 2000-01-01 00:00 UTC ("),
+    ):
+        page = client.get(reverse("replay:detail", args=[replay.pk]))
+        assert said in page.content.decode()
+    hostile = _replay(
+        client,
+        source="history",
+        subscription=target.pk,
+        event_name="<script>alert(1)</script>",
+    )
+    page = client.get(reverse("replay:detail", args=[hostile.pk])).content.decode()
+    assert "event name “&lt;script&gt;alert(1)&lt;/script&gt;”" in page
 
 
 @pytest.mark.django_db
