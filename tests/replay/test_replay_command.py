@@ -88,6 +88,17 @@ def test_the_summary_counts_the_events_a_file_repeats(receiver, tmp_path):
         )
     )
     assert len(receiver.received) == 2
+    one = tmp_path / "one.jsonl"
+    one.write_text(json.dumps(event(7)) + "\n{broken\n")
+    code, out, err = _replay(
+        str(one), "--endpoint", receiver.url("/ok"), "--api-key", "k"
+    )
+    assert code == 0, err
+    assert (
+        out.strip()
+        .splitlines()[-1]
+        .startswith("Summary: 1 event read, 1 bad line, 1 delivered, 0 failed, ")
+    )
 
 
 @pytest.mark.django_db(transaction=True)

@@ -65,8 +65,9 @@ BAD_LINE = "{unit} {position}: {reason}"
 MORE_BAD = "… and {count} more bad {unit}s"
 THROTTLED = "The endpoint answered 429 {count} time{s}; the replay slowed down."
 SUMMARY = (
-    "Summary: {read} events read, {bad} bad {unit}s{repeated}, {delivered} "
-    "delivered, {failed} failed{deduplicated}, {seconds:.1f} s, {rate:.0f} events/s"
+    "Summary: {read} event{read_s} read, {bad} bad {unit}{bad_s}{repeated}, "
+    "{delivered} delivered, {failed} failed{deduplicated}, {seconds:.1f} s, "
+    "{rate:.0f} events/s"
 )
 REPEATED = ", {count} repeated messageId{s} skipped"
 DEDUPLICATED = ", {count} deduplicated"
@@ -344,8 +345,10 @@ class Command(BaseCommand):
         self.stdout.write(
             SUMMARY.format(
                 read=replay.events_read,
+                read_s="" if replay.events_read == 1 else "s",
                 bad=replay.bad_count,
                 unit=replay.unit,
+                bad_s="" if replay.bad_count == 1 else "s",
                 repeated=REPEATED.format(
                     count=replay.duplicates_skipped,
                     s="" if replay.duplicates_skipped == 1 else "s",
