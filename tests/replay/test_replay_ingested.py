@@ -1,6 +1,8 @@
 """Replaying what the sandbox's sources received from SDKs, and past deliveries
 chosen by the source they came in through, from the replay page."""
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -159,3 +161,23 @@ def test_the_form_offers_received_events_and_the_sources(client, received):
     assert 'name="from_source"' in page
     assert page.count('type="datetime-local"') == 2
     assert ">Web</option>" in page and ">App</option>" in page
+
+
+@pytest.mark.django_db
+def test_a_sources_page_links_to_a_replay_of_what_it_received(client, received):
+    web, _ = received
+    page = client.get(reverse("sources:detail", args=[web.pk])).content.decode()
+    link = f"/replays/?source=ingested&amp;from_source={web.pk}"
+    assert f'href="{link}">Replay what it received</a>' in page
+    form = client.get(link.replace("&amp;", "&")).content.decode()
+    [radio] = re.findall(r'<input type="radio"[^>]*value="ingested"[^>]*>', form)
+    assert " checked" in radio
+    assert f'<option value="{web.pk}" selected>Web</option>' in form
+    assert '<details class="field" data-history-filters open>' in form
+    for query in ("source=file&from_source=x", "from_source=99999999999999999999999"):
+        plain = client.get(f"/replays/?{query}")
+        assert plain.status_code == 200
+        assert (
+            " selected>"
+            not in plain.content.decode().split("replay-from_source")[1][:300]
+        )
