@@ -22,6 +22,7 @@ import random
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -246,6 +247,7 @@ def _order(
         created=created,
         strict_order=True,
     )
+    answers = Counter(d.response_status for d in in_order + out_of_order)
     ok_in_order = sum(_answer(d)["ok"] for d in in_order)
     ok_shuffled = sum(_answer(d)["ok"] for d in out_of_order)
     failed_shuffled = [
@@ -279,8 +281,30 @@ def _order(
         "failed_shuffled": failed_shuffled,
         "passed": passed,
         "order_matters": order_matters,
+        # How many got each status (None: no answer), for _accepted_none.
+        "answers": [[status, n] for status, n in answers.items()],
         "verdict": verdict,
         "problem": problem,
+    }
+
+
+def _accepted_none(timestamps: dict, order: dict) -> dict | None:
+    """When the endpoint took none of the first two questions' events (a wrong
+    API key, an endpoint down): how many, and what they got, which is then the
+    report's first news. None when it took any."""
+    if order["ok_in_order"] or order["ok_shuffled"]:
+        return None
+    if any(result["ok"] for result in timestamps["results"]):
+        return None
+    answers = Counter(result["status"] for result in timestamps["results"])
+    for status, n in order["answers"]:
+        answers[status] += n
+    return {
+        "probes": sum(answers.values()),
+        "answers": [
+            f"{n} answered {status}" if status is not None else f"{n} got no answer"
+            for status, n in answers.most_common()
+        ],
     }
 
 
@@ -440,6 +464,9 @@ def readiness_run(
         report["timestamps"] = _timestamps(target, now, progress.created)
         progress.phase("order", report)
         report["order"] = _order(target, now, rng, progress.created)
+        accepted_none = _accepted_none(report["timestamps"], report["order"])
+        if accepted_none is not None:
+            report["accepted_none"] = accepted_none
         progress.phase("rate", report)
         report["rate"] = _ramp(target, options, now, progress.created)
         check.status = ReadinessCheck.Status.DONE

@@ -52,11 +52,16 @@ def test_a_readiness_check_against_a_hostile_endpoint_ends_and_shows(
     report = check.report
     accepted = [r["ok"] for r in report["timestamps"]["results"]]
     if not any(accepted):
+        # The first news: nothing was taken, and what the probes got.
+        none = report["accepted_none"]
+        assert none["probes"] == len(readiness.AGES) + 2 * readiness.ORDER_EVENTS
+        assert none["answers"]
         assert report["timestamps"]["verdict"] == readiness.UNKNOWN
         assert report["order"]["verdict"] == readiness.UNKNOWN
         assert report["timestamps"]["problem"] and report["order"]["problem"]
     else:
         assert all(accepted) and report["timestamps"]["verdict"] == readiness.YES
+        assert "accepted_none" not in report
     for name in ("replay:readiness-detail", "replay:readiness-download"):
         page = client.get(reverse(name, args=[check.pk]))
         assert page.status_code == 200
@@ -65,5 +70,6 @@ def test_a_readiness_check_against_a_hostile_endpoint_ends_and_shows(
         assert "\ud800" not in text
         if not any(accepted):
             assert text.count(">cannot tell</span>") == 2
+            assert "data-accepted-none>The endpoint accepted none of the 29" in text
         if not report["rate"]["steps"][0]["passed"]:
             assert ">below 5 events/s</span>" in text

@@ -123,6 +123,8 @@ def test_the_report_page_and_its_download(client, receiver):
     assert "<script" not in body and "/static/" not in body
     assert 'data-verdict="timestamps">cannot tell' in body
     assert 'data-verdict="order">cannot tell' in body
+    assert "accepted none of the 29 events of the first two questions " in body
+    assert "(29 answered 500)" in body
 
 
 @pytest.mark.django_db(transaction=True)
