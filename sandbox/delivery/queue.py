@@ -839,6 +839,15 @@ def _throttle_replays(results: list[tuple[Claimed, AttemptResult]], now) -> None
         )
 
 
+def aware(moment: datetime | str) -> datetime:
+    """A moment read by a plain statement, as an aware datetime. SQLite's
+    driver hands back a naive UTC datetime (Django's converter for the column's
+    declared type) or, without one, the stored text; PostgreSQL an aware one."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 # How far back a run's own rate is measured when a 429 first slows it.
 RECENT_RATE_SECONDS = 2.0
 
@@ -861,11 +870,7 @@ def _recent_rate(run_id: int, now: datetime) -> float | None:
     if not touched:
         return None
     # Over the time it has been going, when that is shorter (a first burst).
-    if isinstance(oldest, str):
-        oldest = datetime.fromisoformat(oldest)
-    if oldest.tzinfo is None:
-        oldest = oldest.replace(tzinfo=UTC)
-    span = (now - oldest).total_seconds()
+    span = (now - aware(oldest)).total_seconds()
     return touched / min(max(span, RATE_BURST_SECONDS), RECENT_RATE_SECONDS)
 
 

@@ -5,7 +5,7 @@ delivery (retry now, stop, resend, delete). The engine's side is sandbox.deliver
 import hashlib
 import json
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models.base import ModelState
@@ -380,17 +380,8 @@ def _holders(keys: set[str]) -> dict[str, tuple[int, datetime]]:
             f" WHERE dedupe_key IN ({', '.join(['%s'] * len(chunk))})",
             chunk,
         ):
-            holders[key] = (pk, _aware(created_at))
+            holders[key] = (pk, queue.aware(created_at))
     return holders
-
-
-def _aware(moment: datetime | str) -> datetime:
-    # SQLite's driver hands back a naive UTC datetime (Django's converter for the
-    # column's declared type) or, without one, the stored text; PostgreSQL an
-    # aware datetime.
-    if isinstance(moment, str):
-        moment = datetime.fromisoformat(moment)
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 _INSERTED = (

@@ -111,6 +111,19 @@ class ReplayForm(forms.Form):
         "new_message_ids",
     )
 
+    @staticmethod
+    def initial_from(query) -> dict:
+        """What a link may choose (a source's page: the events it received):
+        where the events come from and the two filters; the rest is ignored."""
+        initial = {}
+        if query.get("source") in {"history", "ingested"}:
+            initial["source"] = query["source"]
+        for name in ("from_source", "from_subscription"):
+            value = query.get(name, "")
+            if value.isascii() and value.isdigit() and len(value) < 19:
+                initial[name] = int(value)
+        return initial
+
     def history_fields(self) -> list:
         return [self[name] for name in self.HISTORY_FIELDS]
 

@@ -40,21 +40,8 @@ def _list_context(
 @require_GET
 def replay_list_view(request: HttpRequest) -> HttpResponse:
     uploads.uploads_sweep()
-    # A link may choose where the events come from (a source's page: what it
-    # received); anything else in the query is ignored.
-    form = ReplayForm(initial=_prefilled(request.GET))
+    form = ReplayForm(initial=ReplayForm.initial_from(request.GET))
     return render(request, "replay/replay_list.html", _list_context(form))
-
-
-def _prefilled(query) -> dict:
-    initial = {}
-    if query.get("source") in {"history", "ingested"}:
-        initial["source"] = query["source"]
-    for name in ("from_source", "from_subscription"):
-        value = query.get(name, "")
-        if value.isascii() and value.isdigit() and len(value) < 19:
-            initial[name] = int(value)
-    return initial
 
 
 @csrf_exempt
