@@ -172,6 +172,10 @@ class Engine:
             await self._database(_close_connection)
         self._database_thread.shutdown(wait=False)
 
+    def in_flight_of(self, run_id: int) -> int:
+        """How many of the run's attempts this engine has in flight."""
+        return self._run_in_flight.get(run_id, 0)
+
     def wake(self) -> None:
         """Called on the engine's own loop; runtime.wake() crosses threads."""
         self._poked = True

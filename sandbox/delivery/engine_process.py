@@ -38,14 +38,20 @@ _LENGTH = struct.Struct("!I")
 RESTART_AFTER_SECONDS = 1.0
 
 
-def start_child(module: str, *args: str) -> tuple[subprocess.Popen, socket.socket]:
+def start_child(
+    module: str, *args: str, also: socket.socket | None = None
+) -> tuple[subprocess.Popen, socket.socket]:
     """`python -m module FD DATABASE ARGS…` on this process's database, and this
     side of the socket pair whose other end is FD. The child has its own process
     group, so Ctrl+C in the terminal reaches this process, never the child, not
     even while it is still importing (this side of the socket ends it). It runs
     in the project's directory, given this process's data directory, should
-    that have been named relative to this one's."""
+    that have been named relative to this one's. `also`: a further socket
+    for the child, its descriptor passed as the last argument."""
     ours, theirs = socket.socketpair()
+    passed = (theirs.fileno(),) if also is None else (theirs.fileno(), also.fileno())
+    if also is not None:
+        args = (*args, str(also.fileno()))
     try:
         process = subprocess.Popen(
             [
@@ -56,7 +62,7 @@ def start_child(module: str, *args: str) -> tuple[subprocess.Popen, socket.socke
                 str(connections["default"].settings_dict["NAME"]),
                 *args,
             ],
-            pass_fds=(theirs.fileno(),),
+            pass_fds=passed,
             process_group=0,
             cwd=settings.BASE_DIR,
             env={

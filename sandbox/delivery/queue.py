@@ -789,50 +789,95 @@ def _record(results: list[tuple[Claimed, AttemptResult]]) -> None:
 def _throttle_replays(results: list[tuple[Claimed, AttemptResult]], now) -> None:
     """A 429 slows the replay it answered: counted, its rate and concurrency
     cut (see throttle_factor) and the whole run held for the Retry-After."""
+    throttle_runs(
+        [
+            (claimed.delivery.run_id, result.exchange.headers)
+            for claimed, result in results
+            if result.exchange.status == 429 and claimed.delivery.run_id is not None
+        ],
+        now,
+    )
+
+
+@dataclass
+class Throttle:
+    """A replay's pace after 429s, as its Run row keeps it (see throttle_factor)."""
+
+    factor: float = 1.0
+    throttled_at: float = 0.0
+    held_until: float = 0.0
+    ceiling: float = 1.0
+    throttle_rate: float | None = None
+    count: int = 0
+
+    def share(self, clock: float) -> float:
+        return throttle_factor(self.factor, self.throttled_at, clock, self.ceiling)
+
+    def answered_429(
+        self, waits: list[float], *, clock: float, rate: float | None, recent_rate
+    ) -> None:
+        """Cut at a 429 (429s within THROTTLE_DEBOUNCE_SECONDS of the last count
+        as one) and held for the longest Retry-After; `recent_rate()` is what
+        the run went at, asked only when no rate was set and it went at full
+        speed."""
+        if clock - self.throttled_at >= THROTTLE_DEBOUNCE_SECONDS:
+            self.ceiling = self.share(clock)
+            if not rate and self.ceiling >= 1:
+                # Going at full speed with no rate asked: what it went at
+                # becomes the rate the share applies to.
+                self.throttle_rate = recent_rate() or self.throttle_rate
+            self.factor = max(THROTTLE_FLOOR, self.ceiling * THROTTLE_CUT)
+            self.throttled_at = clock
+        hold = min(max(waits), THROTTLE_MAX_HOLD_SECONDS)
+        self.held_until = max(self.held_until, clock + hold)
+        self.count += len(waits)
+
+
+def retry_after_seconds(headers, now: datetime) -> float:
+    """A 429's Retry-After in seconds (0 when it has none we can read)."""
+    for name, value in headers:
+        if name.lower() == "retry-after":
+            return retry.parse_retry_after(value, now=now) or 0.0
+    return 0.0
+
+
+def throttle_runs(answered: list[tuple[int, list]], now: datetime) -> None:
+    """Slow each run for the 429s it was answered: (run id, the 429's response
+    headers) each. Replays only."""
     asked: dict[int, list[float]] = {}
-    for claimed, result in results:
-        if result.exchange.status == 429 and claimed.delivery.run_id is not None:
-            wait = next(
-                (
-                    retry.parse_retry_after(value, now=now)
-                    for name, value in result.exchange.headers
-                    if name.lower() == "retry-after"
-                ),
-                None,
-            )
-            asked.setdefault(claimed.delivery.run_id, []).append(wait or 0.0)
+    for run_id, headers in answered:
+        asked.setdefault(run_id, []).append(retry_after_seconds(headers, now))
     if not asked:
         return
     clock = now.timestamp()
     table = Run._meta.db_table
     for run_id, waits in asked.items():
         found = _rows(
-            f"SELECT throttle_factor, throttled_at, held_until, throttle_ceiling, "
-            f"rate, throttle_rate FROM {table} WHERE id = %s AND door = 'replay'",
+            f"SELECT rate, throttle_factor, throttled_at, held_until, "
+            f"throttle_ceiling, throttle_rate, throttled_count FROM {table} "
+            "WHERE id = %s AND door = 'replay'",
             [run_id],
         )
         if not found:
             continue
-        [(factor, throttled_at, held_until, ceiling, rate, throttle_rate)] = found
-        if clock - throttled_at >= THROTTLE_DEBOUNCE_SECONDS:
-            ceiling = throttle_factor(factor, throttled_at, clock, ceiling)
-            if not rate and ceiling >= 1:
-                # Going at full speed with no rate asked: what it went at
-                # becomes the rate the share applies to.
-                throttle_rate = _recent_rate(run_id, now) or throttle_rate
-            factor = max(THROTTLE_FLOOR, ceiling * THROTTLE_CUT)
-            throttled_at = clock
-        hold = min(max(waits), THROTTLE_MAX_HOLD_SECONDS)
+        [(rate, *kept)] = found
+        pace = Throttle(*kept)
+        pace.answered_429(
+            waits,
+            clock=clock,
+            rate=rate,
+            recent_rate=lambda run_id=run_id: _recent_rate(run_id, now),
+        )
         _rows(
             f"UPDATE {table} SET throttle_factor = %s, throttle_ceiling = %s, "
             "throttle_rate = %s, throttled_at = %s, held_until = %s, "
             "throttled_count = throttled_count + %s WHERE id = %s",
             [
-                factor,
-                ceiling,
-                throttle_rate,
-                throttled_at,
-                max(held_until, clock + hold),
+                pace.factor,
+                pace.ceiling,
+                pace.throttle_rate,
+                pace.throttled_at,
+                pace.held_until,
                 len(waits),
                 run_id,
             ],

@@ -139,40 +139,25 @@ def _in_batch(message: str, index: int, count: int) -> str:
     )
 
 
-@transaction.atomic
-def deliveries_enqueue(
+def deliveries_build(
     *,
     target: Target,
     events: list[object],
     door: str,
+    now: datetime,
     run: Run | None = None,
     fresh: bool = False,
     as_is: bool = False,
     allow_problems: bool = False,
-    bypass_dedupe: bool = False,
     resend_of: Delivery | None = None,
     due_at: list[datetime] | datetime | None = None,
-    duplicates_of: list[Delivery] | None = None,
     claimed_by: str = "",
-    now: datetime | None = None,
 ) -> list[Delivery]:
-    """Normalise each event as Segment does, check it, dedupe it, store it due.
-
-    One transaction for the whole batch, all or nothing: an event that cannot be
-    sent refuses the batch, naming it. Deduplication is looked up for the whole
-    batch in one query and applies inside the batch too (the first of a messageId
-    holds its key, which the database keeps unique, so concurrent sends of one
-    messageId dedupe exactly as sequential ones). The engine is woken once, on
-    commit; this never talks to the network.
-
-    `as_is` sends stored payloads unchanged (true duplicates). `duplicates_of`
-    marks each event as a duplicate injected on purpose of that delivery.
-    `claimed_by` lets the command line own the first attempt.
-    """
+    """deliveries_enqueue's deliveries, normalised and checked, not stored: an
+    event that cannot be sent refuses them all, naming it."""
     if target.subscription is not None and not target.subscription.enabled:
         raise DeliveryRefused(SUBSCRIPTION_DISABLED.format(name=target.name))
     count = len(events)
-    now = now or timezone.now()
     payloads, texts, sizes = [], [], []
     for index, event in enumerate(events):
         # A new messageId keeps the format of the event's own (its library's).
@@ -239,6 +224,53 @@ def deliveries_enqueue(
         _cache(delivery, "target", row)
         _cache(delivery, "run", run)
         _cache(delivery, "resend_of", resend_of)
+    return deliveries
+
+
+@transaction.atomic
+def deliveries_enqueue(
+    *,
+    target: Target,
+    events: list[object],
+    door: str,
+    run: Run | None = None,
+    fresh: bool = False,
+    as_is: bool = False,
+    allow_problems: bool = False,
+    bypass_dedupe: bool = False,
+    resend_of: Delivery | None = None,
+    due_at: list[datetime] | datetime | None = None,
+    duplicates_of: list[Delivery] | None = None,
+    claimed_by: str = "",
+    now: datetime | None = None,
+) -> list[Delivery]:
+    """Normalise each event as Segment does, check it, dedupe it, store it due.
+
+    One transaction for the whole batch, all or nothing: an event that cannot be
+    sent refuses the batch, naming it. Deduplication is looked up for the whole
+    batch in one query and applies inside the batch too (the first of a messageId
+    holds its key, which the database keeps unique, so concurrent sends of one
+    messageId dedupe exactly as sequential ones). The engine is woken once, on
+    commit; this never talks to the network.
+
+    `as_is` sends stored payloads unchanged (true duplicates). `duplicates_of`
+    marks each event as a duplicate injected on purpose of that delivery.
+    `claimed_by` lets the command line own the first attempt.
+    """
+    now = now or timezone.now()
+    deliveries = deliveries_build(
+        target=target,
+        events=events,
+        door=door,
+        run=run,
+        fresh=fresh,
+        as_is=as_is,
+        allow_problems=allow_problems,
+        resend_of=resend_of,
+        due_at=due_at,
+        claimed_by=claimed_by,
+        now=now,
+    )
     if duplicates_of is not None:
         for delivery, first in zip(deliveries, duplicates_of, strict=True):
             delivery.injected_duplicate = True
@@ -403,6 +435,8 @@ _INSERTED = (
     "state",
     "outcome",
     "reason",
+    "response_status",
+    "latency_ms",
     "attempt_count",
     "next_attempt_at",
     "claimed_by",
@@ -459,6 +493,8 @@ def _insert(deliveries: list[Delivery], now: datetime) -> list[Delivery]:
                 d.state,
                 d.outcome,
                 d.reason,
+                d.response_status,
+                d.latency_ms,
                 d.attempt_count,
                 adapt(d.next_attempt_at),
                 d.claimed_by,

@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import pickle
 import signal
 import socket
 import subprocess
@@ -51,6 +52,7 @@ STOP = b"s"
 FAULT = b"f"
 ENDED = "the feeding process ended unexpectedly ({code})"
 STOP_WAIT_SECONDS = 30
+LANE_NICENESS = 10
 
 
 class FeedProcess:
@@ -63,9 +65,14 @@ class FeedProcess:
         feeder: str,
         woken: Callable[[], None],
         ready: Callable[[], None],
+        lane: bool = False,
     ):
         self._replay_id = replay_id
         self._feeder = feeder
+        self._lane = lane
+        # The lane's own socket pair (sandbox.replay.lane): ours, and the
+        # child's until it is started.
+        self.lane_socket: socket.socket | None = None
         self._woken = woken
         self._ready = ready
         self._socket: socket.socket | None = None
@@ -76,9 +83,19 @@ class FeedProcess:
 
     def start(self) -> None:
         # Ctrl+C reaches the command alone, which tells the child to stop.
-        self._process, ours = start_child(
-            "sandbox.replay.feed_process", str(self._replay_id), self._feeder
-        )
+        theirs = None
+        if self._lane:
+            self.lane_socket, theirs = socket.socketpair()
+        try:
+            self._process, ours = start_child(
+                "sandbox.replay.feed_process",
+                str(self._replay_id),
+                self._feeder,
+                also=theirs,
+            )
+        finally:
+            if theirs is not None:
+                theirs.close()
         self._socket = ours
         threading.Thread(
             target=self._listen, args=(ours,), name="replay-feeding", daemon=True
@@ -160,7 +177,14 @@ class Feeding:
     """A command's feeding of its replay: its own thread until the child process
     is ready, the child from then on. On the command's event loop."""
 
-    def __init__(self, *, replay_id: int, feeder: str, wake: Callable[[], None]):
+    def __init__(
+        self,
+        *,
+        replay_id: int,
+        feeder: str,
+        wake: Callable[[], None],
+        lane: bool = False,
+    ):
         self._replay_id = replay_id
         self._feeder = feeder
         self._stop_here = threading.Event()
@@ -179,9 +203,71 @@ class Feeding:
             feeder=feeder,
             woken=on_loop(wake),
             ready=on_loop(self._ready.set),
+            lane=lane,
         )
         self._task: asyncio.Task | None = None
         self.fault: str | None = None
+        self._lane_writer: asyncio.StreamWriter | None = None
+        self._lane_reading: asyncio.Task | None = None
+
+    @property
+    def lane(self) -> bool:
+        return self._child.lane_socket is not None
+
+    async def attach(self, sender) -> None:
+        """The lane's sender takes the events the child hands over, and its
+        answers go back to the child."""
+        reader, self._lane_writer = await asyncio.open_connection(
+            sock=self._child.lane_socket
+        )
+        # drain() waits until all that was written is in the socket: what
+        # `starting` says reaches the child even should this process die.
+        self._lane_writer.transport.set_write_buffer_limits(high=0)
+        self._lane_reading = asyncio.create_task(self._read_lane(reader, sender))
+
+    def answer(self, kind: str, payload) -> None:
+        from sandbox.replay import lane
+
+        writer = self._lane_writer
+        if writer is not None and not writer.is_closing():
+            writer.write(lane.frame(kind, payload))
+
+    async def starting(self, keys: list[int]) -> None:
+        """Tell the child these go out next, and wait until that is in the socket."""
+        from sandbox.replay import lane
+
+        self.answer(lane.STARTING, keys)
+        writer = self._lane_writer
+        if writer is not None and not writer.is_closing():
+            with contextlib.suppress(OSError, ConnectionError):
+                await writer.drain()
+
+    async def end_lane(self) -> None:
+        """Nothing more comes from the sender: the child records what came."""
+        from sandbox.replay import lane
+
+        writer = self._lane_writer
+        if writer is None:
+            return
+        self.answer(lane.END, None)
+        with contextlib.suppress(OSError, ConnectionError):
+            await writer.drain()
+        if self._lane_reading is not None:
+            self._lane_reading.cancel()
+
+    async def _read_lane(self, reader: asyncio.StreamReader, sender) -> None:
+        from sandbox.replay import lane
+
+        try:
+            while True:
+                header = await reader.readexactly(lane._LENGTH.size)
+                (size,) = lane._LENGTH.unpack(header)
+                kind, payload = pickle.loads(await reader.readexactly(size))
+                if kind == lane.ITEMS:
+                    sender.add(payload)
+        except (asyncio.IncompleteReadError, ConnectionError, OSError):
+            # The child is gone: nothing sent now could be recorded.
+            sender.halt()
 
     def start(self) -> None:
         self._child.start()
@@ -226,17 +312,28 @@ class Feeding:
         self._stop_here.set()
         await asyncio.gather(self._task, return_exceptions=True)
         await asyncio.to_thread(self._child.stop)
+        self._close_lane()
         return self.fault or self._child.fault
+
+    def _close_lane(self) -> None:
+        if self._lane_reading is not None:
+            self._lane_reading.cancel()
+        if self._lane_writer is not None:
+            # The transport owns the socket now: closing it closes the socket.
+            self._lane_writer.close()
+        elif self._child.lane_socket is not None:
+            self._child.lane_socket.close()
 
 
 # The child ----------------------------------------------------------------------
 
 
 def _listen_to_command(
-    sock: socket.socket, go: threading.Event, stop: threading.Event
+    sock: socket.socket, go: threading.Event, stop: threading.Event, lane: bool
 ) -> None:
     """GO starts the feeding, STOP stops it between chunks; the command gone
-    ends this process now."""
+    ends this process now, unless it feeds a lane: then it stores first what
+    the command had in hand (lane.lane_feed), in a moment."""
     with contextlib.suppress(OSError):
         while data := sock.recv(4096):
             if GO in data:
@@ -244,17 +341,25 @@ def _listen_to_command(
             if STOP in data:
                 stop.set()
                 go.set()
-    if not stop.is_set():
-        os._exit(0)
+    if stop.is_set():
+        return
+    if lane and go.is_set():
+        stop.set()
+        return
+    os._exit(0)
 
 
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     fd, database_name, replay_id, feeder = sys.argv[1:5]
+    lane_fd = int(sys.argv[5]) if len(sys.argv) > 5 else None
     sock = socket.socket(fileno=int(fd))
     go, stop = threading.Event(), threading.Event()
     threading.Thread(
-        target=_listen_to_command, args=(sock, go, stop), name="told", daemon=True
+        target=_listen_to_command,
+        args=(sock, go, stop, lane_fd is not None),
+        name="told",
+        daemon=True,
     ).start()
     lock = threading.Lock()
 
@@ -277,7 +382,20 @@ def main() -> None:
     if stop.is_set():
         return
     try:
-        services.replay_feed(replay_id=int(replay_id), feeder=feeder, stop=stop)
+        if lane_fd is None:
+            services.replay_feed(replay_id=int(replay_id), feeder=feeder, stop=stop)
+        else:
+            from sandbox.replay import lane
+
+            # The command sends: its turn comes first on a busy machine, and
+            # this process has time to spare (it writes in batches).
+            os.nice(LANE_NICENESS)
+            lane.lane_feed(
+                replay_id=int(replay_id),
+                feeder=feeder,
+                stop=stop,
+                link=lane.Link(socket.socket(fileno=lane_fd)),
+            )
     except Exception as error:
         logger.exception("feeding replay %s failed", replay_id)
         tell(FAULT + str(error).encode("utf-8", "replace"))

@@ -123,3 +123,24 @@ class ReadinessCheck(models.Model):
 
     def __str__(self) -> str:
         return f"readiness check {self.pk} of {self.subscription_name}"
+
+
+class LaneItem(models.Model):
+    """An event of a replay's lane written ahead of its first attempt
+    (sandbox.replay.lane): in the sender's hands, not yet recorded as a
+    delivery. Its answer replaces it with the delivery and its attempt, in one
+    transaction; a replay that stopped with some left (its process died) finds
+    each recorded as interrupted when it resumes, never sent again as the same
+    attempt."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="lane_items")
+    # The delivery's columns as the lane will insert them (lane._row_of), its
+    # payload as sent, and the request written ahead.
+    row = models.TextField()
+    payload = models.TextField()
+    request_url = models.CharField(max_length=2000)
+    request_headers = models.TextField()
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"lane item {self.pk} of run {self.run_id}"

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from sandbox.delivery import queue
 from sandbox.delivery.models import OPEN_STATES, Delivery, Run, State
-from sandbox.replay.models import ReadinessCheck, Replay
+from sandbox.replay.models import LaneItem, ReadinessCheck, Replay
 from sandbox.replay.services import MAX_CONCURRENCY, HistoryFilters
 from sandbox.sources.models import Source
 from sandbox.subscriptions.models import Subscription
@@ -414,8 +414,10 @@ def replay_progress(*, replay: Replay) -> ReplayProgress:
     unsupported = counts.get(State.UNSUPPORTED, 0)
     failed = counts.get(State.FAILED, 0) + counts.get(State.DISCARDED, 0)
     retrying = counts.get(State.RETRYING, 0)
-    pending = counts.get(State.PENDING, 0)
-    enqueued = sum(counts.values())
+    # Events in the lane's hands (sandbox.replay.lane) are not deliveries yet.
+    in_lane = _in_lane(run_id)
+    pending = counts.get(State.PENDING, 0) + in_lane
+    enqueued = sum(counts.values()) + in_lane
     settled = enqueued - retrying - pending
     now = timezone.now()
     # By the updated_at index: the rows changed in the window, of any run. The
@@ -443,7 +445,7 @@ def replay_progress(*, replay: Replay) -> ReplayProgress:
     finished = replay.fed_at is not None and settled == enqueued
     current = recent / CURRENT_RATE_SECONDS
     left = max(expected - settled, 0)
-    status = _status(replay, finished)
+    status = _status(replay, finished, in_lane=in_lane > 0)
     eta = left / current if current > 0 and left else (0.0 if finished else None)
     if status not in MOVING:
         # Paused, cancelled, stopped or interrupted: no time is left to count
@@ -484,11 +486,22 @@ def replay_progress(*, replay: Replay) -> ReplayProgress:
 def replay_status(*, replay: Replay) -> str:
     """replay_progress's status alone, without counting the run's deliveries:
     one indexed look for an open one (for a caller that asks often)."""
-    still_open = _first_open_id(replay.run_id) is not None
-    return _status(replay, replay.fed_at is not None and not still_open)
+    in_lane = _in_lane(replay.run_id, at_most=1) > 0
+    still_open = in_lane or _first_open_id(replay.run_id) is not None
+    return _status(
+        replay, replay.fed_at is not None and not still_open, in_lane=in_lane
+    )
 
 
-def _status(replay: Replay, finished: bool) -> str:
+def _in_lane(run_id: int, *, at_most: int | None = None) -> int:
+    """How many of the run's events the lane holds, written ahead, unanswered."""
+    held = LaneItem.objects.filter(run_id=run_id).order_by()
+    if at_most is not None:
+        held = held[:at_most]
+    return held.count()
+
+
+def _status(replay: Replay, finished: bool, *, in_lane: bool = False) -> str:
     if replay.status == Replay.Status.CANCELLED:
         return "cancelled"
     if finished:
@@ -497,9 +510,11 @@ def _status(replay: Replay, finished: bool) -> str:
         return "paused"
     if replay.problem:
         return "stopped"
-    if replay.fed_at is None and (
+    if (replay.fed_at is None or in_lane) and (
         not replay.feeder or queue._is_dead_here(replay.feeder)
     ):
+        # Its process died: what it read and sent is stored, the rest waits
+        # for a resume.
         return "interrupted"
     if replay.fed_at is None and replay.shuffle and not replay.position:
         # The first pass: the whole source into a random order, nothing sent.

@@ -30,7 +30,7 @@ from sandbox.delivery.models import OPEN_STATES, Delivery, Door, Run, State
 from sandbox.delivery.runs import run_create
 from sandbox.delivery.services import DeliveryRefused, Target, deliveries_enqueue
 from sandbox.delivery.targets import target_row
-from sandbox.replay import reading, shuffling, uploads
+from sandbox.replay import lane, reading, shuffling, uploads
 from sandbox.replay.models import BAD_LINES_KEPT, Replay
 from sandbox.sources.models import IngestedDelivery, IngestedEvent
 
@@ -423,13 +423,29 @@ def _enqueue_chunk(
             allow_problems=True,
             now=now,
         )
+    _record_chunk(replay, chunk, read=len(events), kept=len(kept), now=now)
+    return True
+
+
+def _record_chunk(
+    replay: Replay,
+    chunk: _Chunk,
+    *,
+    read: int,
+    kept: int,
+    now: datetime,
+    reopen: bool = True,
+) -> None:
+    """The replay moved past the chunk: its position, what was read of it, and
+    its bad lines (the first BAD_LINES_KEPT). In the chunk's transaction.
+    `reopen`: the chunk enqueued deliveries for the engine."""
     room = max(0, BAD_LINES_KEPT - len(replay.bad_lines))
     replay.bad_lines = replay.bad_lines + [list(bad) for bad in chunk.bad[:room]]
     replay.position = chunk.position
     replay.bytes_read = chunk.bytes_read
-    replay.events_read += len(events)
+    replay.events_read += read
     replay.bad_count += len(chunk.bad)
-    replay.duplicates_skipped += len(events) - len(kept)
+    replay.duplicates_skipped += read - kept
     Replay.objects.filter(pk=replay.pk).update(
         bad_lines=replay.bad_lines,
         position=replay.position,
@@ -439,10 +455,10 @@ def _enqueue_chunk(
         duplicates_skipped=replay.duplicates_skipped,
         updated_at=now,
     )
-    # The engine stops looking at a run once nothing of it is open: a chunk
-    # that arrives after the sending caught up opens it again.
-    Run.objects.filter(pk=replay.run_id).update(settled_at=None)
-    return True
+    if reopen:
+        # The engine stops looking at a run once nothing of it is open: a chunk
+        # that arrives after the sending caught up opens it again.
+        Run.objects.filter(pk=replay.run_id).update(settled_at=None)
 
 
 def _in_run(run_id: int, message_ids: set[str]) -> set[str]:
@@ -467,9 +483,13 @@ def _take_feeding(replay: Replay, feeder: str) -> bool:
     current = Replay.objects.filter(pk=replay.pk).values_list("feeder", flat=True)[0]
     if current and current != feeder and not _is_gone(current):
         return False
-    return bool(
+    taken = bool(
         Replay.objects.filter(pk=replay.pk, feeder=current).update(feeder=feeder)
     )
+    if taken:
+        # What a lane that died had in hand (sandbox.replay.lane).
+        lane.lane_recover(run_id=replay.run_id)
+    return taken
 
 
 def _is_gone(feeder: str) -> bool:
@@ -654,6 +674,9 @@ def replay_resume(*, replay: Replay) -> Replay:
     stopped and reads on from where it stopped (so does one whose process died:
     its feeding resumes). The caller starts the feeding (replay_feed)."""
     now = timezone.now()
+    if not replay.feeder or _is_gone(replay.feeder):
+        # What a lane that died had in hand, recorded as interrupted.
+        lane.lane_recover(run_id=replay.run_id)
     if replay.status == Replay.Status.CANCELLED:
         Delivery.objects.filter(
             run_id=replay.run_id, state=State.FAILED, reason=CANCELLED
@@ -696,6 +719,8 @@ def replay_delete(*, replay: Replay) -> None:
         if replay is None:
             # Deleted meanwhile (another tab, another process): nothing is left.
             return
+        if not replay.feeder or _is_gone(replay.feeder):
+            lane.lane_recover(run_id=replay.run_id)
         has_open = _open_count(replay.run_id, at_most=1) > 0
         if has_open or (
             replay.fed_at is None and replay.status != Replay.Status.CANCELLED

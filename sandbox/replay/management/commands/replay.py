@@ -25,8 +25,9 @@ from sandbox.delivery.management.commands.sendevent import (
     add_target_arguments,
     target_from_options,
 )
+from sandbox.delivery.models import Run
 from sandbox.display import safe_text
-from sandbox.replay import selectors, services
+from sandbox.replay import lane, selectors, services
 from sandbox.replay.feed_process import Feeding
 from sandbox.replay.models import Replay
 
@@ -228,26 +229,57 @@ class Command(BaseCommand):
         working = asyncio.create_task(engine.run_forever(stop_engine))
         # The source is read and enqueued beside the sending, mostly by a
         # process of its own (feed_process.py), unless a live process already
-        # reads it or it is all read.
-        feeding = None
+        # reads it or it is all read. A webhook's first attempts go through the
+        # lane (lane.py): that process writes them, this one sends them.
+        feeding = sender = None
         feeder = await sync_to_async(services.replay_feeding_take)(replay_id=replay.pk)
         if feeder is not None:
-            feeding = Feeding(replay_id=replay.pk, feeder=feeder, wake=engine.wake)
+            uses_lane = await sync_to_async(_uses_lane)(replay)
+            feeding = Feeding(
+                replay_id=replay.pk, feeder=feeder, wake=engine.wake, lane=uses_lane
+            )
             feeding.start()
+            if feeding.lane:
+                run = await sync_to_async(Run.objects.get)(pk=replay.run_id)
+                sender = lane.Sender(
+                    run=run,
+                    answer=feeding.answer,
+                    starting=feeding.starting,
+                    also_in_flight=lambda: engine.in_flight_of(run.pk),
+                )
+                await feeding.attach(sender)
+                sender.start()
+        lane_feeding = feeding
         progress = sync_to_async(self._progress)
         every = BAR_EVERY_SECONDS if self.tty else LINE_EVERY_SECONDS
         try:
             while True:
                 await asyncio.sleep(CHECK_EVERY_SECONDS)
                 if feeding is not None and feeding.done():
+                    if sender is not None:
+                        await sender.close()
                     await self._end_feeding(feeding, replay.pk, feeder)
                     feeding = None
+                    if sender is not None:
+                        await _salvage(sender, replay.run_id)
+                        sender = None
                 status = await progress(replay.pk, every)
+                if sender is not None:
+                    sender.control(
+                        paused=status == "paused", cancelled=status == "cancelled"
+                    )
                 if feeding is None and status in ENDED:
                     break
         finally:
+            if sender is not None:
+                # What it holds goes back to the child, which stores it (a
+                # resume sends it); what is in flight lands and is recorded.
+                await sender.close()
+                await lane_feeding.end_lane()
             if feeding is not None:
                 await self._end_feeding(feeding, replay.pk, feeder)
+            if sender is not None:
+                await _salvage(sender, replay.run_id)
             stop_engine.set()
             engine.wake()
             await working
@@ -374,6 +406,18 @@ class Command(BaseCommand):
                 ),
                 returncode=1,
             )
+
+
+async def _salvage(sender, run_id: int) -> None:
+    """Whatever the feeding process left unstored (it died), stored from what
+    the sender knows; nothing when it ended well."""
+    await sync_to_async(lane.salvage)(
+        run_id=run_id, results=list(sender.recent.values()), sending=set(sender.sending)
+    )
+
+
+def _uses_lane(replay: Replay) -> bool:
+    return lane.uses_lane(services.replay_target(replay=replay))
 
 
 def _rate(value: str | None) -> float | None:
