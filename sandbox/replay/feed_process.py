@@ -52,7 +52,6 @@ STOP = b"s"
 FAULT = b"f"
 ENDED = "the feeding process ended unexpectedly ({code})"
 STOP_WAIT_SECONDS = 30
-LANE_NICENESS = 10
 
 
 class FeedProcess:
@@ -226,7 +225,7 @@ class Feeding:
         self._lane_reading = asyncio.create_task(self._read_lane(reader, sender))
 
     def answer(self, kind: str, payload) -> None:
-        from sandbox.replay import lane
+        from sandbox.delivery import lane
 
         writer = self._lane_writer
         if writer is not None and not writer.is_closing():
@@ -234,7 +233,7 @@ class Feeding:
 
     async def starting(self, keys: list[int]) -> None:
         """Tell the child these go out next, and wait until that is in the socket."""
-        from sandbox.replay import lane
+        from sandbox.delivery import lane
 
         self.answer(lane.STARTING, keys)
         writer = self._lane_writer
@@ -244,7 +243,7 @@ class Feeding:
 
     async def end_lane(self) -> None:
         """Nothing more comes from the sender: the child records what came."""
-        from sandbox.replay import lane
+        from sandbox.delivery import lane
 
         writer = self._lane_writer
         if writer is None:
@@ -256,12 +255,12 @@ class Feeding:
             self._lane_reading.cancel()
 
     async def _read_lane(self, reader: asyncio.StreamReader, sender) -> None:
-        from sandbox.replay import lane
+        from sandbox.delivery import lane
 
         try:
             while True:
-                header = await reader.readexactly(lane._LENGTH.size)
-                (size,) = lane._LENGTH.unpack(header)
+                header = await reader.readexactly(lane.LENGTH.size)
+                (size,) = lane.LENGTH.unpack(header)
                 kind, payload = pickle.loads(await reader.readexactly(size))
                 if kind == lane.ITEMS:
                     sender.add(payload)
@@ -387,9 +386,6 @@ def main() -> None:
         else:
             from sandbox.replay import lane
 
-            # The command sends: its turn comes first on a busy machine, and
-            # this process has time to spare (it writes in batches).
-            os.nice(LANE_NICENESS)
             lane.lane_feed(
                 replay_id=int(replay_id),
                 feeder=feeder,

@@ -1,55 +1,60 @@
-"""The replay lane: a replay's first attempts, sent with one write per event.
+"""The replay lane's writing half: a replay's first attempts, with one write
+per event, made by the `replay` command's feeding process.
 
 Through the queue, an event costs three writes to its delivery row, each
-keeping up the row's many indexes (enqueued, claimed with its attempt written
+keeping up the table's indexes (enqueued, claimed with its attempt written
 ahead, recorded), and the engine pays for claims and records in the process
-that sends. A replay that reads a file at thousands of events a second went
-at a fifth of a bare aiohttp loop that way (benchmarks/replay.py), and no
-tuning of the queue came near half. So the `replay` command sends the first
-attempt of each webhook event through this lane, in two processes:
+that sends. A replay of a file went at a fifth of a bare aiohttp loop that way
+(benchmarks/replay.py), however the queue was tuned. So a webhook's first
+attempts go through the lane, in two processes:
 
-- the feeding process (feed_process.py) reads the source and writes each
-  chunk ahead as LaneItems (one small row each, and the replay's position, in
-  one transaction), then hands the chunk to the command; when answers come
-  back, it writes each event's delivery and attempt once, in its final state
-  (or waiting for its retry), and drops its LaneItem, a batch per transaction;
-- the command sends (Sender below): the run's concurrency and rate, a 429's
-  slowdown (queue.Throttle, the engine's own rule), pause and cancel, with
-  the engine's transport and verdicts, and nothing else in its way.
+- the feeding process (feed_process.py, lane_feed here) reads the source and
+  writes each chunk ahead as LaneItems (a small row each, and the replay's
+  position, in one transaction), then hands the chunk to the command; when
+  answers come back it stores each event's delivery and attempt once, in
+  their final state (or waiting for a retry, which the engine makes), and
+  drops its LaneItem, a turn per transaction;
+- the command sends (sandbox.delivery.lane.Sender), telling this process
+  which few events go out next before they do.
 
-A retry is the queue's: a delivery recorded waiting for its retry is claimed
-by the engine like any other. What a crash leaves written ahead is recorded
-as interrupted when the replay is resumed (lane_recover): its retry follows
-the policy, as for an attempt the engine had in flight. Events handed to the
-command but not sent when it stops (a cancel, Ctrl+C) come back and are
-stored as pending deliveries (cancelled ones as cancelled), which a resume
-sends.
-
-The two processes speak over a socket pair of their own: length-prefixed
-pickles, (kind, payload).
+Whoever drops a LaneItem stores its delivery, so each is stored once. When
+the command stops, what it did not send comes back (stored pending, or
+cancelled with the replay); when it dies, what it said it was sending and
+did not answer is stored as interrupted, the rest pending. When this process
+dies, the command stores what it knows (salvage). When both die, a resume
+records every LaneItem as interrupted (lane_recover): the endpoint may have
+it, so it is never sent again as the same attempt, and its retry follows the
+policy, as for an attempt the engine had in flight.
 """
 
-import asyncio
-import contextlib
 import json
 import logging
 import pickle
 import queue as threads_queue
 import socket
-import struct
 import threading
 import time
-from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
 from sandbox.delivery import queue, retry, runtime, senders, transport, webhook
 from sandbox.delivery import services as delivery_services
+from sandbox.delivery.lane import (
+    END,
+    GONE,
+    ITEMS,
+    LENGTH,
+    RELOOK_SECONDS,
+    RESULTS,
+    STARTING,
+    UNSENT,
+    Item,
+    Result,
+    frame,
+)
 from sandbox.delivery.models import (
     Attempt,
     Delivery,
@@ -58,7 +63,6 @@ from sandbox.delivery.models import (
     Outcome,
     Run,
     State,
-    TargetKind,
 )
 from sandbox.delivery.services import DeliveryRefused
 from sandbox.delivery.targets import Target
@@ -67,13 +71,6 @@ from sandbox.replay.models import LaneItem, Replay
 
 logger = logging.getLogger("sandbox.replay")
 
-ITEMS = "items"  # feeding to command: events to send
-RESULTS = "results"  # command to feeding: what the endpoint answered
-UNSENT = "unsent"  # command to feeding: events handed back unsent
-STARTING = "starting"  # command to feeding: events about to be sent
-END = "end"  # command to feeding: nothing more comes
-GONE = "gone"  # the command's side closed without END: it died
-_LENGTH = struct.Struct("!I")
 
 # The events written ahead and not yet answered, at most: a crash reports
 # them as interrupted, a pause holds them. Enough to keep the sender busy
@@ -81,20 +78,8 @@ _LENGTH = struct.Struct("!I")
 WINDOW_PER_SLOT = 50
 WINDOW_LEAST = 500
 WINDOW_MOST = 2000
-# Items the feeding is told are going out next, per slot of the concurrency:
-# what a death of the command reports as interrupted, beyond those in flight.
-ANNOUNCED_PER_SLOT = 2
-# Answers the command keeps, should the feeding die before storing them: more
-# than the window, which bounds what it has not stored.
-RECENT_KEPT = 2 * WINDOW_MOST
-# Answers go back at most this long after they came, or once this many wait.
-FLUSH_SECONDS = 0.005
-FLUSH_AT = 200
-# How often a waiting sender looks again at its pace (a slowdown wears off).
-RELOOK_SECONDS = 0.1
 # How often the feeding reads the subscription again (an edit, a disable).
 TARGET_EVERY_SECONDS = 1.0
-RECENT_SECONDS = queue.RECENT_RATE_SECONDS
 # The most events written ahead, or answers recorded, per transaction.
 CHUNK_MOST = 500
 RECORD_MOST = 1000
@@ -106,289 +91,6 @@ def window_for(run: Run) -> int:
     if run.rate:
         window = min(window, max(2 * run.concurrency, int(run.rate)))
     return window
-
-
-def uses_lane(target: Target) -> bool:
-    """Webhooks go through the lane; a function's batching is the engine's."""
-    return target.kind == TargetKind.WEBHOOK
-
-
-@dataclass(frozen=True)
-class Item:
-    """One event's request, as it will go out."""
-
-    key: int
-    url: str
-    headers: list[tuple[str, str]]
-    body: bytes
-    timeout: float
-    secret: str
-
-
-# An answer crosses as a plain tuple (pickled many times a second; a
-# dataclass pickles several times slower): (key, started at, the exchange's
-# fields in order, the verdict's fields in order, Retry-After).
-Result = tuple
-
-
-def _result(key, started_at, exchange, verdict, retry_after) -> Result:
-    return (
-        key,
-        started_at,
-        (
-            exchange.latency_ms,
-            exchange.status,
-            exchange.headers,
-            exchange.body,
-            exchange.truncated,
-            exchange.content_type,
-            exchange.error_kind,
-            exchange.error_message,
-        ),
-        (verdict.outcome, verdict.reason, verdict.retryable),
-        retry_after,
-    )
-
-
-def frame(kind: str, payload) -> bytes:
-    data = pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL)
-    return _LENGTH.pack(len(data)) + data
-
-
-# The command's side: the sender -------------------------------------------------
-
-
-class Sender:
-    """Sends the items handed to it, as the run's controls allow; answers are
-    passed to `answer(kind, payload)` in batches. On the command's loop.
-
-    Before any item goes out, it is among a few (ANNOUNCED_PER_SLOT times the
-    concurrency) the feeding was told of by `starting(keys)`, which returns
-    once that is in the socket: should this process die, the feeding records
-    those as interrupted, and stores the rest to be sent by a resume."""
-
-    def __init__(
-        self,
-        *,
-        run: Run,
-        answer: Callable[[str, object], None],
-        starting: Callable[[list[int]], Awaitable[None]],
-        also_in_flight: Callable[[], int] = lambda: 0,
-    ):
-        self.concurrency = max(run.concurrency, 1)
-        self.rate = run.rate
-        self.pace = queue.Throttle(
-            run.throttle_factor,
-            run.throttled_at,
-            run.held_until,
-            run.throttle_ceiling,
-            run.throttle_rate,
-            run.throttled_count,
-        )
-        self._answer = answer
-        self._starting = starting
-        self._also_in_flight = also_in_flight
-        self._waiting: deque[Item] = deque()
-        self._announced: deque[Item] = deque()
-        self._announcing = False
-        self._cancelled = False
-        # Announced and not answered; and the latest answers, kept should the
-        # feeding die before storing them (salvage).
-        self.sending: set[int] = set()
-        self.recent: OrderedDict[int, Result] = OrderedDict()
-        self._results: list[Result] = []
-        self._stir = asyncio.Event()
-        self._paused = run.paused
-        self._closing = False
-        self._next_at = 0.0
-        self.in_flight = 0
-        self.started = 0
-        # (monotonic time, started) every flush: the rate it went at lately.
-        self._marks: deque[tuple[float, int]] = deque()
-        self._task: asyncio.Task | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
-
-    def add(self, items: list[Item]) -> None:
-        self._waiting.extend(items)
-        self._stir.set()
-
-    def control(self, *, paused: bool, cancelled: bool) -> None:
-        """Follow the replay's status: paused holds what waits; cancelled hands
-        it back."""
-        self._paused = paused or cancelled
-        self._cancelled = cancelled
-        if cancelled:
-            self._give_back()
-        self._stir.set()
-
-    def halt(self) -> None:
-        """Send nothing more (the feeding is gone: no answer could be stored)."""
-        self._closing = True
-        self._stir.set()
-
-    async def close(self) -> None:
-        """Hand back what was not sent, let what is in flight land, pass on
-        every answer."""
-        self._closing = True
-        self._give_back()
-        self._stir.set()
-        if self._task is not None:
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    def _give_back(self) -> None:
-        keys = [item.key for item in self._announced]
-        keys += [item.key for item in self._waiting]
-        self._announced.clear()
-        self._waiting.clear()
-        self.sending.difference_update(keys)
-        if keys:
-            self._answer(UNSENT, keys)
-
-    async def _announce(self) -> None:
-        """Tell the feeding which items go out next (one worker at a time)."""
-        if self._announcing:
-            self._stir.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stir.wait(), RELOOK_SECONDS)
-            return
-        self._announcing = True
-        try:
-            most = ANNOUNCED_PER_SLOT * self.concurrency
-            batch = [
-                self._waiting.popleft() for _ in range(min(most, len(self._waiting)))
-            ]
-            keys = [item.key for item in batch]
-            self.sending.update(keys)
-            await self._starting(keys)
-            if self._closing or self._cancelled:
-                self.sending.difference_update(keys)
-                self._answer(UNSENT, keys)
-            else:
-                self._announced.extend(batch)
-        finally:
-            self._announcing = False
-            self._stir.set()
-
-    async def _run(self) -> None:
-        session = transport.new_session(concurrency=self.concurrency)
-        flushing = asyncio.create_task(self._flush_often())
-        try:
-            await asyncio.gather(
-                *(self._work(session, slot) for slot in range(self.concurrency))
-            )
-        finally:
-            flushing.cancel()
-            self._flush()
-            await session.close()
-
-    async def _work(self, session, slot: int) -> None:
-        while (item := await self._take(slot)) is not None:
-            started = time.time()
-            try:
-                exchange = await transport.send(
-                    session,
-                    webhook.WebhookRequest("POST", item.url, item.headers, item.body),
-                    timeout=item.timeout,
-                    body_limit=settings.RESPONSE_BODY_LIMIT,
-                )
-                verdict = senders.verdict_for(exchange, secret=item.secret)
-            except Exception as error:
-                # One event's fault ends it alone, saying what happened.
-                logger.exception("sending lane item %s failed", item.key)
-                sentence = queue.ENGINE_FAULT.format(detail=queue.describe_fault(error))
-                exchange = transport.Exchange(
-                    error_kind="other", error_message=sentence
-                )
-                verdict = webhook.classify_error(sentence, retryable=False)
-            self.in_flight -= 1
-            if exchange.status == 429:
-                self._slow_down(exchange)
-            result = _result(
-                item.key, started, exchange, verdict, senders.retry_after(exchange)
-            )
-            self._results.append(result)
-            self.sending.discard(item.key)
-            self.recent[item.key] = result
-            if len(self.recent) > RECENT_KEPT:
-                self.recent.popitem(last=False)
-            if len(self._results) >= FLUSH_AT:
-                self._flush()
-            self._stir.set()
-
-    async def _take(self, slot: int) -> Item | None:
-        while True:
-            if self._closing:
-                return None
-            wait = RELOOK_SECONDS
-            if (self._announced or self._waiting) and not self._paused:
-                now = time.time()
-                if self.pace.held_until > now:
-                    wait = min(self.pace.held_until - now, RELOOK_SECONDS)
-                else:
-                    share = self.pace.share(now)
-                    cap = self.concurrency
-                    if share < 1:
-                        cap = max(1, int(cap * share))
-                    if slot < cap - self._also_in_flight():
-                        if not self._announced:
-                            await self._announce()
-                            continue
-                        rate = self._rate(share)
-                        at = now
-                        if rate:
-                            burst = max(queue.RATE_BURST_SECONDS, 1 / rate)
-                            at = max(self._next_at, now - burst)
-                        if at <= now:
-                            if rate:
-                                self._next_at = at + 1 / rate
-                            self.in_flight += 1
-                            self.started += 1
-                            return self._announced.popleft()
-                        wait = min(at - now, RELOOK_SECONDS)
-            self._stir.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stir.wait(), wait)
-
-    def _rate(self, share: float) -> float | None:
-        if self.rate:
-            return self.rate * share
-        if share < 1 and self.pace.throttle_rate:
-            return self.pace.throttle_rate * share
-        return None
-
-    def _slow_down(self, exchange: transport.Exchange) -> None:
-        now = timezone.now()
-        self.pace.answered_429(
-            [queue.retry_after_seconds(exchange.headers, now)],
-            clock=now.timestamp(),
-            rate=self.rate,
-            recent_rate=self._recent_rate,
-        )
-
-    def _recent_rate(self) -> float | None:
-        if not self._marks:
-            return None
-        at, started = self._marks[0]
-        span = time.monotonic() - at
-        if span <= 0:
-            return None
-        return (self.started - started) / max(span, queue.RATE_BURST_SECONDS)
-
-    async def _flush_often(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_SECONDS)
-            now = time.monotonic()
-            self._marks.append((now, self.started))
-            while self._marks and now - self._marks[0][0] > RECENT_SECONDS:
-                self._marks.popleft()
-            self._flush()
-
-    def _flush(self) -> None:
-        if self._results:
-            results, self._results = self._results, []
-            self._answer(RESULTS, results)
 
 
 # The feeding's side: writing ahead, and recording ---------------------------------
@@ -421,8 +123,8 @@ class Link:
     def _read(self) -> None:
         stream = self._socket.makefile("rb")
         try:
-            while len(header := stream.read(_LENGTH.size)) == _LENGTH.size:
-                (size,) = _LENGTH.unpack(header)
+            while len(header := stream.read(LENGTH.size)) == LENGTH.size:
+                (size,) = LENGTH.unpack(header)
                 self._received.put(pickle.loads(stream.read(size)))
         except Exception:
             logger.exception("reading the lane's answers failed")

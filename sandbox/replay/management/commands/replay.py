@@ -20,6 +20,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from sandbox.converters import id_from
 from sandbox.delivery import retry
 from sandbox.delivery.engine import Engine
+from sandbox.delivery.lane import Sender, uses_lane
 from sandbox.delivery.management.commands.sendevent import (
     BadInput,
     add_target_arguments,
@@ -82,6 +83,9 @@ BAR_EVERY_SECONDS = 0.2
 BAR_WIDTH = 30
 # How often the command looks whether the replay has ended.
 CHECK_EVERY_SECONDS = 0.2
+# How often the lane's sender looks at the replay's status: a pause at 2,000
+# events/s lets through at most a hundred more.
+FOLLOW_EVERY_SECONDS = 0.05
 BAD_LINES_PRINTED = 20
 DELETED_WHILE_RUNNING = (
     "The replay was deleted while it ran; what it sent stays in the history."
@@ -241,7 +245,7 @@ class Command(BaseCommand):
             feeding.start()
             if feeding.lane:
                 run = await sync_to_async(Run.objects.get)(pk=replay.run_id)
-                sender = lane.Sender(
+                sender = Sender(
                     run=run,
                     answer=feeding.answer,
                     starting=feeding.starting,
@@ -252,6 +256,9 @@ class Command(BaseCommand):
         lane_feeding = feeding
         progress = sync_to_async(self._progress)
         every = BAR_EVERY_SECONDS if self.tty else LINE_EVERY_SECONDS
+        following = None
+        if sender is not None:
+            following = asyncio.create_task(_follow(sender, replay.pk))
         try:
             while True:
                 await asyncio.sleep(CHECK_EVERY_SECONDS)
@@ -264,13 +271,11 @@ class Command(BaseCommand):
                         await _salvage(sender, replay.run_id)
                         sender = None
                 status = await progress(replay.pk, every)
-                if sender is not None:
-                    sender.control(
-                        paused=status == "paused", cancelled=status == "cancelled"
-                    )
                 if feeding is None and status in ENDED:
                     break
         finally:
+            if following is not None:
+                following.cancel()
             if sender is not None:
                 # What it holds goes back to the child, which stores it (a
                 # resume sends it); what is in flight lands and is recorded.
@@ -408,6 +413,23 @@ class Command(BaseCommand):
             )
 
 
+async def _follow(sender, replay_id: int) -> None:
+    """The lane's sender follows the replay's pause and cancel (its page's
+    buttons) within FOLLOW_EVERY_SECONDS."""
+    status_of = sync_to_async(
+        lambda: (
+            Replay.objects.filter(pk=replay_id).values_list("status", flat=True).first()
+        )
+    )
+    while True:
+        status = await status_of()
+        sender.control(
+            paused=status == Replay.Status.PAUSED,
+            cancelled=status in (Replay.Status.CANCELLED, None),
+        )
+        await asyncio.sleep(FOLLOW_EVERY_SECONDS)
+
+
 async def _salvage(sender, run_id: int) -> None:
     """Whatever the feeding process left unstored (it died), stored from what
     the sender knows; nothing when it ended well."""
@@ -417,7 +439,7 @@ async def _salvage(sender, run_id: int) -> None:
 
 
 def _uses_lane(replay: Replay) -> bool:
-    return lane.uses_lane(services.replay_target(replay=replay))
+    return uses_lane(services.replay_target(replay=replay))
 
 
 def _rate(value: str | None) -> float | None:
