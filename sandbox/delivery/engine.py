@@ -12,6 +12,7 @@ import contextlib
 import functools
 import logging
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from itertools import count
 
@@ -150,6 +151,9 @@ class Engine:
             max_workers=1, thread_name_prefix="sandbox-engine-db"
         )
         self._recorder = Recorder(self._write_results, on_written=self.wake)
+        # A run's attempts in flight beside this engine's, in this process (a
+        # replay command's lane, sandbox.delivery.lane): they share its room.
+        self.others_in_flight: Callable[[int], int] = lambda run_id: 0
 
     async def _write_results(self, results) -> None:
         await self._database(queue.attempts_record, results=results)
@@ -318,7 +322,8 @@ class Engine:
         if run_id is None:
             return True
         cap = queue.run_caps.get(run_id, self.concurrency)
-        return self._run_in_flight.get(run_id, 0) < cap
+        in_flight = self._run_in_flight.get(run_id, 0) + self.others_in_flight(run_id)
+        return in_flight < cap
 
     def _next_ready(self) -> tuple[float, queue.Claimed] | None:
         """The next claimed row whose run has room: held rows first."""

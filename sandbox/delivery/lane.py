@@ -19,7 +19,7 @@ import struct
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.conf import settings
 from django.utils import timezone
@@ -57,9 +57,8 @@ def uses_lane(target: Target) -> bool:
     return target.kind == TargetKind.WEBHOOK
 
 
-@dataclass(frozen=True)
-class Item:
-    """One event's request, as it will go out."""
+class Item(NamedTuple):
+    """One event's request, as it will go out (a tuple: it pickles faster)."""
 
     key: int
     url: str

@@ -726,7 +726,7 @@ def lane_feed(
                     reading_on = False
                 elif made and not link.send(ITEMS, [item for item, _ in made]):
                     reading_on = False
-            if not reading_on and (not turn.held or done):
+            if done or (not reading_on and not turn.held):
                 break
     finally:
         chunks.close()

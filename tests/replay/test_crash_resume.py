@@ -15,6 +15,21 @@ from tests.replay.helpers import replay_argv, wait_until, write_lines
 from tests.server import ROOT, Server
 
 
+def _children(pid: int) -> list[int]:
+    found = subprocess.run(
+        ["pgrep", "-P", str(pid)], capture_output=True, text=True
+    ).stdout.split()
+    return [int(child) for child in found]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 @pytest.mark.slow
 def test_a_killed_replay_resumes_without_sending_twice(receiver, tmp_path):
     server = Server(tmp_path)
@@ -33,8 +48,11 @@ def test_a_killed_replay_resumes_without_sending_twice(receiver, tmp_path):
         text=True,
     )
     wait_until(lambda: len(receiver.received) >= 800, timeout=60)
+    reading = _children(replaying.pid)
     os.kill(replaying.pid, signal.SIGKILL)
     replaying.wait(10)
+    # Its reading process stores what the command had in hand, then ends.
+    wait_until(lambda: not any(_alive(pid) for pid in reading), timeout=30)
     first_line = replaying.stdout.readline()
     replaying.stdout.close()
     assert "(run 1)" in first_line

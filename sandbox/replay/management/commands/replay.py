@@ -10,6 +10,7 @@ Exit codes: 0 every event delivered (green or yellow), 1 any ended red,
 
 import asyncio
 import dataclasses
+import functools
 import sys
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ from asgiref.sync import sync_to_async
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from sandbox.converters import id_from
-from sandbox.delivery import retry
+from sandbox.delivery import queue, retry
 from sandbox.delivery.engine import Engine
 from sandbox.delivery.lane import Sender, uses_lane
 from sandbox.delivery.management.commands.sendevent import (
@@ -26,7 +27,7 @@ from sandbox.delivery.management.commands.sendevent import (
     add_target_arguments,
     target_from_options,
 )
-from sandbox.delivery.models import Run
+from sandbox.delivery.models import Delivery, Run
 from sandbox.display import safe_text
 from sandbox.replay import lane, selectors, services
 from sandbox.replay.feed_process import Feeding
@@ -251,6 +252,10 @@ class Command(BaseCommand):
                     starting=feeding.starting,
                     also_in_flight=lambda: engine.in_flight_of(run.pk),
                 )
+                # Bound now: `sender` is set to None once the lane is done.
+                engine.others_in_flight = functools.partial(
+                    _lane_in_flight, sender, run.pk
+                )
                 await feeding.attach(sender)
                 sender.start()
         lane_feeding = feeding
@@ -258,7 +263,7 @@ class Command(BaseCommand):
         every = BAR_EVERY_SECONDS if self.tty else LINE_EVERY_SECONDS
         following = None
         if sender is not None:
-            following = asyncio.create_task(_follow(sender, replay.pk))
+            following = asyncio.create_task(_follow(sender, replay))
         try:
             while True:
                 await asyncio.sleep(CHECK_EVERY_SECONDS)
@@ -413,21 +418,39 @@ class Command(BaseCommand):
             )
 
 
-async def _follow(sender, replay_id: int) -> None:
+def _lane_in_flight(sender, lane_run_id: int, run_id: int) -> int:
+    return sender.in_flight if run_id == lane_run_id else 0
+
+
+async def _follow(sender, replay: Replay) -> None:
     """The lane's sender follows the replay's pause and cancel (its page's
-    buttons) within FOLLOW_EVERY_SECONDS."""
-    status_of = sync_to_async(
-        lambda: (
-            Replay.objects.filter(pk=replay_id).values_list("status", flat=True).first()
-        )
-    )
+    buttons) within FOLLOW_EVERY_SECONDS, and waits while the engine has first
+    attempts of the run to send (what this command read itself while its
+    reading process started, what a stop gave back): one rate, in order."""
+    status_of = sync_to_async(_lane_status)
     while True:
-        status = await status_of()
+        status, queued = await status_of(replay)
         sender.control(
-            paused=status == Replay.Status.PAUSED,
+            paused=status == Replay.Status.PAUSED or queued,
             cancelled=status in (Replay.Status.CANCELLED, None),
         )
         await asyncio.sleep(FOLLOW_EVERY_SECONDS)
+
+
+def _lane_status(replay: Replay) -> tuple[str | None, bool]:
+    status = (
+        Replay.objects.filter(pk=replay.pk).values_list("status", flat=True).first()
+    )
+    # Spelled out: SQLite reads the partial index of a run's open rows only
+    # when the query says its condition.
+    queued = bool(
+        queue.rows(
+            f"SELECT 1 FROM {Delivery._meta.db_table} WHERE run_id = %s AND "
+            "state IN ('pending', 'retrying') AND state = 'pending' LIMIT 1",
+            [replay.run_id],
+        )
+    )
+    return status, queued
 
 
 async def _salvage(sender, run_id: int) -> None:
