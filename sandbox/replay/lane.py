@@ -232,32 +232,16 @@ def write_ahead(
     messageIds in the sender's hands (not yet in the run's deliveries)."""
     from sandbox.replay import services
 
-    going_on = (
-        Replay.objects.select_for_update()
-        .filter(pk=replay.pk, feeder=feeder)
-        .exclude(status=Replay.Status.CANCELLED)
-        .values_list("pk", flat=True)
-        .first()
+    taken = services._chunk_taken(
+        replay=replay, chunk=chunk, feeder=feeder, in_hand=frozenset(in_hand)
     )
-    if going_on is None:
+    if taken is None:
         return None
+    events, kept, now = taken
     if target.subscription is not None and not target.subscription.enabled:
         raise DeliveryRefused(
             delivery_services.SUBSCRIPTION_DISABLED.format(name=target.name)
         )
-    now = timezone.now()
-    events = [
-        services._as_replayed(event, new_message_id=replay.new_message_ids, now=now)
-        for _, event in chunk.events
-    ]
-    seen = services._in_run(replay.run_id, {event["messageId"] for event in events})
-    seen |= in_hand
-    kept = []
-    for event in events:
-        if event["messageId"] in seen:
-            continue
-        seen.add(event["messageId"])
-        kept.append(event)
     made: list[tuple[Item, Held]] = []
     if kept:
         deliveries = delivery_services.deliveries_build(

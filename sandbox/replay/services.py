@@ -380,14 +380,13 @@ def _as_replayed(event: dict, *, new_message_id: bool, now: datetime) -> dict:
     return event
 
 
-@transaction.atomic
-def _enqueue_chunk(
-    *, replay: Replay, target: Target, chunk: _Chunk, feeder: str
-) -> bool:
-    """Enqueue the chunk and move the position past it; False, enqueuing
-    nothing, when the replay was cancelled or deleted while the chunk was read
-    (resuming reads it again; a deleted replay leaves no stray deliveries), or
-    another process took the feeding over (this one's was seen as gone)."""
+def _chunk_taken(
+    *, replay: Replay, chunk: _Chunk, feeder: str, in_hand: frozenset[str] = frozenset()
+) -> tuple[list[dict], list[dict], datetime] | None:
+    """In the chunk's transaction: its events as replayed, those of them to
+    send, and the moment; None when the replay was cancelled or deleted while
+    the chunk was read, or another process took the feeding over. `in_hand`:
+    messageIds of the run on their way, not yet stored (the lane's)."""
     going_on = (
         Replay.objects.select_for_update()
         .filter(pk=replay.pk, feeder=feeder)
@@ -396,7 +395,7 @@ def _enqueue_chunk(
         .first()
     )
     if going_on is None:
-        return False
+        return None
     now = timezone.now()
     events = [
         _as_replayed(event, new_message_id=replay.new_message_ids, now=now)
@@ -407,12 +406,28 @@ def _enqueue_chunk(
     # deduplication applies, as to every send (segment-reference.md section 9):
     # a messageId it received within its window is deduplicated, not sent.
     seen = _in_run(replay.run_id, {event["messageId"] for event in events})
+    seen |= in_hand
     kept = []
     for event in events:
         if event["messageId"] in seen:
             continue
         seen.add(event["messageId"])
         kept.append(event)
+    return events, kept, now
+
+
+@transaction.atomic
+def _enqueue_chunk(
+    *, replay: Replay, target: Target, chunk: _Chunk, feeder: str
+) -> bool:
+    """Enqueue the chunk and move the position past it; False, enqueuing
+    nothing, when the replay was cancelled or deleted while the chunk was read
+    (resuming reads it again; a deleted replay leaves no stray deliveries), or
+    another process took the feeding over (this one's was seen as gone)."""
+    taken = _chunk_taken(replay=replay, chunk=chunk, feeder=feeder)
+    if taken is None:
+        return False
+    events, kept, now = taken
     if kept:
         deliveries_enqueue(
             target=target,

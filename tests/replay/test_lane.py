@@ -55,6 +55,14 @@ def _count(server: Server, sql: str) -> int:
     return found
 
 
+def _resume_sends_the_rest_once(server: Server, receiver, count: int) -> None:
+    resumed = server.manage("replay", "--resume", "1", check=False)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    seen = _seen(receiver)
+    assert set(seen) == {f"replay-{n}" for n in range(count)}
+    assert set(seen.values()) == {1}
+
+
 @pytest.fixture
 def server(tmp_path) -> Server:
     server = Server(tmp_path)
@@ -133,11 +141,7 @@ def test_ctrl_c_stores_what_was_not_sent_and_a_resume_sends_it_once(
         == stored - sent
     )
 
-    resumed = server.manage("replay", "--resume", "1", check=False)
-    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    seen = _seen(receiver)
-    assert set(seen) == {f"replay-{n}" for n in range(count)}
-    assert set(seen.values()) == {1}
+    _resume_sends_the_rest_once(server, receiver, count)
 
 
 @pytest.mark.slow
@@ -223,11 +227,7 @@ def test_pause_holds_the_command_and_cancel_ends_it(receiver, server, tmp_path):
     assert cancelled > 0
     assert set(_seen(receiver).values()) == {1}
 
-    resumed = server.manage("replay", "--resume", "1", check=False)
-    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    seen = _seen(receiver)
-    assert set(seen) == {f"replay-{n}" for n in range(count)}
-    assert set(seen.values()) == {1}
+    _resume_sends_the_rest_once(server, receiver, count)
 
 
 @pytest.mark.slow
