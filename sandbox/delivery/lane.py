@@ -41,9 +41,12 @@ LENGTH = struct.Struct("!I")
 # Items the feeding is told are going out next, per slot of the concurrency:
 # what a death of the command reports as interrupted, beyond those in flight.
 ANNOUNCED_PER_SLOT = 2
+# The most events the feeding hands over and has not stored (its window,
+# sandbox.replay.lane.window_for, is at most this).
+WINDOW_MOST = 2000
 # Answers the command keeps, should the feeding die before storing them: more
 # than the window, which bounds what it has not stored.
-RECENT_KEPT = 4000
+RECENT_KEPT = 2 * WINDOW_MOST
 # Answers go back at most this long after they came, or once this many wait.
 FLUSH_SECONDS = 0.005
 FLUSH_AT = 200

@@ -51,6 +51,7 @@ from sandbox.delivery.lane import (
     RESULTS,
     STARTING,
     UNSENT,
+    WINDOW_MOST,
     Item,
     Result,
     frame,
@@ -77,7 +78,6 @@ logger = logging.getLogger("sandbox.replay")
 # while answers are recorded, and no more than a second of a rate.
 WINDOW_PER_SLOT = 50
 WINDOW_LEAST = 500
-WINDOW_MOST = 2000
 # How often the feeding reads the subscription again (an edit, a disable).
 TARGET_EVERY_SECONDS = 1.0
 # The most events written ahead, or answers recorded, per transaction.
@@ -223,7 +223,7 @@ _BODY = webhook.BodyEncoder()
 
 @transaction.atomic
 def write_ahead(
-    *, replay: Replay, target: Target, chunk, feeder: str, in_hand: set[str]
+    *, replay: Replay, target: Target, chunk, feeder: str, in_hand: frozenset[str]
 ) -> list[tuple[Item, Held]] | None:
     """The chunk's events written ahead (LaneItems) and the position moved past
     it, in one transaction, as services._enqueue_chunk enqueues a chunk: the
@@ -233,7 +233,7 @@ def write_ahead(
     from sandbox.replay import services
 
     taken = services._chunk_taken(
-        replay=replay, chunk=chunk, feeder=feeder, in_hand=frozenset(in_hand)
+        replay=replay, chunk=chunk, feeder=feeder, in_hand=in_hand
     )
     if taken is None:
         return None
@@ -816,7 +816,7 @@ class _Turn:
         self.starting.intersection_update(held)
         if chunk is None:
             return []
-        in_hand = {h.delivery.message_id for h in held.values()}
+        in_hand = frozenset(h.delivery.message_id for h in held.values())
         made = write_ahead(
             replay=replay,
             target=self.target,
