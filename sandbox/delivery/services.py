@@ -70,14 +70,36 @@ def _text(payload: object, key: str, limit: int = 200) -> str:
 
 
 def dedupe_key(target: Target, message_id: str) -> str | None:
-    """The key a messageId holds in its scope: per subscription, or per ad hoc URL."""
+    """The key a messageId holds in its scope: per subscription, or per ad hoc URL.
+
+    The scope's tag and the messageId as they are, so keys sort as messageIds
+    do and a replay's time-ordered ids land in order in the unique index; a
+    key that would not fit in 64 characters is their hash (which has no ":")."""
     if not message_id:
         return None
-    scope = (
-        f"subscription:{target.subscription.pk}"
-        if target.subscription is not None
-        else f"url:{target.endpoint_url}"
+    if target.subscription is not None:
+        return ordered_dedupe_key(f"s{target.subscription.pk}", message_id) or (
+            hashed_dedupe_key(f"subscription:{target.subscription.pk}", message_id)
+        )
+    url = target.endpoint_url
+    return ordered_dedupe_key(url_tag(url), message_id) or hashed_dedupe_key(
+        f"url:{url}", message_id
     )
+
+
+DEDUPE_KEY_LENGTH = 64
+
+
+def url_tag(url: str) -> str:
+    return "u" + hashlib.sha256(url.encode()).hexdigest()[:16]
+
+
+def ordered_dedupe_key(tag: str, message_id: str) -> str | None:
+    key = f"{tag}:{message_id}"
+    return key if len(key) <= DEDUPE_KEY_LENGTH else None
+
+
+def hashed_dedupe_key(scope: str, message_id: str) -> str:
     return hashlib.sha256(f"{scope}\n{message_id}".encode()).hexdigest()
 
 

@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
+from uuid6 import uuid7
+
 from sandbox.spec.timestamps import as_utc, format_timestamp, parse_timestamp
 
 BROWSER = "browser"
@@ -174,7 +176,9 @@ def fresh_message_id(event: object, *, now: datetime) -> str:
     reads as its library would have sent it: "ajs-next-<ms>-<uuid>" stays so
     (stamped with the copy's time), a Swift upper-case UUID stays upper case, a
     delete stays "delete-…". An id of no known format becomes a UUID, as
-    Segment's API assigns one."""
+    Segment's API assigns one: time-ordered (version 7), so a replay's copies
+    land in order in the messageId and dedupe indexes. A library's own UUIDs
+    stay version 4, as the library makes them."""
     old = event.get("messageId") if isinstance(event, dict) else None
     if isinstance(old, str):
         made = _like(old, event, now)
@@ -182,7 +186,7 @@ def fresh_message_id(event: object, *, now: datetime) -> str:
             return made
     if isinstance(event, dict) and event.get("type") == "delete":
         return f"delete-{uuid.uuid4()}"
-    return str(uuid.uuid4())
+    return str(uuid7())
 
 
 def message_id_like(event: object, *, now: datetime) -> Callable[[], str]:

@@ -9,6 +9,7 @@ from sandbox import spec
 from sandbox.delivery import conditions, services
 from sandbox.delivery.models import Door
 from tests.factories import make_delivery, make_subscription
+from tests.spec.test_sources import UUID7
 
 UUID4 = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
 FORMATS = {
@@ -58,4 +59,4 @@ def test_copies_under_delivery_conditions_keep_the_message_id_format():
 def test_an_event_without_a_message_id_gets_a_uuid():
     event = {"type": "track", "event": "No Id", "userId": "u-1"}
     delivery = make_delivery(subscription=make_subscription(), event=event)
-    assert re.fullmatch(UUID4, delivery.message_id)
+    assert re.fullmatch(UUID7, delivery.message_id)

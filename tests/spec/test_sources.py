@@ -66,11 +66,21 @@ def test_fresh_message_id_replaces_the_uuid_inside_any_other_id():
     assert re.fullmatch(rf"order-{UUID4}-retry", fresh)
 
 
+# A UUID of version 7: its first 48 bits are the milliseconds since the epoch.
+UUID7 = r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+
+
 def test_fresh_message_id_of_an_unknown_form_or_none_is_a_uuid():
-    assert re.fullmatch(UUID4, fresh_message_id({"messageId": "same-id"}, now=LATER))
-    assert re.fullmatch(UUID4, fresh_message_id({"type": "track"}, now=LATER))
-    assert re.fullmatch(UUID4, fresh_message_id({"messageId": 42}, now=LATER))
-    assert re.fullmatch(UUID4, fresh_message_id("not an event", now=LATER))
+    assert re.fullmatch(UUID7, fresh_message_id({"messageId": "same-id"}, now=LATER))
+    assert re.fullmatch(UUID7, fresh_message_id({"type": "track"}, now=LATER))
+    assert re.fullmatch(UUID7, fresh_message_id({"messageId": 42}, now=LATER))
+    assert re.fullmatch(UUID7, fresh_message_id("not an event", now=LATER))
+
+
+def test_fresh_message_ids_of_no_known_form_sort_in_the_order_made():
+    made = [fresh_message_id({"messageId": "bench-1"}, now=LATER) for _ in range(500)]
+    assert made == sorted(made)
+    assert len(set(made)) == 500
     assert re.fullmatch(
         rf"delete-{UUID4}", fresh_message_id({"type": "delete"}, now=LATER)
     )
