@@ -668,7 +668,10 @@ def lane_feed(
         # copied back again and again.
         cursor.execute(f"PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}")
     turn = _Turn(replay=replay, feeder=feeder, window=window_for(replay.run))
-    chunks = services._chunks(replay, min(CHUNK_MOST, max(turn.window // 4, 1)))
+    # Two chunks to the window: the next is written while the sender works
+    # through the one before (fewer, larger transactions than more, smaller).
+    chunk_size = min(CHUNK_MOST, max(turn.window // 2, 1))
+    chunks = services._chunks(replay, chunk_size)
     reading_on = True
     finished = done = False
     looked = time.monotonic()
@@ -676,7 +679,7 @@ def lane_feed(
         while True:
             if stop.is_set() or done:
                 reading_on = False
-            room = reading_on and len(turn.held) < turn.window
+            room = reading_on and len(turn.held) + chunk_size <= turn.window
             if room:
                 wait = 0
             elif not reading_on and stop.is_set():
