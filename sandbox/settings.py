@@ -145,12 +145,7 @@ _SQLITE_DATABASE = {
     "OPTIONS": {
         # WAL lets the page read while the engine writes; IMMEDIATE makes a
         # writer wait for the lock up front instead of failing mid-transaction.
-        # Temporary files in memory: a multi-row INSERT inside a transaction
-        # keeps a statement journal of every page it changes, which would
-        # otherwise be a file, created and written each time.
-        "init_command": (
-            "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA temp_store=MEMORY"
-        ),
+        "init_command": "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL",
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
     },
