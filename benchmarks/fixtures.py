@@ -524,8 +524,9 @@ class Generator:
             "updated_at": _stamp(settled),
             "subscription_id": target.subscription_id,
             "run_id": None,
+            # As services.dedupe_key makes it (these messageIds fit in 64).
             "dedupe_key": (
-                hashlib.blake2b(message.encode(), digest_size=32).hexdigest()
+                f"s{target.subscription_id}:{message}"
                 if duplicate_of is None and target.subscription_id is not None
                 else None
             ),
