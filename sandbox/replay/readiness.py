@@ -6,8 +6,10 @@ things Segment asks a partner before it replays data to them.
 2. Order: one sequence of events sent in order, another (the same shape, a
    different user) shuffled, each one at a time; whether the outcomes differ.
 3. Rate: steps of rising rate, each a few seconds, until the endpoint answers
-   429 or 5xx, fails to answer, or its p95 latency passes a limit; the highest
-   rate it sustained.
+   429 or 5xx, fails to answer, takes none of a step's events, or its p95
+   latency passes a limit; the highest rate it sustained. An endpoint that
+   answered the first step and took none of it (a wrong API key, a redirect)
+   says nothing of its rate: the report cannot tell.
 
 Every probe goes through the pipeline (deliveries in runs, whichever engine
 sends them) to an ad hoc copy of the subscription with retries off and no
@@ -55,6 +57,7 @@ NOT_SETTLED = "did not settle within {seconds:g} s"
 # A question's answer: yes, no, or cannot tell (the endpoint's answers were
 # about something else).
 YES, NO, UNKNOWN = "yes", "no", "cannot tell"
+ACCEPTED_NONE = "accepted none of its {count} events ({answers})"
 NONE_ACCEPTED = (
     "It accepted none of them, not even the one dated {newest} ago: the "
     "refusals are not about the timestamp (see their reasons)."
@@ -77,8 +80,8 @@ NO_ANSWER_SHUFFLED = (
 class RampOptions:
     """The rate steps: from `start` events/s, times `factor` each step, up to
     `most`, each `step_seconds` long; a step fails on any 429, 5xx or missing
-    answer, or a p95 latency above `latency_limit_ms`. The whole ramp stops after
-    `budget_seconds`."""
+    answer, when no event of it was accepted, or on a p95 latency above
+    `latency_limit_ms`. The whole ramp stops after `budget_seconds`."""
 
     start: float = 10.0
     # Steps 20 % apart find a limit within 20 %.
@@ -336,6 +339,8 @@ def _step(
         timeout=options.step_seconds * 4 + 10,
     )
     statuses = [d.response_status for d in deliveries]
+    answers = [_answer(d) for d in deliveries]
+    accepted = sum(1 for answer in answers if answer["ok"])
     refused = sum(1 for s in statuses if s == 429)
     server_errors = sum(1 for s in statuses if s is not None and s >= 500)
     unanswered = sum(
@@ -363,6 +368,19 @@ def _step(
         failures.append(f"p95 latency {p95} ms over {options.latency_limit_ms} ms")
     if not settled:
         failures.append("did not finish in time")
+    # Answered, and none taken (refused for what it held, a wrong key, say,
+    # or redirected): no rate is read from that.
+    accepted_none = bool(answers) and not accepted and not failures
+    if accepted_none:
+        failures.append(
+            ACCEPTED_NONE.format(
+                count=count,
+                answers=", ".join(
+                    f"{n} answered {status}"
+                    for status, n in Counter(statuses).most_common()
+                ),
+            )
+        )
     return {
         "rate": rate,
         "events": count,
@@ -370,6 +388,8 @@ def _step(
         "p95_ms": p95,
         "refused": refused,
         "server_errors": server_errors,
+        "accepted": accepted,
+        "accepted_none": accepted_none,
         "passed": not failures,
         "failures": failures,
     }
@@ -407,6 +427,8 @@ def _ramp(
         "sustained": round(sustained, 1),
         "limit": limit,
         "reached_most": limit is None and bool(steps) and not out_of_time,
+        # The first step's events were answered, and none taken.
+        "cannot_tell": bool(steps) and steps[0].get("accepted_none", False),
         # The time budget ended the ramp before any step failed: the endpoint
         # took at least the last rate tried, perhaps more.
         "out_of_time": limit is None and out_of_time,

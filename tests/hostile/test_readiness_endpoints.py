@@ -1,7 +1,8 @@
 """The replay readiness check against endpoints that misbehave: each check ends
 in bounded time (a Retry-After of days holds none of its probes), an endpoint
-that takes no event gets "cannot tell", not "no", and its report page and
-download show what came back escaped, never a 500."""
+that takes no event gets "cannot tell", not "no" (and no rate read from its
+refusals), and its report page and download show what came back escaped, never
+a 500."""
 
 import random
 import time
@@ -31,6 +32,9 @@ PATHS = [
     "/retry-after/-5",
     "/retry-after/soon",
 ]
+# Answered at once and taking nothing: refused for what the events hold, or
+# sent elsewhere.
+TAKES_NOTHING = {"/surrogate", "/status/401", "/redirect", "/moved"}
 
 
 @pytest.mark.slow
@@ -62,6 +66,11 @@ def test_a_readiness_check_against_a_hostile_endpoint_ends_and_shows(
     else:
         assert all(accepted) and report["timestamps"]["verdict"] == readiness.YES
         assert "accepted_none" not in report
+    rate = report["rate"]
+    assert rate["cannot_tell"] == (path in TAKES_NOTHING), rate
+    if rate["cannot_tell"]:
+        assert rate["sustained"] == 0 and rate["limit"] == rate["steps"][0]
+        assert rate["limit"]["failures"][0].startswith("accepted none of its")
     for name in ("replay:readiness-detail", "replay:readiness-download"):
         page = client.get(reverse(name, args=[check.pk]))
         assert page.status_code == 200
@@ -69,7 +78,10 @@ def test_a_readiness_check_against_a_hostile_endpoint_ends_and_shows(
         assert "<script>alert(1)" not in text
         assert "\ud800" not in text
         if not any(accepted):
-            assert text.count(">cannot tell</span>") == 2
+            assert text.count(">cannot tell</span>") == 2 + rate["cannot_tell"]
             assert "data-accepted-none>The endpoint accepted none of the 29" in text
-        if not report["rate"]["steps"][0]["passed"]:
+        if rate["cannot_tell"]:
+            assert 'class="unknown" data-verdict="rate">cannot tell</span>' in text
+            assert "say nothing of the rate it sustains" in text
+        elif not rate["steps"][0]["passed"]:
             assert ">below 5 events/s</span>" in text
