@@ -2,6 +2,7 @@
 delivery (retry now, stop, resend, delete). The engine's side is sandbox.delivery.queue.
 """
 
+import functools
 import hashlib
 import json
 import random
@@ -69,38 +70,32 @@ def _text(payload: object, key: str, limit: int = 200) -> str:
     return value[:limit] if isinstance(value, str) else ""
 
 
+DEDUPE_KEY_LENGTH = Delivery._meta.get_field("dedupe_key").max_length
+
+
 def dedupe_key(target: Target, message_id: str) -> str | None:
     """The key a messageId holds in its scope: per subscription, or per ad hoc URL.
 
     The scope's tag and the messageId as they are, so keys sort as messageIds
     do and a replay's time-ordered ids land in order in the unique index; a
-    key that would not fit in 64 characters is their hash (which has no ":")."""
+    key that would not fit in the column is their hash (which has no ":")."""
     if not message_id:
         return None
     if target.subscription is not None:
-        return ordered_dedupe_key(f"s{target.subscription.pk}", message_id) or (
-            hashed_dedupe_key(f"subscription:{target.subscription.pk}", message_id)
-        )
-    url = target.endpoint_url
-    return ordered_dedupe_key(url_tag(url), message_id) or hashed_dedupe_key(
-        f"url:{url}", message_id
-    )
-
-
-DEDUPE_KEY_LENGTH = 64
-
-
-def url_tag(url: str) -> str:
-    return "u" + hashlib.sha256(url.encode()).hexdigest()[:16]
-
-
-def ordered_dedupe_key(tag: str, message_id: str) -> str | None:
+        tag = f"s{target.subscription.pk}"
+        scope = f"subscription:{target.subscription.pk}"
+    else:
+        tag, scope = _url_tag(target.endpoint_url), f"url:{target.endpoint_url}"
     key = f"{tag}:{message_id}"
-    return key if len(key) <= DEDUPE_KEY_LENGTH else None
-
-
-def hashed_dedupe_key(scope: str, message_id: str) -> str:
+    if len(key) <= DEDUPE_KEY_LENGTH:
+        return key
     return hashlib.sha256(f"{scope}\n{message_id}".encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=64)
+def _url_tag(url: str) -> str:
+    # Once per URL, not once per event of a replay to it.
+    return "u" + hashlib.sha256(url.encode()).hexdigest()[:16]
 
 
 def _event_problem(event: object) -> tuple[bytes | None, str | None]:

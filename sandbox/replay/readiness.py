@@ -388,7 +388,6 @@ def _step(
         "p95_ms": p95,
         "refused": refused,
         "server_errors": server_errors,
-        "accepted": accepted,
         "accepted_none": accepted_none,
         "passed": not failures,
         "failures": failures,
@@ -428,7 +427,7 @@ def _ramp(
         "limit": limit,
         "reached_most": limit is None and bool(steps) and not out_of_time,
         # The first step's events were answered, and none taken.
-        "cannot_tell": bool(steps) and steps[0].get("accepted_none", False),
+        "cannot_tell": bool(steps) and steps[0]["accepted_none"],
         # The time budget ended the ramp before any step failed: the endpoint
         # took at least the last rate tried, perhaps more.
         "out_of_time": limit is None and out_of_time,

@@ -34,8 +34,8 @@ def _new_key(row) -> str | None:
 
 def _old_key(row) -> str | None:
     _, _, _, url, message_id, key = row
-    tag = key.partition(":")[0]
-    if ":" not in key:
+    tag, colon, _ = key.partition(":")
+    if not colon:  # hashed already
         return key
     if tag.startswith("s"):
         return _hashed(f"subscription:{tag[1:]}", message_id)
