@@ -137,6 +137,7 @@ class Sender:
         self._waiting: deque[Item] = deque()
         self._announced: deque[Item] = deque()
         self._announcing = False
+        self._ahead: asyncio.Task | None = None
         self._cancelled = False
         # Announced and not answered; and the latest answers, kept should the
         # feeding die before storing them (salvage).
@@ -193,17 +194,32 @@ class Sender:
             self._answer(UNSENT, keys)
 
     async def _announce(self) -> None:
-        """Tell the feeding which items go out next (one worker at a time)."""
+        """Tell the feeding which items go out next, or wait while another
+        worker does."""
         if self._announcing:
             self._stir.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stir.wait(), RELOOK_SECONDS)
             return
         self._announcing = True
+        await self._tell()
+
+    def _announce_ahead(self) -> None:
+        """Tell the feeding of the next items while those told of last still go
+        out, so that no worker waits for the telling."""
+        if self._announcing or not self._waiting or self._closing or self._paused:
+            return
+        self._announcing = True
+        self._ahead = asyncio.create_task(self._tell())
+
+    async def _tell(self) -> None:
+        """Announce (one at a time) up to ANNOUNCED_PER_SLOT times the
+        concurrency, those announced and not yet sent included."""
         try:
-            most = ANNOUNCED_PER_SLOT * self.concurrency
+            most = ANNOUNCED_PER_SLOT * self.concurrency - len(self._announced)
             batch = [
-                self._waiting.popleft() for _ in range(min(most, len(self._waiting)))
+                self._waiting.popleft()
+                for _ in range(max(0, min(most, len(self._waiting))))
             ]
             keys = [item.key for item in batch]
             self.sending.update(keys)
@@ -226,6 +242,8 @@ class Sender:
             )
         finally:
             flushing.cancel()
+            if self._ahead is not None:
+                await asyncio.gather(self._ahead, return_exceptions=True)
             self._flush()
             await session.close()
 
@@ -291,7 +309,10 @@ class Sender:
                                 self._next_at = at + 1 / rate
                             self.in_flight += 1
                             self.started += 1
-                            return self._announced.popleft()
+                            item = self._announced.popleft()
+                            if len(self._announced) <= self.concurrency:
+                                self._announce_ahead()
+                            return item
                         wait = min(at - now, RELOOK_SECONDS)
             self._stir.clear()
             with contextlib.suppress(TimeoutError):

@@ -475,7 +475,7 @@ def _insert(deliveries: list[Delivery], now: datetime) -> list[Delivery]:
     """
     if not deliveries:
         return deliveries
-    adapt = connection.ops.adapt_datetimefield_value
+    adapt = queue.stamp_of
     json_mark = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
     row = (
         "("

@@ -184,6 +184,10 @@ def error_message(body: str, content_type: str, *, secret: str = "") -> str:
     across the cut is masked too."""
     if "json" not in content_type.lower() and not body.lstrip().startswith("{"):
         return ""
+    if "message" not in body and "\\u" not in body:
+        # No member named so, not even spelled with escapes (most answers):
+        # nothing to parse.
+        return ""
     try:
         parsed = json.loads(body)
     except (ValueError, RecursionError):

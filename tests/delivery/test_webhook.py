@@ -84,6 +84,10 @@ def test_error_message_reads_json_message_only():
     assert webhook.error_message('{"message": "nope"}', "application/json") == "nope"
     assert webhook.error_message("<b>x</b>", "text/html") == ""
     assert webhook.error_message('{"error": "x"}', "application/json") == ""
+    # The member's name spelled with escapes is still its name.
+    escaped = '{"\\u006dessage": "nope"}'
+    assert webhook.error_message(escaped, "application/json") == "nope"
+    assert webhook.error_message('{"m": "\\u00e9"}', "application/json") == ""
     assert webhook.error_message("{broken", "application/json") == ""
 
 
