@@ -93,6 +93,21 @@ def test_the_rate_an_endpoint_sustains_is_found_within_20_percent(partner):
     assert rate["limit"] is not None and rate["limit"]["refused"] > 0
     assert 80 <= rate["sustained"] <= 120, rate
     assert check.report["timestamps"]["passed"] and check.report["order"]["passed"]
+    # The rate doubles until a step fails, then each step goes between the
+    # highest rate that passed and the lowest that failed, until those are
+    # within 20 %.
+    rates = [step["rate"] for step in rate["steps"]]
+    first_failed = next(i for i, step in enumerate(rate["steps"]) if not step["passed"])
+    assert rates[: first_failed + 1] == [40.0 * 2**i for i in range(first_failed + 1)]
+    for i in range(first_failed + 1, len(rates)):
+        before = rate["steps"][:i]
+        highest = max(step["rate"] for step in before if step["passed"])
+        lowest = min(step["rate"] for step in before if not step["passed"])
+        assert highest < rates[i] < lowest, rates
+    assert rate["limit"]["rate"] / rate["sustained"] <= 1.2 + 1e-6, rates
+    assert rate["limit"]["rate"] == min(
+        step["rate"] for step in rate["steps"] if not step["passed"]
+    )
 
 
 @pytest.mark.slow
@@ -144,4 +159,79 @@ def test_a_ramp_its_time_budget_ends_says_so_not_that_every_rate_passed(
     page = client.get(reverse("replay:readiness-detail", args=[check.pk]))
     text = html.unescape(page.content.decode())
     assert "Every step passed until the check's 0 s ran out" in text
-    assert "up to the highest the check tries" not in text
+    assert "the highest the check tries" not in text
+
+
+def _report_page(client, rate: dict) -> str:
+    subscription = make_subscription(name="Partner")
+    check = ReadinessCheck.objects.create(
+        subscription=subscription,
+        subscription_name=subscription.name,
+        endpoint_url=subscription.endpoint_url,
+        status=ReadinessCheck.Status.DONE,
+        report={"rate": rate},
+    )
+    page = client.get(reverse("replay:readiness-detail", args=[check.pk]))
+    return html.unescape(page.content.decode())
+
+
+def _step(rate: float, passed: bool) -> dict:
+    return {
+        "rate": rate,
+        "events": int(rate * 3),
+        "achieved": rate,
+        "p95_ms": 2,
+        "refused": 0 if passed else 5,
+        "server_errors": 0,
+        "accepted_none": False,
+        "passed": passed,
+        "failures": [] if passed else ["5 answered 429"],
+    }
+
+
+@pytest.mark.django_db
+def test_a_report_whose_narrowing_ran_out_of_time_gives_the_bracket(client):
+    steps = [_step(10.0, True), _step(20.0, True), _step(40.0, False)]
+    text = _report_page(
+        client,
+        {
+            "steps": steps,
+            "sustained": 20.0,
+            "limit": steps[-1],
+            "reached_most": False,
+            "cannot_tell": False,
+            "out_of_time": False,
+            "between": [20.0, 40.0],
+            "budget_seconds": 90.0,
+            "latency_limit_ms": 1000,
+            "most": 2000.0,
+            "within_percent": 20,
+        },
+    )
+    assert 'data-verdict="rate">20.0 events/s' in text
+    assert "At 40.0 events/s: 5 answered 429." in text
+    assert "its limit lies between 20.0 and 40.0 events/s" in text
+    assert "until those are within 20 %" in text
+
+
+@pytest.mark.django_db
+def test_a_report_whose_every_step_passed_names_the_highest_rate_tried(client):
+    steps = [_step(10.0, True), _step(20.0, True)]
+    text = _report_page(
+        client,
+        {
+            "steps": steps,
+            "sustained": 20.0,
+            "limit": None,
+            "reached_most": True,
+            "cannot_tell": False,
+            "out_of_time": False,
+            "between": None,
+            "budget_seconds": 90.0,
+            "latency_limit_ms": 1000,
+            "most": 20.0,
+            "within_percent": 20,
+        },
+    )
+    assert "Every step passed, up to 20 events/s, the highest the check tries." in text
+    assert "lies between" not in text
