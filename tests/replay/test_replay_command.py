@@ -148,11 +148,19 @@ def test_a_replay_again_is_deduplicated_unless_its_message_ids_are_new(
     code, out, err = _replay(str(path), "--to", subscription.name)
     assert code == 0, err
     assert "0 delivered, 0 failed, 10 deduplicated, " in out
+    # Why nothing went out, and what sends them again; the summary stays last.
+    assert (
+        "10 events not sent: Hook received their messageIds within its "
+        "deduplication window, and Segment drops a repeated messageId. Replay "
+        "with --new-message-ids to send them again.\n"
+    ) in out
+    assert out.strip().splitlines()[-1].startswith("Summary: ")
     assert len(receiver.received) == 10
     assert Delivery.objects.filter(state=State.DEDUPLICATED).count() == 10
-    code, _, err = _replay(str(path), "--to", subscription.name, "--new-message-ids")
+    code, out, err = _replay(str(path), "--to", subscription.name, "--new-message-ids")
     assert code == 0, err
     assert len(receiver.received) == 20
+    assert "not sent" not in out
 
 
 @pytest.mark.django_db(transaction=True)

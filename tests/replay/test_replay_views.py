@@ -180,3 +180,39 @@ def test_the_page_says_when_the_concurrency_holds_the_replay_back(client, receiv
     assert "Held back by its concurrency: 1 request in flight" in page
     assert "below the 100 events/s asked" in page
     assert receiver.max_in_flight == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_page_says_why_a_replay_again_sent_nothing(client, receiver):
+    subscription = make_subscription(name="<b>Hook</b>", endpoint_url=receiver.url())
+    lines = "\n".join(json.dumps(event(n)) for n in range(3)).encode()
+    pages = []
+    with EngineThread():
+        for fields in ({}, {}, {"new_message_ids": "on"}):
+            _start(
+                client,
+                subscription,
+                file=SimpleUploadedFile("e.jsonl", lines),
+                **fields,
+            )
+            replay = Replay.objects.order_by("-pk").first()
+            wait_until(
+                lambda replay=replay: (
+                    Delivery.objects.filter(
+                        run_id=replay.run_id, state__in=["delivered", "deduplicated"]
+                    ).count()
+                    == 3
+                )
+            )
+            pages.append(
+                client.get(reverse("replay:detail", args=[replay.pk])).content.decode()
+            )
+    first, again, renewed = pages
+    assert "data-not-sent-again" not in first
+    assert (
+        "3 events not sent: &lt;b&gt;Hook&lt;/b&gt; received their messageIds "
+        "within its deduplication window, and Segment drops a repeated messageId. "
+        "Replay with “New messageIds” to send them again."
+    ) in again
+    assert "data-not-sent-again" not in renewed
+    assert len(receiver.received) == 6

@@ -67,6 +67,11 @@ SHUFFLING = "Putting the source in a random order: {read} of {size} MB read"
 BAD_LINE = "{unit} {position}: {reason}"
 MORE_BAD = "… and {count} more bad {unit}s"
 THROTTLED = "The endpoint answered 429 {count} time{s}; the replay slowed down."
+NOT_SENT_AGAIN = (
+    "{count} event{s} not sent: {target} received {their} messageId{s} within its "
+    "deduplication window, and Segment drops a repeated messageId. Replay with "
+    "--new-message-ids to send {them} again."
+)
 SUMMARY = (
     "Summary: {read} event{read_s} read, {bad} bad {unit}{bad_s}{repeated}, "
     "{delivered} delivered, {failed} failed{deduplicated}, {seconds:.1f} s, "
@@ -383,6 +388,17 @@ class Command(BaseCommand):
                 count = shown.throttled
                 self.stdout.write(
                     THROTTLED.format(count=count, s="" if count == 1 else "s")
+                )
+            if shown.deduplicated and not replay.new_message_ids:
+                count = shown.deduplicated
+                self.stdout.write(
+                    NOT_SENT_AGAIN.format(
+                        count=count,
+                        s="" if count == 1 else "s",
+                        target=replay.target.name,
+                        their="its" if count == 1 else "their",
+                        them="it" if count == 1 else "them",
+                    )
                 )
         self.stdout.write(
             SUMMARY.format(
