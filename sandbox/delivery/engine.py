@@ -19,7 +19,7 @@ from itertools import count
 from django.db import DatabaseError, close_old_connections, connection, reset_queries
 from django.utils import timezone
 
-from sandbox.delivery import queue, retry, runtime, senders, transport
+from sandbox.delivery import queue, retry, runs, runtime, senders, transport
 
 logger = logging.getLogger("sandbox.engine")
 
@@ -165,7 +165,9 @@ class Engine:
 
     async def _get_session(self):
         if self._session is None or self._session.closed:
-            self._session = transport.new_session(concurrency=self.concurrency)
+            self._session = transport.new_session(
+                concurrency=max(self.concurrency, runs.CONCURRENCY_MOST)
+            )
         return self._session
 
     async def close(self) -> None:
@@ -315,8 +317,15 @@ class Engine:
         concurrency ahead. Rows held for their run's room do not count: the
         queue bounds them, and they must not keep other rows from being
         claimed."""
-        most = (1 + CLAIMED_AHEAD) * self.concurrency
+        most = (1 + CLAIMED_AHEAD) * self._slots()
         return most - len(self._in_flight) - len(self._ready)
+
+    def _slots(self) -> int:
+        """Requests at once: the engine's concurrency, or more while an open run
+        asks for more (a replay of 200 from its page, say), each run held to its
+        own (queue.run_caps). Without it the server's engine, at 50, sent such a
+        replay at a quarter of the concurrency it asked for."""
+        return max(self.concurrency, max(queue.run_caps.values(), default=0))
 
     def _has_room(self, run_id: int | None) -> bool:
         if run_id is None:
@@ -366,7 +375,8 @@ class Engine:
         self.wake()
 
     def _fill_slots(self) -> None:
-        while len(self._in_flight) < self.concurrency:
+        slots = self._slots()
+        while len(self._in_flight) < slots:
             claimed = self._next_startable()
             if claimed is None:
                 return

@@ -10,6 +10,9 @@ from sandbox.delivery import selectors
 from sandbox.delivery.models import Run
 
 WAIT_EVERY_SECONDS = 0.05
+# The most requests at once any run may ask for (a replay's concurrency); an
+# engine makes room for it while such a run is open (engine.Engine._slots).
+CONCURRENCY_MOST = 200
 
 
 def run_create(

@@ -25,7 +25,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from sandbox import spec
-from sandbox.delivery import queue, runtime
+from sandbox.delivery import queue, runs, runtime
 from sandbox.delivery.models import OPEN_STATES, Delivery, Door, Run, State
 from sandbox.delivery.runs import run_create
 from sandbox.delivery.services import DeliveryRefused, Target, deliveries_enqueue
@@ -56,7 +56,7 @@ NOT_RESUMABLE = "Replay #{pk} has nothing left to resume."
 STOPPED = "Stopped reading {what}: {detail}"
 BAD_RATE = "The rate must be a number of events per second above 0, or empty."
 BAD_CONCURRENCY = "The concurrency must be a whole number from 1 to {most}."
-MAX_CONCURRENCY = 200
+MAX_CONCURRENCY = runs.CONCURRENCY_MOST
 
 
 class ReplayRefused(Exception):

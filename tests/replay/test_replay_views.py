@@ -216,3 +216,28 @@ def test_the_page_says_why_a_replay_again_sent_nothing(client, receiver):
     ) in again
     assert "data-not-sent-again" not in renewed
     assert len(receiver.received) == 6
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_replay_gets_the_concurrency_it_asks_beyond_the_engines(client, receiver):
+    """The server's engine sends 50 at once; a replay started on the page may ask
+    for up to 200, and gets them while it is open."""
+    subscription = make_subscription(name="Slow", endpoint_url=receiver.url("/slow"))
+    lines = "\n".join(json.dumps(event(n)) for n in range(300)).encode()
+    with EngineThread(concurrency=50):
+        _start(
+            client,
+            subscription,
+            file=SimpleUploadedFile("many.jsonl", lines),
+            concurrency="120",
+        )
+        replay = Replay.objects.get()
+        wait_until(
+            lambda: (
+                Delivery.objects.filter(run_id=replay.run_id, state="delivered").count()
+                == 300
+            ),
+            timeout=60,
+        )
+    assert 100 <= receiver.max_in_flight <= 120, receiver.max_in_flight
