@@ -31,11 +31,11 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.db import close_old_connections, connection
-from django.db.models import Max, Min
+from django.db.models import Min
 from django.utils import timezone
 
 from sandbox import spec
-from sandbox.delivery import retry, runtime, selectors
+from sandbox.delivery import retry, runs, runtime, selectors
 from sandbox.delivery.models import Attempt, Delivery, Door, Run, State
 from sandbox.delivery.runs import run_create
 from sandbox.delivery.services import Target, deliveries_enqueue
@@ -56,6 +56,8 @@ ORDER_EVENTS = 12
 # longer after a step it refused, whose excess may still count against the next.
 STEP_PAUSE_SECONDS = 1.0
 FAILED_STEP_PAUSE_SECONDS = 2.0
+# A step that passed below this share of its rate was held by its concurrency.
+SHORT_OF_RATE = 0.9
 WAIT_EVERY_SECONDS = 0.05
 NOT_SETTLED = "did not settle within {seconds:g} s"
 # A question's answer: yes, no, or cannot tell (the endpoint's answers were
@@ -341,7 +343,7 @@ def _step(
     count = max(5, int(rate * options.step_seconds))
     user = f"readiness-rate-{uuid.uuid4().hex[:8]}"
     events = [_event(user, n, now) for n in range(count)]
-    concurrency = min(200, max(5, int(rate / 5)))
+    concurrency = min(runs.CONCURRENCY_MOST, max(5, int(rate / 5)))
     run, deliveries, settled = _send(
         target,
         events,
@@ -361,14 +363,14 @@ def _step(
     )
     latencies = [d.latency_ms for d in deliveries if d.latency_ms is not None]
     p95 = _percentile(latencies, 0.95)
-    span = Attempt.objects.filter(delivery__run_id=run.pk).aggregate(
-        first=Min("started_at"), last=Max("started_at")
-    )
-    seconds = (
-        (span["last"] - span["first"]).total_seconds()
-        if span["first"] and span["last"]
-        else 0.0
-    )
+    # From the first request to the last answer recorded: a row is claimed (its
+    # attempt's start written) ahead of its slot, so the starts alone would
+    # count the claims' pace, not the requests', when the concurrency holds.
+    first = Attempt.objects.filter(delivery__run_id=run.pk).aggregate(
+        first=Min("started_at")
+    )["first"]
+    last = max((d.updated_at for d in deliveries), default=None)
+    seconds = (last - first).total_seconds() if first and last else 0.0
     achieved = (count - 1) / seconds if seconds > 0 else 0.0
     failures = []
     if refused:
@@ -398,6 +400,11 @@ def _step(
         "rate": rate,
         "events": count,
         "achieved": round(achieved, 1),
+        # Passed below the rate asked: its requests in flight, at the endpoint's
+        # latency, carried no more (the sandbox's limit, not the endpoint's).
+        "short": not failures and achieved < SHORT_OF_RATE * rate,
+        "concurrency": concurrency,
+        "p50_ms": _percentile(latencies, 0.5),
         "p95_ms": p95,
         "refused": refused,
         "server_errors": server_errors,
@@ -465,6 +472,8 @@ def _ramp(
         "latency_limit_ms": options.latency_limit_ms,
         "most": options.most,
         "within_percent": round((options.factor - 1) * 100),
+        # The rate reported was held by the step's concurrency, not refused.
+        "held": passed if passed is not None and passed.get("short") else None,
     }
 
 

@@ -1,7 +1,11 @@
 """The replay readiness check against endpoints that behave as partners' do:
 one that rejects old timestamps, one that fails on reordering, one that
-rate-limits at a known rate (which the report finds within 20 %)."""
+rate-limits at a known rate (which the report finds within 20 %), one that
+answers slowly.
 
+/sluggish answers after 0.5 s."""
+
+import asyncio
 import html
 import random
 from dataclasses import dataclass, field
@@ -29,6 +33,10 @@ class Partner(Receiver):
     latest: dict = field(default_factory=dict)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if request.path == "/sluggish":
+            await self._record(request)
+            await asyncio.sleep(0.5)
+            return web.json_response({"success": True})
         if request.path not in {"/recent", "/in-order"}:
             return await super()._handle(request)
         await self._record(request)
@@ -235,3 +243,27 @@ def test_a_report_whose_every_step_passed_names_the_highest_rate_tried(client):
     )
     assert "Every step passed, up to 20 events/s, the highest the check tries." in text
     assert "lies between" not in text
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_rate_held_by_the_steps_concurrency_is_not_called_the_endpoints(
+    partner, client
+):
+    # 5 requests at once at 0.5 s each carry 10 events/s, below the 20 asked.
+    options = readiness.RampOptions(start=20, most=20, step_seconds=1.0)
+    check = _check(partner.url("/sluggish"), options)
+    rate = check.report["rate"]
+    [step] = rate["steps"]
+    assert step["passed"] and step["short"], step
+    assert step["concurrency"] == 5 and step["achieved"] < 18
+    assert rate["held"] == step
+    assert rate["sustained"] == step["achieved"]
+    page = client.get(reverse("replay:readiness-detail", args=[check.pk]))
+    text = html.unescape(page.content.decode())
+    assert (
+        f"At {step['rate']} events/s the sandbox sent {step['achieved']}: 5 "
+        "requests at once, its most, at the endpoint's median"
+    ) in text
+    assert "the endpoint may sustain more than this report says" in text
+    assert f"(sent {step['achieved']}/s: 5 at once at a median" in text
