@@ -172,7 +172,7 @@ def _pick_due(
     in flight: one indexed row read per such run."""
     if only_ids is not None and not only_ids:
         return []
-    at = connection.ops.adapt_datetimefield_value(now)
+    at = stamp_of(now)
     found = _in_due_order(None, at, claimer, limit, only_ids)
     table = Delivery._meta.db_table
     open_runs = _rows(
@@ -512,7 +512,7 @@ def _write_ahead(ready: list[tuple], now: datetime) -> list[Claimed]:
         f"%s, '', '', {as_json}, {as_json}, '', '', %s)"
     )
     params: list = []
-    started = connection.ops.adapt_datetimefield_value(now)
+    started = stamp_of(now)
     headers_of = {}
     for pk, _, number, due, target, request in ready:
         headers = [list(pair) for pair in request.headers]
@@ -696,7 +696,7 @@ def _earliest_due_after(after: datetime) -> datetime | None:
     [(found,)] = _rows(
         f"SELECT MIN(next_attempt_at) FROM {Delivery._meta.db_table} "
         f"WHERE {_OPEN} AND claimed_until IS NULL AND next_attempt_at > %s",
-        [connection.ops.adapt_datetimefield_value(after)],
+        [stamp_of(after)],
     )
     if found is None:
         return None
@@ -921,9 +921,7 @@ def _recent_rate(run_id: int, now: datetime) -> float | None:
     last RECENT_RATE_SECONDS, or since the first of them in that time; None
     when none were. By the updated_at index: the run is matched as an
     expression, so SQLite does not read every row of the run."""
-    since = connection.ops.adapt_datetimefield_value(
-        now - timedelta(seconds=RECENT_RATE_SECONDS)
-    )
+    since = stamp_of(now - timedelta(seconds=RECENT_RATE_SECONDS))
     [(touched, oldest)] = _rows(
         f"SELECT count(*), MIN(updated_at) FROM {Delivery._meta.db_table} "
         "WHERE updated_at >= %s AND run_id + 0 = %s "

@@ -58,6 +58,10 @@ STEP_PAUSE_SECONDS = 1.0
 FAILED_STEP_PAUSE_SECONDS = 2.0
 # A step that passed below this share of its rate was held by its concurrency.
 SHORT_OF_RATE = 0.9
+# A step's requests at once: a fifth of its rate at least, and enough to carry
+# the rate at the p95 latency the step before saw, with this to spare (an
+# endpoint answering in 300 ms takes 100 events/s only with 30 in flight).
+IN_FLIGHT_SPARE = 1.5
 WAIT_EVERY_SECONDS = 0.05
 NOT_SETTLED = "did not settle within {seconds:g} s"
 # A question's answer: yes, no, or cannot tell (the endpoint's answers were
@@ -333,17 +337,28 @@ def _percentile(values: list[int], share: float) -> int | None:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
+def step_concurrency(rate: float, latency_ms: int | None) -> int:
+    """The requests a step sends at once: a fifth of its rate, or what carries
+    the rate at `latency_ms` (the step before's p95) with IN_FLIGHT_SPARE;
+    5 at least, the sandbox's most at most."""
+    wanted = max(5, int(rate / 5))
+    if latency_ms:
+        wanted = max(wanted, math.ceil(rate * latency_ms / 1000 * IN_FLIGHT_SPARE))
+    return min(runs.CONCURRENCY_MOST, wanted)
+
+
 def _step(
     target: Target,
     rate: float,
     options: RampOptions,
     now: datetime,
     created: Callable[[Run], None],
+    latency_ms: int | None = None,
 ) -> dict:
     count = max(5, int(rate * options.step_seconds))
     user = f"readiness-rate-{uuid.uuid4().hex[:8]}"
     events = [_event(user, n, now) for n in range(count)]
-    concurrency = min(runs.CONCURRENCY_MOST, max(5, int(rate / 5)))
+    concurrency = step_concurrency(rate, latency_ms)
     run, deliveries, settled = _send(
         target,
         events,
@@ -363,15 +378,20 @@ def _step(
     )
     latencies = [d.latency_ms for d in deliveries if d.latency_ms is not None]
     p95 = _percentile(latencies, 0.95)
-    # From the first request to the last answer recorded: a row is claimed (its
-    # attempt's start written) ahead of its slot, so the starts alone would
-    # count the claims' pace, not the requests', when the concurrency holds.
-    first = Attempt.objects.filter(delivery__run_id=run.pk).aggregate(
-        first=Min("started_at")
-    )["first"]
-    last = max((d.updated_at for d in deliveries), default=None)
+    # The pace the endpoint took them at: from its first answer to its last (a
+    # row is claimed, its attempt's start written, ahead of its slot, so the
+    # starts would count the claims' pace when the concurrency holds; and from
+    # the first request, a slow endpoint's latency would count as a gap).
+    # Answers that all came at once: from the first request instead.
+    answered = [d.updated_at for d in deliveries if d.attempt_count]
+    first = min(answered, default=None)
+    last = max(answered, default=None)
+    if first is not None and last <= first:
+        first = Attempt.objects.filter(delivery__run_id=run.pk).aggregate(
+            first=Min("started_at")
+        )["first"]
     seconds = (last - first).total_seconds() if first and last else 0.0
-    achieved = (count - 1) / seconds if seconds > 0 else 0.0
+    achieved = (len(answered) - 1) / seconds if seconds > 0 else 0.0
     failures = []
     if refused:
         failures.append(f"{refused} answered 429")
@@ -404,6 +424,7 @@ def _step(
         # latency, carried no more (the sandbox's limit, not the endpoint's).
         "short": not failures and achieved < SHORT_OF_RATE * rate,
         "concurrency": concurrency,
+        "at_most": concurrency >= runs.CONCURRENCY_MOST,
         "p50_ms": _percentile(latencies, 0.5),
         "p95_ms": p95,
         "refused": refused,
@@ -434,7 +455,14 @@ def _ramp(
         if time.monotonic() - started > options.budget_seconds:
             out_of_time = True
             break
-        step = _step(target, round(rate, 1), options, now, created)
+        step = _step(
+            target,
+            round(rate, 1),
+            options,
+            now,
+            created,
+            latency_ms=steps[-1]["p95_ms"] if steps else None,
+        )
         steps.append(step)
         if step["passed"]:
             passed = step

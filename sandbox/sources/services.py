@@ -17,6 +17,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from sandbox import spec
+from sandbox.delivery import queue
 from sandbox.delivery.models import Door
 from sandbox.delivery.services import (
     DeliveryRefused,
@@ -447,7 +448,7 @@ def _store_events(plans: list[_Planned]) -> None:
     """Multi-row INSERTs, ids read back: what bulk_create does, without
     preparing every field of every row through the ORM (it cost more than
     enqueueing the deliveries)."""
-    adapt = connection.ops.adapt_datetimefield_value
+    adapt = queue.stamp_of
     now = adapt(timezone.now())
     rows = []
     for plan in plans:

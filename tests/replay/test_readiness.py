@@ -263,7 +263,44 @@ def test_a_rate_held_by_the_steps_concurrency_is_not_called_the_endpoints(
     text = html.unescape(page.content.decode())
     assert (
         f"At {step['rate']} events/s the sandbox sent {step['achieved']}: 5 "
-        "requests at once, its most, at the endpoint's median"
+        "requests at once at the endpoint's median"
     ) in text
     assert "the endpoint may sustain more than this report says" in text
     assert f"(sent {step['achieved']}/s: 5 at once at a median" in text
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_step_sends_enough_at_once_for_the_latency_the_step_before_saw(partner):
+    # The first step, 5 at once at 0.5 s, is held; the second sizes its
+    # requests in flight from that p95 (40/s at 0.5 s, with room: 30) and
+    # carries its rate.
+    options = readiness.RampOptions(start=20, most=40, step_seconds=1.0)
+    check = _check(partner.url("/sluggish"), options)
+    rate = check.report["rate"]
+    first, second = rate["steps"]
+    assert first["short"] and first["concurrency"] == 5, first
+    assert first["p95_ms"] >= 500
+    assert second["concurrency"] == readiness.step_concurrency(40, first["p95_ms"])
+    assert second["concurrency"] >= 30
+    assert second["passed"] and not second["short"], second
+    assert second["achieved"] >= 36
+    assert rate["held"] is None and rate["reached_most"]
+    assert rate["sustained"] >= 36
+
+
+@pytest.mark.parametrize(
+    ("rate", "latency_ms", "expected"),
+    [
+        (10, None, 5),
+        (100, None, 20),
+        (100, 300, 45),
+        (100, 20, 20),
+        (2000, None, 200),
+        (100, 5000, 200),
+    ],
+)
+def test_step_concurrency_carries_the_rate_at_the_latency_seen(
+    rate, latency_ms, expected
+):
+    assert readiness.step_concurrency(rate, latency_ms) == expected
