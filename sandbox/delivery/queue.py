@@ -274,6 +274,7 @@ def claimed_at_most(concurrency: int) -> int:
 # How much unused allowance a rate-limited run may save up: a short burst, so a
 # claim that comes late still sends at the rate on average.
 RATE_BURST_SECONDS = 0.1
+RATE_HELD_LONGEST_SECONDS = 86400.0
 # After a 429 a replay's rate and concurrency are cut to THROTTLE_CUT of the
 # share they ran at (its ceiling; never below THROTTLE_FLOOR). They stay so for
 # THROTTLE_HOLD_SECONDS, climb back to THROTTLE_BELOW of the ceiling over
@@ -679,6 +680,9 @@ def deliveries_next_due(*, after: datetime, claimer: str = "") -> datetime | Non
     due = _earliest_due_after(after)
     held = _rate_held.pop(claimer, None)
     if held is not None:
+        # A rate of one event in ages (a run's stored rate is not bounded)
+        # holds its next row past any date: look again within a day.
+        held = min(held, after.timestamp() + RATE_HELD_LONGEST_SECONDS)
         allowance = datetime.fromtimestamp(held, tz=after.tzinfo or UTC)
         due = allowance if due is None else min(due, allowance)
     return due

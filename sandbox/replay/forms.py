@@ -44,7 +44,7 @@ class ReplayForm(forms.Form):
     )
     rate = forms.FloatField(
         required=False,
-        min_value=0.001,
+        min_value=services.MIN_RATE,
         label="Rate (events/s)",
         help_text="Empty: as fast as the concurrency allows.",
     )

@@ -57,6 +57,8 @@ STOPPED = "Stopped reading {what}: {detail}"
 BAD_RATE = "The rate must be a number of events per second above 0, or empty."
 BAD_CONCURRENCY = "The concurrency must be a whole number from 1 to {most}."
 MAX_CONCURRENCY = runs.CONCURRENCY_MOST
+# The slowest rate a replay takes: one event in 1,000 s.
+MIN_RATE = 0.001
 
 
 class ReplayRefused(Exception):

@@ -13,7 +13,7 @@ from tests.factories import make_subscription
 
 HUGE = "9" * 400
 VALUES = {
-    "rate": ["NaN", "inf", "-1", HUGE, "1e400", "<script>", "\x00"],
+    "rate": ["NaN", "inf", "-1", HUGE, "1e400", "1e-300", "0.0001", "<script>", "\x00"],
     "concurrency": ["0", "-5", HUGE, "1.5", "abc", "100000"],
     "since": ["0001-01-01T00:00", "9999-12-31T23:59", "yesterday", "\x00"],
     "until": ["9999-12-31T23:59:59", "2024-13-45T99:99"],
@@ -49,6 +49,9 @@ def test_the_replay_form_answers_every_value_without_a_500(client, field, value)
     [
         ["--rate", "NaN"],
         ["--rate", "-3"],
+        ["--rate", "1e-300"],
+        ["--rate", "1e-12"],
+        ["--rate", "0.0009"],
         ["--concurrency", "0"],
         ["--concurrency", HUGE],
         ["--time-scale", "inf"],

@@ -33,7 +33,10 @@ from sandbox.replay import lane, selectors, services
 from sandbox.replay.feed_process import Feeding
 from sandbox.replay.models import Replay
 
-BAD_RATE = "--rate {value!r}: a number of events per second above 0 (0: unlimited)."
+BAD_RATE = (
+    "--rate {value!r}: a number of events per second, at least {least:g} "
+    "(0: unlimited)."
+)
 BAD_CONCURRENCY = "--concurrency {value!r}: a whole number from 1 to {most}."
 BAD_TIME_SCALE = "--time-scale {value!r}: a number above 0."
 TIME_SCALE_OF_SUBSCRIPTION = (
@@ -487,11 +490,11 @@ def _rate(value: str | None) -> float | None:
     try:
         rate = float(value)
     except ValueError:
-        raise BadInput(BAD_RATE.format(value=value)) from None
+        raise BadInput(BAD_RATE.format(value=value, least=services.MIN_RATE)) from None
     if rate == 0:
         return None
-    if not 0 < rate < float("inf"):
-        raise BadInput(BAD_RATE.format(value=value))
+    if not services.MIN_RATE <= rate < float("inf"):
+        raise BadInput(BAD_RATE.format(value=value, least=services.MIN_RATE))
     return rate
 
 
