@@ -18,7 +18,7 @@ from sandbox.delivery import queue, runtime, webhook
 from sandbox.delivery.models import OPEN_STATES, Delivery, Door, Run, State
 from sandbox.delivery.runs import run_create
 from sandbox.delivery.targets import Target, target_row
-from sandbox.subscriptions.models import custom_settings_problem
+from sandbox.subscriptions.models import Subscription, custom_settings_problem
 
 __all__ = ["Target"]
 
@@ -466,6 +466,24 @@ _JSON_COLUMNS = frozenset({"payload", "spec_problems"})
 _BODY = webhook.BodyEncoder()
 
 
+def _forget_deleted_subscriptions(deliveries: list[Delivery]) -> None:
+    """A delivery built for a subscription deleted since (a replay's answer
+    that came back after it) is stored as a deleted subscription's history is:
+    without it, its target row saying where it went."""
+    wanted = {d.subscription_id for d in deliveries if d.subscription_id is not None}
+    if not wanted:
+        return
+    there = set(Subscription.objects.filter(pk__in=wanted).values_list("pk", flat=True))
+    if len(there) == len(wanted):
+        return
+    for delivery in deliveries:
+        if (
+            delivery.subscription_id is not None
+            and delivery.subscription_id not in there
+        ):
+            delivery.subscription_id = None
+
+
 def _insert(deliveries: list[Delivery], now: datetime) -> list[Delivery]:
     """Store built deliveries with multi-row INSERTs, ids read back.
 
@@ -475,6 +493,7 @@ def _insert(deliveries: list[Delivery], now: datetime) -> list[Delivery]:
     """
     if not deliveries:
         return deliveries
+    _forget_deleted_subscriptions(deliveries)
     adapt = queue.stamp_of
     json_mark = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
     row = (

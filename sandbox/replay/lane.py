@@ -69,6 +69,7 @@ from sandbox.delivery.services import DeliveryRefused
 from sandbox.delivery.targets import Target
 from sandbox.display import safe_text
 from sandbox.replay.models import LaneItem, Replay
+from sandbox.subscriptions.models import Subscription
 
 logger = logging.getLogger("sandbox.replay")
 
@@ -670,7 +671,14 @@ def lane_feed(
         # the messageId indexes, which a checkpoint each 1,000 pages of log
         # copied back again and again.
         cursor.execute(f"PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}")
-    turn = _Turn(replay=replay, feeder=feeder, window=window_for(replay.run))
+    try:
+        turn = _Turn(replay=replay, feeder=feeder, window=window_for(replay.run))
+    except DeliveryRefused as error:
+        _stopped(replay, error)
+        Replay.objects.filter(pk=replay.pk, feeder=feeder).update(
+            feeder="", updated_at=timezone.now()
+        )
+        return replay
     # Two chunks to the window: the next is written while the sender works
     # through the one before (fewer, larger transactions than more, smaller).
     chunk_size = min(CHUNK_MOST, max(turn.window // 2, 1))
@@ -702,9 +710,11 @@ def lane_feed(
                 if chunk is None and reading_on:
                     reading_on, finished = False, True
                 if time.monotonic() - looked >= TARGET_EVERY_SECONDS:
-                    if replay.subscription is not None:
-                        replay.subscription.refresh_from_db()
-                    turn.target = services.replay_target(replay=replay)
+                    try:
+                        turn.target = _target_now(replay)
+                    except DeliveryRefused as error:
+                        _stopped(replay, error)
+                        reading_on = False
                     looked = time.monotonic()
             if back or chunk is not None:
                 try:
@@ -738,6 +748,19 @@ def lane_feed(
     Replay.objects.filter(pk=replay.pk, feeder=feeder).update(feeder="", updated_at=now)
     transaction.on_commit(runtime.wake)
     return replay
+
+
+def _target_now(replay: Replay) -> Target:
+    """The replay's target as its subscription is now (edited, disabled, or
+    deleted: DeliveryRefused)."""
+    from sandbox.replay import services
+
+    if replay.subscription is not None:
+        try:
+            replay.subscription.refresh_from_db()
+        except Subscription.DoesNotExist:
+            replay.subscription = None
+    return services.replay_target(replay=replay)
 
 
 def _stopped(replay: Replay, error: Exception) -> None:

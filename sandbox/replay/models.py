@@ -36,6 +36,9 @@ class Replay(models.Model):
     subscription = models.ForeignKey(
         Subscription, null=True, blank=True, on_delete=models.SET_NULL
     )
+    # Its name when made: a replay whose subscription is gone (subscription is
+    # then None) is not sent on to the copy its target row keeps.
+    subscription_name = models.CharField(max_length=200, blank=True)
     # An ad hoc endpoint's target (the command line's --endpoint).
     target = models.ForeignKey(DeliveryTarget, on_delete=models.PROTECT)
     shuffle = models.BooleanField(default=False)

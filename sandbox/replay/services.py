@@ -54,6 +54,9 @@ UNREADABLE = "{detail}"
 NO_SOURCE = "Choose a file or a history filter to replay."
 NOT_RESUMABLE = "Replay #{pk} has nothing left to resume."
 STOPPED = "Stopped reading {what}: {detail}"
+SUBSCRIPTION_DELETED = (
+    "The subscription {name!r} was deleted: nothing more of this replay is sent."
+)
 BAD_RATE = "The rate must be a number of events per second above 0, or empty."
 BAD_CONCURRENCY = "The concurrency must be a whole number from 1 to {most}."
 MAX_CONCURRENCY = runs.CONCURRENCY_MOST
@@ -223,6 +226,7 @@ def replay_create(
     return Replay.objects.create(
         run=run,
         subscription=target.subscription,
+        subscription_name=target.name[:200] if target.subscription else "",
         target=target_row(target),
         shuffle=shuffle,
         new_message_ids=new_message_ids,
@@ -246,10 +250,36 @@ def _applied(rate, concurrency, shuffle, new_message_ids) -> str:
 
 
 def replay_target(*, replay: Replay) -> Target:
-    """Where the replay sends: its subscription as it is now, or its endpoint."""
+    """Where the replay sends: its subscription as it is now, or its endpoint;
+    DeliveryRefused when its subscription was deleted."""
     if replay.subscription is not None:
         return Target.of(replay.subscription)
+    if replay.subscription_name:
+        raise DeliveryRefused(
+            SUBSCRIPTION_DELETED.format(name=replay.subscription_name)
+        )
     return Target.of_row(replay.target)
+
+
+def replays_stop_for_deleted_subscription(*, subscription_id: int) -> int:
+    """The subscription's open replays cancelled, saying why (before it is
+    deleted): nothing more of them is read or sent, and none is resumed."""
+    open_ones = Replay.objects.filter(
+        subscription_id=subscription_id,
+        status__in=[Replay.Status.RUNNING, Replay.Status.PAUSED],
+    )
+    stopped = 0
+    for replay in open_ones.select_related("subscription"):
+        problem = STOPPED.format(
+            what=replay.source_label,
+            detail=SUBSCRIPTION_DELETED.format(name=replay.subscription.name),
+        )[:500]
+        stopped += Replay.objects.filter(pk=replay.pk).update(
+            status=Replay.Status.CANCELLED, problem=problem, updated_at=timezone.now()
+        )
+    if stopped:
+        transaction.on_commit(runtime.wake)
+    return stopped
 
 
 # Feeding --------------------------------------------------------------------------

@@ -116,7 +116,9 @@ def subscription_delete(*, subscription: Subscription) -> None:
     """Delete it; its history stays, and its pending retries stop with a reason."""
     # Imported here: delivery depends on subscriptions, not the other way round.
     from sandbox.delivery.services import deliveries_stop_for_deleted_subscription
+    from sandbox.replay.services import replays_stop_for_deleted_subscription
 
+    replays_stop_for_deleted_subscription(subscription_id=subscription.pk)
     deliveries_stop_for_deleted_subscription(subscription_id=subscription.pk)
     subscription.delete()
 
