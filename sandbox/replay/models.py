@@ -118,6 +118,9 @@ class ReadinessCheck(models.Model):
     # [{"run": id, "phase": phase}, ...].
     probe_runs = models.JSONField(default=list, blank=True)
     problem = models.CharField(max_length=500, blank=True)
+    # The process running it (sandbox.delivery.queue.worker_name): a check
+    # whose process ended (a server restarted) is seen as ended with it.
+    runner = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

@@ -35,7 +35,7 @@ from django.db.models import Min
 from django.utils import timezone
 
 from sandbox import spec
-from sandbox.delivery import retry, runs, runtime, selectors
+from sandbox.delivery import queue, retry, runs, runtime, selectors
 from sandbox.delivery.models import Attempt, Delivery, Door, Run, State
 from sandbox.delivery.runs import run_create
 from sandbox.delivery.services import Target, deliveries_enqueue
@@ -64,6 +64,11 @@ SHORT_OF_RATE = 0.9
 IN_FLIGHT_SPARE = 1.5
 WAIT_EVERY_SECONDS = 0.05
 NOT_SETTLED = "did not settle within {seconds:g} s"
+ORPHANED = (
+    "The check stopped when the process running it ended (the server was "
+    "stopped or restarted); run it again."
+)
+ORPHANED_AFTER = timedelta(minutes=15)
 # A question's answer: yes, no, or cannot tell (the endpoint's answers were
 # about something else).
 YES, NO, UNKNOWN = "yes", "no", "cannot tell"
@@ -107,11 +112,33 @@ class RampOptions:
 
 
 def readiness_create(*, subscription: Subscription) -> ReadinessCheck:
+    """A check to run in this process (readiness_run)."""
+    readiness_end_orphans()
     return ReadinessCheck.objects.create(
         subscription=subscription,
         subscription_name=subscription.name,
         endpoint_url=subscription.endpoint_url,
+        runner=queue.worker_name(),
     )
+
+
+def readiness_end_orphans() -> int:
+    """Checks left running by a process that ended (a server stopped while
+    they ran) are ended, saying so; how many."""
+    ended = 0
+    running = ReadinessCheck.objects.filter(status=ReadinessCheck.Status.RUNNING)
+    for pk, runner, created_at in running.values_list("pk", "runner", "created_at"):
+        # Made before checks named their process: long past any budget.
+        stale = not runner and created_at < timezone.now() - ORPHANED_AFTER
+        if stale or (runner and queue._is_dead_here(runner)):
+            ended += ReadinessCheck.objects.filter(
+                pk=pk, status=ReadinessCheck.Status.RUNNING
+            ).update(
+                status=ReadinessCheck.Status.FAILED,
+                problem=ORPHANED,
+                finished_at=timezone.now(),
+            )
+    return ended
 
 
 def _probe_target(subscription: Subscription) -> Target:
@@ -541,6 +568,7 @@ def readiness_run(
     report part by part as each phase ends. An engine must be running (the
     server's, or the caller's)."""
     check = ReadinessCheck.objects.select_related("subscription").get(pk=check_id)
+    ReadinessCheck.objects.filter(pk=check.pk).update(runner=queue.worker_name())
     options = options or RampOptions()
     rng = rng or random.Random()
     progress = _Progress(check)

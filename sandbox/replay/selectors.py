@@ -71,10 +71,19 @@ def replay_chosen_by(*, replay: Replay) -> list[str]:
 
 
 def readiness_list(*, limit: int = REPLAYS_LISTED) -> list[ReadinessCheck]:
+    """The latest checks; those whose process ended while they ran are shown
+    ended (readiness.readiness_end_orphans)."""
+    from sandbox.replay import readiness
+
+    readiness.readiness_end_orphans()
     return list(ReadinessCheck.objects.all()[:limit])
 
 
 def readiness_get(*, pk: int) -> ReadinessCheck:
+    """The check; ended first if its process ended while it ran."""
+    from sandbox.replay import readiness
+
+    readiness.readiness_end_orphans()
     return ReadinessCheck.objects.get(pk=pk)
 
 
