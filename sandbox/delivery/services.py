@@ -71,6 +71,14 @@ def _text(payload: object, key: str, limit: int = 200) -> str:
 
 
 DEDUPE_KEY_LENGTH = Delivery._meta.get_field("dedupe_key").max_length
+MESSAGE_ID_KEPT = Delivery._meta.get_field("message_id").max_length
+
+
+def message_id_of(delivery: Delivery) -> str:
+    """The delivery's messageId whole: the column keeps its first
+    MESSAGE_ID_KEPT characters (Segment allows 100), and two longer ids that
+    begin alike are still two messages, deduplicated each on its own."""
+    return delivery.__dict__.get("whole_message_id") or delivery.message_id
 
 
 def dedupe_key(target: Target, message_id: str) -> str | None:
@@ -235,9 +243,12 @@ def deliveries_build(
                 payload_text=texts[index],
             )
         )
-    for delivery in deliveries:
+    for delivery, payload in zip(deliveries, payloads, strict=True):
         # What a door reads next costs no query.
         _cache(delivery, "subscription", target.subscription)
+        whole = payload.get("messageId") if isinstance(payload, dict) else None
+        if isinstance(whole, str) and len(whole) > MESSAGE_ID_KEPT:
+            delivery.__dict__["whole_message_id"] = whole
         _cache(delivery, "target", row)
         _cache(delivery, "run", run)
         _cache(delivery, "resend_of", resend_of)
@@ -375,7 +386,7 @@ def _store_deduped_once(
     deliveries: list[Delivery], *, target: Target, now: datetime, bypass_dedupe: bool
 ) -> list[Delivery]:
     window = target.dedupe_window_hours
-    keys = [dedupe_key(target, delivery.message_id) for delivery in deliveries]
+    keys = [dedupe_key(target, message_id_of(delivery)) for delivery in deliveries]
     holders = _holders({key for key in keys if key is not None})
     stale, firsts, later = [], [], []
     first_in_batch: dict[str, Delivery] = {}

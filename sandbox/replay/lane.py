@@ -202,7 +202,7 @@ def _fresh(deliveries: list[Delivery], target: Target, now: datetime):
     if window is None:
         return [(delivery, None) for delivery in deliveries]
     keys = [
-        delivery_services.dedupe_key(target, delivery.message_id)
+        delivery_services.dedupe_key(target, delivery_services.message_id_of(delivery))
         for delivery in deliveries
     ]
     holders = delivery_services._holders({key for key in keys if key is not None})

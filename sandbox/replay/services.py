@@ -28,7 +28,12 @@ from sandbox import spec
 from sandbox.delivery import queue, runs, runtime
 from sandbox.delivery.models import OPEN_STATES, Delivery, Door, Run, State
 from sandbox.delivery.runs import run_create
-from sandbox.delivery.services import DeliveryRefused, Target, deliveries_enqueue
+from sandbox.delivery.services import (
+    MESSAGE_ID_KEPT,
+    DeliveryRefused,
+    Target,
+    deliveries_enqueue,
+)
 from sandbox.delivery.targets import target_row
 from sandbox.replay import lane, reading, shuffling, uploads
 from sandbox.replay.models import BAD_LINES_KEPT, Replay
@@ -514,8 +519,9 @@ def _in_run(run_id: int, message_ids: set[str]) -> set[str]:
     whole run per chunk, which grew with every chunk read."""
     if not message_ids:
         return set()
+    kept = MESSAGE_ID_KEPT
     marks = ", ".join("%s" for _ in message_ids)
-    return {
+    found = {
         message_id
         for (message_id,) in queue.rows(
             f"SELECT message_id FROM {Delivery._meta.db_table} "
@@ -523,6 +529,25 @@ def _in_run(run_id: int, message_ids: set[str]) -> set[str]:
             [*message_ids, run_id],
         )
     }
+    # Ids longer than the column keeps: compared whole, as their events hold them.
+    starts = {m[:kept] for m in message_ids if len(m) > kept}
+    if starts:
+        marks = ", ".join("%s" for _ in starts)
+        whole = (
+            "payload->>'messageId'"
+            if connection.vendor == "postgresql"
+            else "json_extract(payload, '$.messageId')"
+        )
+        found |= {
+            message_id
+            for (message_id,) in queue.rows(
+                f"SELECT {whole} FROM {Delivery._meta.db_table} "
+                f"WHERE message_id IN ({marks}) AND run_id + 0 = %s",
+                [*starts, run_id],
+            )
+            if message_id in message_ids
+        }
+    return found
 
 
 def _take_feeding(replay: Replay, feeder: str) -> bool:
