@@ -29,6 +29,8 @@ JSON_ARRAY = "array"
 # Segment refuses events over 32 KB; a line far past that is not an event, and
 # is skipped without being held in memory.
 MAX_LINE_BYTES = 1024 * 1024
+# How much of a first line that starts with "[" is looked at to tell JSON Lines.
+FIRST_LINE_LOOKED_AT = MAX_LINE_BYTES
 READ_BYTES = 256 * 1024
 # What the array parser takes at a time: progress through the file is measured
 # up to what it took, so it runs ahead of the events by up to this much.
@@ -229,7 +231,8 @@ class EventFile:
             raise
         except (OSError, EOFError, zlib.error) as error:
             raise FileUnreadable(self.path, _detail(error)) from None
-        self.format = JSON_ARRAY if first == b"[" else JSON_LINES
+        array = first == b"[" and not self._lines_of_values()
+        self.format = JSON_ARRAY if array else JSON_LINES
         self.unit = "element" if self.format == JSON_ARRAY else "line"
         self.consumed = 0
 
@@ -260,6 +263,26 @@ class EventFile:
                 return stripped[:1]
             chunk = stream.read(64)
         return b""
+
+    def _lines_of_values(self) -> bool:
+        """Whether a file that starts with "[" is JSON Lines all the same: its
+        first line a whole JSON value with more lines after it (an array on
+        the first line, events on the next), not one array across the file."""
+        try:
+            with self._open(measured=False) as stream:
+                line = stream.readline(FIRST_LINE_LOOKED_AT + 1)
+                if len(line) > FIRST_LINE_LOOKED_AT or not line.endswith(b"\n"):
+                    return False
+                try:
+                    json.loads(line.removeprefix(codecs.BOM_UTF8))
+                except ValueError:
+                    return False
+                while rest := stream.read(READ_BYTES):
+                    if rest.strip():
+                        return True
+        except (OSError, EOFError, zlib.error):
+            return False
+        return False
 
     def _gzip_start(self) -> bytes:
         inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
@@ -345,6 +368,13 @@ class EventFile:
 
     def _elements(self, stream, skip: int) -> Iterator[Item]:
         backend = ijson.get_backend("python") if self._needs_slow_parse() else ijson
+        try:
+            if stream.peek(len(codecs.BOM_UTF8)).startswith(codecs.BOM_UTF8):
+                # The parser takes no byte-order mark; JSON Lines drop it too.
+                stream.read(len(codecs.BOM_UTF8))
+        except (OSError, EOFError, zlib.error) as error:
+            yield Item(1, problem=TRUNCATED.format(detail=_detail(error)))
+            return
         number = 0
         try:
             for value, problem in _array_values(
