@@ -21,6 +21,7 @@ DNS_FAILURE = "DNS lookup failed: the host {host!r} could not be resolved."
 TLS_FAILURE = "TLS handshake with {host} failed: {detail}"
 RESET = "The endpoint closed the connection before the response was complete."
 OTHER = "The request could not be completed: {detail}"
+NOT_HTTP = "The endpoint's answer could not be read as HTTP: {detail}"
 UNSENDABLE_URL = "The endpoint URL {url!r} cannot be used: {detail}"
 _NEVER_CEIL = float("inf")
 
@@ -141,6 +142,11 @@ async def send(
     except aiohttp.InvalidURL:
         exchange.error_kind = "invalid_url"
         exchange.error_message = INVALID_URL.format(url=request.url)
+    except aiohttp.ClientResponseError as error:
+        # An answer aiohttp could not parse: its "400" is aiohttp's own code,
+        # not a status the endpoint sent.
+        exchange.error_kind = "other"
+        exchange.error_message = NOT_HTTP.format(detail=error.message or _detail(error))
     except aiohttp.ClientError as error:
         exchange.error_kind = "other"
         exchange.error_message = OTHER.format(detail=_detail(error))
