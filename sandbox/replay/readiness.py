@@ -77,6 +77,11 @@ NONE_ACCEPTED = (
     "It accepted none of them, not even the one dated {newest} ago: the "
     "refusals are not about the timestamp (see their reasons)."
 )
+RECENT_ONLY = (
+    "It took {accepted} events dated minutes ago (the order question's) and "
+    "refused every one dated {newest} ago or earlier: it rejects events by "
+    "their timestamp."
+)
 NO_ANSWER = (
     "The events dated {ages} ago got no answer that says (a 429, a 5xx, or none "
     "at all); check again when the endpoint takes events."
@@ -337,6 +342,26 @@ def _order(
     }
 
 
+def _timestamps_given_order(timestamps: dict, order: dict) -> dict:
+    """Every dated probe refused (a 4xx) and none taken says nothing alone;
+    but when the order question's events, dated minutes ago, were taken, the
+    refusals are about the timestamp: the answer is no."""
+    if (
+        timestamps["verdict"] == UNKNOWN
+        and timestamps["rejected"]
+        and len(timestamps["rejected"]) == len(timestamps["results"])
+        and order["ok_in_order"]
+    ):
+        return {
+            **timestamps,
+            "verdict": NO,
+            "problem": RECENT_ONLY.format(
+                accepted=order["ok_in_order"], newest=AGES[0][0]
+            ),
+        }
+    return timestamps
+
+
 def _accepted_none(timestamps: dict, order: dict) -> dict | None:
     """When the endpoint took none of the first two questions' events (a wrong
     API key, an endpoint down): how many, and what they got, which is then the
@@ -582,6 +607,9 @@ def readiness_run(
         report["timestamps"] = _timestamps(target, now, progress.created)
         progress.phase("order", report)
         report["order"] = _order(target, now, rng, progress.created)
+        report["timestamps"] = _timestamps_given_order(
+            report["timestamps"], report["order"]
+        )
         accepted_none = _accepted_none(report["timestamps"], report["order"])
         if accepted_none is not None:
             report["accepted_none"] = accepted_none

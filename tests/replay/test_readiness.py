@@ -3,7 +3,7 @@ one that rejects old timestamps, one that fails on reordering, one that
 rate-limits at a known rate (which the report finds within 20 %), one that
 answers slowly.
 
-/sluggish answers after 0.5 s."""
+/sluggish answers after 0.5 s; /fresh refuses a timestamp older than 30 minutes."""
 
 import asyncio
 import html
@@ -36,6 +36,12 @@ class Partner(Receiver):
         if request.path == "/sluggish":
             await self._record(request)
             await asyncio.sleep(0.5)
+            return web.json_response({"success": True})
+        if request.path == "/fresh":
+            await self._record(request)
+            at = parse_timestamp(self.received[-1].json["timestamp"])
+            if at < datetime.now(UTC) - timedelta(minutes=30):
+                return web.json_response({"message": "timestamp too old"}, status=400)
             return web.json_response({"success": True})
         if request.path not in {"/recent", "/in-order"}:
             return await super()._handle(request)
@@ -79,6 +85,21 @@ def test_an_endpoint_that_rejects_old_timestamps_is_named(partner):
     assert timestamps["rejected"] == ["30 days", "1 year", "3 years"]
     assert not timestamps["passed"]
     assert check.report["order"]["passed"]
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_an_endpoint_that_refuses_every_dated_probe_but_takes_recent_events(partner):
+    # Its window is shorter than the newest probe's hour: every dated probe is
+    # refused, and the order question's events, minutes old, are taken.
+    options = readiness.RampOptions(start=20, most=20, step_seconds=0.5)
+    check = _check(partner.url("/fresh"), options)
+    assert check.status == ReadinessCheck.Status.DONE, check.problem
+    timestamps = check.report["timestamps"]
+    assert timestamps["rejected"] == [age for age, _ in readiness.AGES]
+    assert timestamps["verdict"] == readiness.NO
+    assert "rejects events by their timestamp" in timestamps["problem"]
+    assert check.report["order"]["ok_in_order"] == readiness.ORDER_EVENTS
 
 
 @pytest.mark.slow
