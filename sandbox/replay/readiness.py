@@ -36,7 +36,7 @@ from django.utils import timezone
 
 from sandbox import spec
 from sandbox.delivery import queue, retry, runs, runtime, selectors
-from sandbox.delivery.models import Attempt, Delivery, Door, Run, State
+from sandbox.delivery.models import OPEN_STATES, Attempt, Delivery, Door, Run, State
 from sandbox.delivery.runs import run_create
 from sandbox.delivery.services import Target, deliveries_enqueue
 from sandbox.replay.models import ReadinessCheck
@@ -64,6 +64,10 @@ SHORT_OF_RATE = 0.9
 IN_FLIGHT_SPARE = 1.5
 WAIT_EVERY_SECONDS = 0.05
 NOT_SETTLED = "did not settle within {seconds:g} s"
+NOT_SENT_IN_TIME = (
+    "Not sent: the endpoint had not answered the events before it within the "
+    "check's {seconds:g} s for this question."
+)
 ORPHANED = (
     "The check stopped when the process running it ended (the server was "
     "stopped or restarted); run it again."
@@ -214,6 +218,19 @@ def _send(
             settled = True
             break
         time.sleep(WAIT_EVERY_SECONDS)
+    if not settled:
+        # What has not gone out by now is not sent: the next question's events
+        # would otherwise meet these at the endpoint. Those in flight land.
+        stopped = Delivery.objects.filter(
+            run_id=run.pk, state__in=OPEN_STATES, claimed_until=None
+        ).update(
+            state=State.FAILED,
+            reason=NOT_SENT_IN_TIME.format(seconds=timeout),
+            next_attempt_at=None,
+            updated_at=timezone.now(),
+        )
+        if stopped:
+            runtime.changed()
     by_id = Delivery.objects.in_bulk([d.pk for d in stored])
     return run, [by_id[d.pk] for d in stored], settled
 

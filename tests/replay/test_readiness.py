@@ -8,6 +8,7 @@ answers slowly.
 import asyncio
 import html
 import random
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -325,3 +326,29 @@ def test_step_concurrency_carries_the_rate_at_the_latency_seen(
     rate, latency_ms, expected
 ):
     assert readiness.step_concurrency(rate, latency_ms) == expected
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_question_out_of_time_sends_no_more_of_its_events(partner):
+    # One at a time at 0.5 s each: about two answered within the second given;
+    # the rest is not sent, saying why, and nothing reaches the endpoint later.
+    subscription = make_subscription(name="Slow", endpoint_url=partner.url("/sluggish"))
+    target = readiness._probe_target(subscription)
+    now = datetime.now(UTC)
+    events = [readiness._event("slow", n, now) for n in range(20)]
+    with EngineThread():
+        _, deliveries, settled = readiness._send(
+            target,
+            events,
+            label="Readiness: slow",
+            created=lambda run: None,
+            concurrency=1,
+            timeout=1.0,
+        )
+        time.sleep(1.5)
+    assert not settled
+    unsent = [d for d in deliveries if d.reason.startswith("Not sent:")]
+    assert len(unsent) >= 14, [d.reason for d in deliveries]
+    assert all(d.attempt_count == 0 for d in unsent)
+    assert len(partner.received) <= 20 - len(unsent)
