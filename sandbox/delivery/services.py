@@ -477,7 +477,7 @@ _JSON_COLUMNS = frozenset({"payload", "spec_problems"})
 _BODY = webhook.BodyEncoder()
 
 
-def _forget_deleted_subscriptions(deliveries: list[Delivery]) -> None:
+def forget_deleted_subscriptions(deliveries: list[Delivery]) -> None:
     """A delivery built for a subscription deleted since (a replay's answer
     that came back after it) is stored as a deleted subscription's history is:
     without it, its target row saying where it went."""
@@ -504,7 +504,6 @@ def _insert(deliveries: list[Delivery], now: datetime) -> list[Delivery]:
     """
     if not deliveries:
         return deliveries
-    _forget_deleted_subscriptions(deliveries)
     adapt = queue.stamp_of
     json_mark = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
     row = (

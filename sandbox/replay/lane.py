@@ -216,7 +216,7 @@ def _fresh(deliveries: list[Delivery], target: Target, now: datetime):
             deduplicated.append(delivery)
         else:
             fresh.append((delivery, key))
-    delivery_services._insert(deduplicated, now)
+    _insert(deduplicated, now)
     return fresh
 
 
@@ -292,7 +292,7 @@ def _write_items(fresh, now: datetime, window) -> list[tuple[Item, Held]]:
             [list(pair) for pair in prepared.headers], ensure_ascii=False
         )
         ready.append((delivery, key, target, prepared, headers_json, text))
-    delivery_services._insert(stored, now)
+    _insert(stored, now)
     if not ready:
         return []
     stamp = queue.stamp_of(now)
@@ -501,12 +501,19 @@ def record(*, results: list[Result], held: dict[int, Held], run_id: int) -> None
     queue.throttle_runs(throttled, now)
 
 
+def _insert(deliveries: list[Delivery], now: datetime) -> None:
+    """The lane's deliveries stored; those of a subscription deleted since
+    they were read (their answers came back after it) stored without it."""
+    delivery_services.forget_deleted_subscriptions(deliveries)
+    delivery_services._insert(deliveries, now)
+
+
 def _store(done: list[Held], rows: list[tuple], now: datetime, run_id: int) -> None:
     if not done:
         return
     _hold_keys(done, now)
     deliveries = [h.delivery for h in done]
-    delivery_services._insert(deliveries, now)
+    _insert(deliveries, now)
     stamp = queue.stamp_of(now)
     _insert_attempts(
         [
@@ -556,7 +563,7 @@ def give_back(*, keys: list[int], held: dict[int, Held], replay_id: int) -> None
             delivery.state, delivery.next_attempt_at = State.PENDING, now
     deliveries = [h.delivery for h in back]
     _hold_keys(back, now)
-    delivery_services._insert(deliveries, now)
+    _insert(deliveries, now)
     if deliveries and not cancelled:
         run_id = deliveries[0].run_id
         Run.objects.filter(pk=run_id).update(settled_at=None)
