@@ -83,6 +83,15 @@ SUMMARY = (
 REPEATED = ", {count} repeated messageId{s} skipped"
 DEDUPLICATED = ", {count} deduplicated"
 FAILED = "{failed} of {count} event{s} ended red (see the replay's deliveries)."
+NOT_DONE = (
+    "{open} of {count} event{s} were not delivered: {failed} ended red, {left} "
+    "not sent or waiting for a retry (--resume {run} goes on with them)."
+)
+NOTHING_READ = "No event could be read from {file}: {bad} bad {unit}{s}."
+TO_TAKES_ITS_OWN = (
+    "{option} applies to --endpoint; a subscription's {what} is set on the "
+    "subscription."
+)
 FEED_FAULT = "Reading the file failed: {detail}"
 # What the replay's status is once this command has nothing more to wait for.
 ENDED = frozenset({"finished", "cancelled", "stopped", "interrupted"})
@@ -99,6 +108,11 @@ BAD_LINES_PRINTED = 20
 DELETED_WHILE_RUNNING = (
     "The replay was deleted while it ran; what it sent stays in the history."
 )
+
+
+class Ended(CommandError):
+    """The replay ran, and did not deliver every event: the sentence is
+    printed before the summary, which stays the last line."""
 
 
 class Command(BaseCommand):
@@ -179,6 +193,13 @@ class Command(BaseCommand):
             return self._resumed(options["resume"])
         if not options["file"]:
             raise BadInput(FILE_REQUIRED)
+        if options["to"]:
+            for option, dest, what in (
+                ("--api-key", "api_key", "API key"),
+                ("--custom-settings", "custom_settings", "settings"),
+            ):
+                if options.get(dest) is not None:
+                    raise BadInput(TO_TAKES_ITS_OWN.format(option=option, what=what))
         target = target_from_options(options)
         if options["time_scale"] is not None:
             if options["to"]:
@@ -403,6 +424,9 @@ class Command(BaseCommand):
                         them="it" if count == 1 else "them",
                     )
                 )
+        ended = self._ended(replay, shown)
+        if ended is not None:
+            self.stderr.write(str(ended))
         self.stdout.write(
             SUMMARY.format(
                 read=replay.events_read,
@@ -425,16 +449,56 @@ class Command(BaseCommand):
                 rate=shown.settled / seconds if seconds > 0 else 0.0,
             )
         )
-        if shown.failed or not shown.finished:
-            count = shown.enqueued
-            raise CommandError(
-                FAILED.format(
-                    failed=shown.failed + shown.retrying + shown.pending,
+        if ended is not None:
+            # Said above: the summary stays the last line.
+            raise ended
+
+    def _ended(self, replay: Replay, shown) -> "Ended | None":
+        """How the replay ended, when not with every event delivered."""
+        count = shown.enqueued
+        s = "" if count == 1 else "s"
+        if not shown.finished:
+            left = shown.retrying + shown.pending
+            return Ended(
+                NOT_DONE.format(
+                    open=shown.failed + left,
                     count=count,
-                    s="" if count == 1 else "s",
+                    s=s,
+                    failed=shown.failed,
+                    left=left,
+                    run=replay.run_id,
                 ),
                 returncode=1,
             )
+        if shown.failed:
+            return Ended(
+                FAILED.format(failed=shown.failed, count=count, s=s), returncode=1
+            )
+        if not replay.events_read and replay.bad_count:
+            bad = replay.bad_count
+            return Ended(
+                NOTHING_READ.format(
+                    file=replay.file_name or replay.source_label,
+                    bad=bad,
+                    unit=replay.unit,
+                    s="" if bad == 1 else "s",
+                ),
+                returncode=2,
+            )
+        return None
+
+    def run_from_argv(self, argv) -> None:
+        self._from_argv = True
+        super().run_from_argv(argv)
+
+    def execute(self, *args, **options):
+        try:
+            return super().execute(*args, **options)
+        except Ended as ended:
+            if not getattr(self, "_from_argv", False):
+                raise
+            # Its sentence is printed before the summary: exit without another.
+            sys.exit(ended.returncode)
 
 
 def _lane_in_flight(sender, lane_run_id: int, run_id: int) -> int:
