@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import content_disposition_header
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
@@ -203,7 +204,8 @@ def readiness_download_view(request: HttpRequest, pk: int) -> HttpResponse:
     check = _check(pk)
     response = render(request, "replay/readiness_report.html", {"check": check})
     name = "".join(c if c.isalnum() else "-" for c in check.subscription_name)
-    response["Content-Disposition"] = (
-        f'attachment; filename="replay-readiness-{name.strip("-") or pk}.html"'
+    # A name in any script: filename* (RFC 6266), the header itself ASCII.
+    response["Content-Disposition"] = content_disposition_header(
+        True, f"replay-readiness-{name.strip('-') or pk}.html"
     )
     return response

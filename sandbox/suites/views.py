@@ -7,6 +7,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadReque
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import (
     require_GET,
     require_http_methods,
@@ -118,8 +119,8 @@ def suite_export_view(request: HttpRequest) -> HttpResponse:
     text = services.suite_export(suite=found.suite)
     response = HttpResponse(text, content_type="application/json; charset=utf-8")
     filename = "".join(c if c.isalnum() else "-" for c in found.suite.name)
-    response["Content-Disposition"] = (
-        f'attachment; filename="{filename.strip("-") or "suite"}{FILE_SUFFIX}"'
+    response["Content-Disposition"] = content_disposition_header(
+        True, f"{filename.strip('-') or 'suite'}{FILE_SUFFIX}"
     )
     return response
 
@@ -152,8 +153,8 @@ def suite_run_report_view(request: HttpRequest, pk: int) -> HttpResponse:
     # One file for the reviewer: the same report, inline CSS and no scripts.
     response = HttpResponse(reports.html_report(suite_run=suite_run, api_key=api_key))
     name = "".join(c if c.isalnum() else "-" for c in suite_run.suite_name)
-    response["Content-Disposition"] = (
-        f'attachment; filename="{name.strip("-") or "suite"}-run-{pk}.html"'
+    response["Content-Disposition"] = content_disposition_header(
+        True, f"{name.strip('-') or 'suite'}-run-{pk}.html"
     )
     return response
 
