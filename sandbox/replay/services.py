@@ -59,6 +59,7 @@ UNREADABLE = "{detail}"
 NO_SOURCE = "Choose a file or a history filter to replay."
 NOT_RESUMABLE = "Replay #{pk} has nothing left to resume."
 STOPPED = "Stopped reading {what}: {detail}"
+FINISHED = "Replay {pk} finished already: there is nothing to {action}."
 SUBSCRIPTION_DELETED = (
     "The subscription {name!r} was deleted: nothing more of this replay is sent."
 )
@@ -729,8 +730,22 @@ def replay_feed_in_background(*, replay_id: int, **options) -> threading.Thread 
 
 
 @transaction.atomic
+def _refuse_if_finished(replay: Replay, action: str) -> None:
+    """ReplayRefused for a replay that sent all it had: pausing, resuming or
+    cancelling it would only change how it reads (its average rate, say)."""
+    from sandbox.replay import selectors
+
+    if (
+        replay.status != Replay.Status.CANCELLED
+        and selectors.replay_status(replay=replay) == "finished"
+    ):
+        raise ReplayRefused(FINISHED.format(pk=replay.pk, action=action))
+
+
 def replay_pause(*, replay: Replay) -> Replay:
-    """Nothing more of it is claimed; attempts in flight still land."""
+    """Nothing more of it is claimed; attempts in flight still land.
+    ReplayRefused once it finished."""
+    _refuse_if_finished(replay, "pause")
     if replay.status == Replay.Status.RUNNING:
         Run.objects.filter(pk=replay.run_id).update(paused=True)
         Replay.objects.filter(pk=replay.pk).update(
@@ -744,7 +759,9 @@ def replay_pause(*, replay: Replay) -> Replay:
 def replay_resume(*, replay: Replay) -> Replay:
     """A paused replay goes on; a cancelled one sends again what the cancel
     stopped and reads on from where it stopped (so does one whose process died:
-    its feeding resumes). The caller starts the feeding (replay_feed)."""
+    its feeding resumes). The caller starts the feeding (replay_feed).
+    ReplayRefused once it finished."""
+    _refuse_if_finished(replay, "resume")
     now = timezone.now()
     if not replay.feeder or _is_gone(replay.feeder):
         # What a lane that died had in hand, recorded as interrupted.
@@ -767,7 +784,9 @@ def replay_resume(*, replay: Replay) -> Replay:
 def replay_cancel(*, replay: Replay) -> Replay:
     """Stop reading, and end its open deliveries as failed, saying so. An
     attempt in flight lands and is recorded as it went (delivered, or waiting
-    for its retry, which a cancelled replay never claims: it stays paused)."""
+    for its retry, which a cancelled replay never claims: it stays paused).
+    ReplayRefused once it finished."""
+    _refuse_if_finished(replay, "cancel")
     now = timezone.now()
     Replay.objects.filter(pk=replay.pk).update(
         status=Replay.Status.CANCELLED, updated_at=now

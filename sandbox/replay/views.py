@@ -135,13 +135,21 @@ def _controlled(request: HttpRequest, replay: Replay, said: str) -> HttpResponse
 
 @require_POST
 def replay_pause_view(request: HttpRequest, pk: int) -> HttpResponse:
-    replay = services.replay_pause(replay=_replay(pk))
+    replay = _replay(pk)
+    try:
+        replay = services.replay_pause(replay=replay)
+    except services.ReplayRefused as refused:
+        return _controlled(request, replay, str(refused))
     return _controlled(request, replay, PAUSED)
 
 
 @require_POST
 def replay_resume_view(request: HttpRequest, pk: int) -> HttpResponse:
-    replay = services.replay_resume(replay=_replay(pk))
+    replay = _replay(pk)
+    try:
+        replay = services.replay_resume(replay=replay)
+    except services.ReplayRefused as refused:
+        return _controlled(request, replay, str(refused))
     if services.replay_needs_feeding(replay=replay):
         services.replay_feed_in_background(replay_id=replay.pk)
     return _controlled(request, replay, RESUMED)
@@ -149,7 +157,11 @@ def replay_resume_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 def replay_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
-    replay = services.replay_cancel(replay=_replay(pk))
+    replay = _replay(pk)
+    try:
+        replay = services.replay_cancel(replay=replay)
+    except services.ReplayRefused as refused:
+        return _controlled(request, replay, str(refused))
     return _controlled(request, replay, CANCELLED)
 
 
