@@ -452,7 +452,11 @@ def replay_progress(*, replay: Replay) -> ReplayProgress:
         expected = int(replay.events_read / share) if share else replay.events_read
     expected -= replay.duplicates_skipped
     finished = replay.fed_at is not None and settled == enqueued
-    current = recent / CURRENT_RATE_SECONDS
+    # A replay younger than the window has sent for that long only.
+    window = min(
+        CURRENT_RATE_SECONDS, max((now - replay.created_at).total_seconds(), 1)
+    )
+    current = recent / window
     left = max(expected - settled, 0)
     status = _status(replay, finished, in_lane=in_lane > 0)
     eta = left / current if current > 0 and left else (0.0 if finished else None)
