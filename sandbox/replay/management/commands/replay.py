@@ -5,12 +5,16 @@ The engine runs in this process, as runsuite's does; the replay is stored like
 one started from the page (which shows it live), so `--resume RUN_ID` goes on
 with a replay that was cancelled or whose process died, from where it stopped.
 Exit codes: 0 every event delivered (green or yellow), 1 any ended red,
-2 bad arguments or an unreadable file.
+2 bad arguments or an unreadable file, 130 stopped by Ctrl+C (what was in flight
+recorded, the rest left to `--resume`).
 """
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
+import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -27,9 +31,9 @@ from sandbox.delivery.management.commands.sendevent import (
     add_target_arguments,
     target_from_options,
 )
-from sandbox.delivery.models import Delivery, Run
+from sandbox.delivery.models import Delivery, Run, State
 from sandbox.display import safe_text
-from sandbox.replay import lane, selectors, services
+from sandbox.replay import lane, reading, selectors, services
 from sandbox.replay.feed_process import Feeding
 from sandbox.replay.models import Replay
 
@@ -48,6 +52,15 @@ RETRY_POLICY_OF_SUBSCRIPTION = (
     "on the subscription."
 )
 BAD_RESUME = "--resume {value!r}: no replay has run {value}."
+RESUME_UNREADABLE = (
+    "Run {run} cannot go on: its file {file} cannot be read ({detail}). Put "
+    "the file back where it was, or replay it anew."
+)
+RESUME_CHANGED = (
+    "Run {run} cannot go on: the file {file} changed since run {run} started "
+    "(size {then} bytes then, {now} now); replay it anew."
+)
+ALREADY_FINISHED = "Run {run} finished already: nothing is left to send."
 FILE_REQUIRED = "Give the FILE to replay, or --resume RUN_ID."
 RESUME_ALONE = "--resume takes no FILE or target: the replay keeps its own."
 NOT_UNICODE = "--{option} holds a lone UTF-16 surrogate, which is not valid Unicode."
@@ -82,11 +95,22 @@ SUMMARY = (
 )
 REPEATED = ", {count} repeated messageId{s} skipped"
 DEDUPLICATED = ", {count} deduplicated"
+UNSENT = ", {count} cancelled before being sent"
 FAILED = "{failed} of {count} event{s} ended red (see the replay's deliveries)."
 NOT_DONE = (
     "{open} of {count} event{s} were not delivered: {failed} ended red, {left} "
     "not sent or waiting for a retry (--resume {run} goes on with them)."
 )
+STOPPING = (
+    "Stopping: no new request goes out; those in flight land and are recorded "
+    "(Ctrl+C again stops at once)."
+)
+STOPPED = (
+    "Stopped by Ctrl+C: {open} of {count} event{s} not delivered yet ({failed} "
+    "ended red); --resume {run} goes on with them."
+)
+# The shell's code for a command ended by Ctrl+C (128 + SIGINT).
+INTERRUPTED_EXIT = 130
 NOTHING_READ = "No event could be read from {file}: {bad} bad {unit}{s}."
 TO_TAKES_ITS_OWN = (
     "{option} applies to --endpoint; a subscription's {what} is set on the "
@@ -113,6 +137,15 @@ DELETED_WHILE_RUNNING = (
 class Ended(CommandError):
     """The replay ran, and did not deliver every event: the sentence is
     printed before the summary, which stays the last line."""
+
+
+class AlreadyFinished(Exception):
+    """`--resume` of a replay that sent all it had: its summary is all there is
+    to show."""
+
+    def __init__(self, replay: Replay):
+        super().__init__(ALREADY_FINISHED.format(run=replay.run_id))
+        self.replay = replay
 
 
 class Command(BaseCommand):
@@ -164,10 +197,15 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         self.verbosity = options["verbosity"]
         self.tty = sys.stdout.isatty() and options.get("stdout") is None
+        self.interrupted = False
         try:
             replay = self._replay(options)
         except (BadInput, services.ReplayRefused) as error:
             raise CommandError(str(error), returncode=2) from None
+        except AlreadyFinished as finished:
+            self._say(str(finished))
+            self._finish(finished.replay, None)
+            return
         started = time.monotonic()
         try:
             asyncio.run(self._run(replay))
@@ -238,6 +276,13 @@ class Command(BaseCommand):
         replay = None if run_id is None else selectors.replay_of_run(run_id=run_id)
         if replay is None:
             raise BadInput(BAD_RESUME.format(value=value))
+        if (
+            replay.status != Replay.Status.CANCELLED
+            and selectors.replay_status(replay=replay) == "finished"
+        ):
+            raise AlreadyFinished(replay)
+        if replay.source == Replay.Source.FILE and replay.fed_at is None:
+            _check_unchanged(replay)
         replay = services.replay_resume(replay=replay)
         self._say(
             RESUMED.format(
@@ -258,6 +303,42 @@ class Command(BaseCommand):
     # The run --------------------------------------------------------------------
 
     async def _run(self, replay: Replay) -> None:
+        stopping = asyncio.Event()
+        before = signal.getsignal(signal.SIGINT)
+        on_ctrl_c = self._catch_ctrl_c(stopping)
+        try:
+            await self._send(replay, stopping)
+        finally:
+            if on_ctrl_c:
+                asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
+                signal.signal(signal.SIGINT, before)
+
+    def _catch_ctrl_c(self, stopping: asyncio.Event) -> bool:
+        """The first Ctrl+C starts no new request and lets those in flight land
+        and be recorded, so a resume sends nothing twice; a second one ends the
+        process at once (a resume then finds the attempts in flight
+        interrupted, and retries them). Whether it is caught here (only the
+        main thread can)."""
+
+        def ctrl_c() -> None:
+            if self.interrupted:
+                with contextlib.suppress(Exception):
+                    self.stdout.flush()
+                    self.stderr.flush()
+                os._exit(INTERRUPTED_EXIT)
+            self.interrupted = True
+            stopping.set()
+            if self.tty:
+                self.stdout.write("")
+            self.stderr.write(STOPPING)
+
+        try:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGINT, ctrl_c)
+        except (ValueError, RuntimeError, NotImplementedError):
+            return False
+        return True
+
+    async def _send(self, replay: Replay, stopping: asyncio.Event) -> None:
         engine = Engine(concurrency=max(replay.run.concurrency, 1))
         stop_engine = asyncio.Event()
         working = asyncio.create_task(engine.run_forever(stop_engine))
@@ -294,8 +375,11 @@ class Command(BaseCommand):
         if sender is not None:
             following = asyncio.create_task(_follow(sender, replay))
         try:
-            while True:
-                await asyncio.sleep(CHECK_EVERY_SECONDS)
+            while not stopping.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), CHECK_EVERY_SECONDS)
+                if stopping.is_set():
+                    break
                 if feeding is not None and feeding.done():
                     if sender is not None:
                         await sender.close()
@@ -390,9 +474,21 @@ class Command(BaseCommand):
 
     # Output ---------------------------------------------------------------------
 
-    def _finish(self, replay: Replay, seconds: float) -> None:
+    def _finish(self, replay: Replay, seconds: float | None) -> None:
+        """The bad lines, what went wrong, and the summary, last; `seconds`
+        None: the replay's own duration (it ran before this command)."""
         replay = selectors.replay_get(pk=replay.pk)
         shown = selectors.replay_progress(replay=replay)
+        if seconds is None:
+            seconds = shown.seconds
+        # A cancel ends what waited as failed: not sent, so not red.
+        unsent = _cancelled_unsent(replay)
+        shown = dataclasses.replace(
+            shown,
+            failed=shown.failed - unsent,
+            pending=shown.pending + unsent,
+            settled=shown.settled - unsent,
+        )
         if self.verbosity >= 1:
             for position, reason in replay.bad_lines[:BAD_LINES_PRINTED]:
                 self.stderr.write(
@@ -442,9 +538,12 @@ class Command(BaseCommand):
                 else "",
                 delivered=shown.delivered + shown.unsupported,
                 failed=shown.failed,
-                deduplicated=DEDUPLICATED.format(count=shown.deduplicated)
-                if shown.deduplicated
-                else "",
+                deduplicated=(
+                    DEDUPLICATED.format(count=shown.deduplicated)
+                    if shown.deduplicated
+                    else ""
+                )
+                + (UNSENT.format(count=unsent) if unsent else ""),
                 seconds=seconds,
                 rate=shown.settled / seconds if seconds > 0 else 0.0,
             )
@@ -457,7 +556,19 @@ class Command(BaseCommand):
         """How the replay ended, when not with every event delivered."""
         count = shown.enqueued
         s = "" if count == 1 else "s"
-        if not shown.finished:
+        done = shown.finished and not shown.pending
+        if self.interrupted and not done:
+            return Ended(
+                STOPPED.format(
+                    open=shown.failed + shown.retrying + shown.pending,
+                    count=count,
+                    s=s,
+                    failed=shown.failed,
+                    run=replay.run_id,
+                ),
+                returncode=INTERRUPTED_EXIT,
+            )
+        if not done:
             left = shown.retrying + shown.pending
             return Ended(
                 NOT_DONE.format(
@@ -499,6 +610,41 @@ class Command(BaseCommand):
                 raise
             # Its sentence is printed before the summary: exit without another.
             sys.exit(ended.returncode)
+
+
+def _cancelled_unsent(replay: Replay) -> int:
+    """How many of a cancelled replay's events the cancel ended before any
+    attempt."""
+    if replay.status != Replay.Status.CANCELLED:
+        return 0
+    return Delivery.objects.filter(
+        run_id=replay.run_id,
+        state=State.FAILED,
+        reason=services.CANCELLED,
+        attempt_count=0,
+    ).count()
+
+
+def _check_unchanged(replay: Replay) -> None:
+    """BadInput when the file a replay reads on from is gone, unreadable or
+    not the one it started with (a position in another file means nothing)."""
+    try:
+        found = reading.EventFile(replay.file_path)
+    except reading.FileUnreadable as error:
+        raise BadInput(
+            RESUME_UNREADABLE.format(
+                run=replay.run_id, file=replay.file_path, detail=error.detail
+            )
+        ) from None
+    if found.size != replay.file_size:
+        raise BadInput(
+            RESUME_CHANGED.format(
+                run=replay.run_id,
+                file=replay.file_path,
+                then=replay.file_size,
+                now=found.size,
+            )
+        )
 
 
 def _lane_in_flight(sender, lane_run_id: int, run_id: int) -> int:
