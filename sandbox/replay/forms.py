@@ -20,6 +20,10 @@ class ReadinessForm(forms.Form):
 
 
 NO_FILE = "Choose a file to replay (JSON Lines or a JSON array, gzipped or not)."
+UNTIL_BEFORE_SINCE = (
+    "“Until” comes before “From”: no event lies between them. Choose an end "
+    "after the start."
+)
 
 
 class ReplayForm(forms.Form):
@@ -134,6 +138,9 @@ class ReplayForm(forms.Form):
         data = super().clean()
         if data.get("source") == "file" and not data.get("file"):
             self.add_error("file", NO_FILE)
+        since, until = data.get("since"), data.get("until")
+        if data.get("source") != "file" and since and until and until < since:
+            self.add_error("until", UNTIL_BEFORE_SINCE)
         return data
 
     def history(self) -> services.HistoryFilters:

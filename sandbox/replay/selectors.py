@@ -6,7 +6,8 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from django.db import connection
 from django.db.models import Count, F, Max, Q
@@ -45,9 +46,9 @@ def replay_chosen_by(*, replay: Replay) -> list[str]:
     filters = HistoryFilters.of_json(replay.history_filters)
     said = []
     if filters.since:
-        said.append(f"from {filters.since:%Y-%m-%d %H:%M} UTC")
+        said.append(f"from {_in_utc(filters.since):%Y-%m-%d %H:%M} UTC")
     if filters.until:
-        said.append(f"until {filters.until:%Y-%m-%d %H:%M} UTC")
+        said.append(f"until {_in_utc(filters.until):%Y-%m-%d %H:%M} UTC")
     if filters.event_type:
         said.append(f"type {filters.event_type}")
     if filters.event_name:
@@ -70,6 +71,13 @@ def replay_chosen_by(*, replay: Replay) -> list[str]:
     return said
 
 
+def _in_utc(moment: datetime) -> datetime:
+    """A moment given with an offset, as the sandbox shows times: in UTC."""
+    if timezone.is_naive(moment):
+        return moment
+    return moment.astimezone(UTC)
+
+
 def readiness_list(*, limit: int = REPLAYS_LISTED) -> list[ReadinessCheck]:
     """The latest checks; those whose process ended while they ran are shown
     ended (readiness.readiness_end_orphans)."""
@@ -85,6 +93,28 @@ def readiness_get(*, pk: int) -> ReadinessCheck:
 
     readiness.readiness_end_orphans()
     return ReadinessCheck.objects.get(pk=pk)
+
+
+def readiness_running() -> ReadinessCheck | None:
+    """The check running now, if any (one whose process ended is ended first):
+    two at once share the machine and the engine, and both measure wrong."""
+    from sandbox.replay import readiness
+
+    readiness.readiness_end_orphans()
+    running = ReadinessCheck.objects.filter(status=ReadinessCheck.Status.RUNNING)
+    return running.order_by("created_at", "pk").first()
+
+
+def readiness_took(*, check: ReadinessCheck) -> str:
+    """How long a finished check took, as a person reads it ("" while it runs):
+    seconds under a minute, minutes and seconds beyond."""
+    if check.finished_at is None:
+        return ""
+    seconds = max(round((check.finished_at - check.created_at).total_seconds()), 0)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
 
 
 # The readiness check labels its probe runs so (sandbox.replay.readiness).
@@ -193,6 +223,8 @@ class ReplayProgress:
     # requests in flight at most.
     rate: float | None = None
     concurrency: int = 0
+    # What its source holds one of: "line", "element", "delivery", "event".
+    unit: str = "line"
 
     @property
     def percent(self) -> int:
@@ -205,11 +237,19 @@ class ReplayProgress:
         return self.failed
 
     @property
-    def held_by_concurrency(self) -> tuple[int, int] | None:
+    def units(self) -> str:
+        """What its source holds, several of them: "lines", "deliveries"."""
+        if self.unit.endswith("y"):
+            return self.unit[:-1] + "ies"
+        return self.unit + "s"
+
+    @property
+    def held_by_concurrency(self) -> "HeldBack | None":
         """When its concurrency, not its rate, holds the replay back: the events
         per second its requests in flight carry at the endpoint's median
         latency, and the concurrency that would carry the rate asked (with a
-        fifth to spare, at most MAX_CONCURRENCY). None otherwise: no rate
+        fifth to spare, at most MAX_CONCURRENCY), or what MAX_CONCURRENCY
+        carries when even that falls short of the rate. None otherwise: no rate
         asked, not sending, slowed by 429s, or no latency measured yet."""
         if (
             not self.rate
@@ -223,7 +263,21 @@ class ReplayProgress:
         if carried >= 0.9 * self.rate:
             return None
         needed = math.ceil(self.rate * self.latency_p50 / 1000 * 1.2)
-        return int(carried), min(needed, MAX_CONCURRENCY)
+        most_carry = MAX_CONCURRENCY * 1000 / self.latency_p50
+        if most_carry < self.rate:
+            return HeldBack(int(carried), MAX_CONCURRENCY, int(most_carry))
+        return HeldBack(int(carried), min(needed, MAX_CONCURRENCY))
+
+
+class HeldBack(NamedTuple):
+    """A replay its concurrency holds back (ReplayProgress.held_by_concurrency)."""
+
+    # Events/s its requests in flight carry at the endpoint's median latency.
+    carried: int
+    # The concurrency that would carry the rate asked, at most MAX_CONCURRENCY.
+    needed: int
+    # Set when even MAX_CONCURRENCY cannot carry that rate: what it carries.
+    most_carry: int | None = None
 
 
 def _percentile(ordered: list[int], share: float) -> int | None:
@@ -493,6 +547,7 @@ def replay_progress(*, replay: Replay) -> ReplayProgress:
         file_size=replay.file_size,
         rate=run.rate,
         concurrency=run.concurrency,
+        unit=replay.unit,
     )
 
 

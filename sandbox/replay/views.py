@@ -23,6 +23,11 @@ PAUSED = "Replay paused: nothing more is sent until you resume it."
 RESUMED = "Replay resumed."
 CANCELLED = "Replay cancelled; resume it to send the rest."
 DELETED = "Deleted replay #{pk}; its deliveries stay in history."
+READINESS_BUSY = (
+    "A readiness check of {name} is running (#{pk}): two at once share the "
+    "machine and the engine, and both would report wrong rates. Start this one "
+    "when it is done."
+)
 
 
 def _list_context(
@@ -183,9 +188,16 @@ def replay_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def readiness_start_view(request: HttpRequest) -> HttpResponse:
     form = ReadinessForm(request.POST)
-    if not form.is_valid():
-        context = _list_context(readiness_form=form)
-        return render(request, "replay/replay_list.html", context, status=400)
+    valid = form.is_valid()
+    running = selectors.readiness_running()
+    if running is not None:
+        busy = READINESS_BUSY.format(name=running.subscription_name, pk=running.pk)
+        form.add_error(None, busy)
+        valid = False
+    if not valid:
+        context = _list_context(readiness_form=form) | {"running_check": running}
+        status = 409 if running is not None else 400
+        return render(request, "replay/replay_list.html", context, status=status)
     check = readiness.readiness_create(subscription=form.cleaned_data["subscription"])
     readiness.readiness_run_in_background(check_id=check.pk)
     return redirect("replay:readiness-detail", pk=check.pk)
@@ -205,6 +217,7 @@ def readiness_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "check": check,
         "progress": selectors.readiness_progress(check=check),
+        "took": selectors.readiness_took(check=check),
     }
     if request.htmx:
         return render(request, "replay/readiness_detail.html#readiness-live", context)
@@ -214,7 +227,8 @@ def readiness_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def readiness_download_view(request: HttpRequest, pk: int) -> HttpResponse:
     check = _check(pk)
-    response = render(request, "replay/readiness_report.html", {"check": check})
+    context = {"check": check, "took": selectors.readiness_took(check=check)}
+    response = render(request, "replay/readiness_report.html", context)
     name = "".join(c if c.isalnum() else "-" for c in check.subscription_name)
     # A name in any script: filename* (RFC 6266), the header itself ASCII.
     response["Content-Disposition"] = content_disposition_header(
