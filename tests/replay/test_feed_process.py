@@ -7,9 +7,11 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import warnings
 from collections import Counter
 
 import pytest
@@ -18,7 +20,7 @@ from asgiref.sync import sync_to_async
 from sandbox.delivery.engine import Engine
 from sandbox.delivery.models import Delivery, State
 from sandbox.replay import services
-from sandbox.replay.feed_process import Feeding
+from sandbox.replay.feed_process import Early, Feeding, Forked
 from sandbox.replay.models import Replay
 from tests.factories import ad_hoc_target
 from tests.replay.helpers import replay_argv, wait_until, write_lines
@@ -191,3 +193,93 @@ def test_a_relative_data_directory_is_the_same_for_the_reading_process(
     assert set(seen.values()) == {1}
     assert path.parent.joinpath("data", "sandbox.sqlite3").exists()
     assert not ROOT.joinpath("data").exists()
+
+
+def _cmdline(pid: int) -> list[str]:
+    with open(f"/proc/{pid}/cmdline", "rb") as found:
+        return found.read().decode().split("\0")[:-1]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forks on Linux")
+def test_the_command_forks_its_reading_process_which_reads_it_all(receiver, tmp_path):
+    """Run as a process of its own (no thread but its own), the command forks
+    its reading process instead of starting one afresh: it is the same
+    program, ready at once, and every event goes out once through the lane."""
+    server = Server(tmp_path)
+    server.manage("migrate", "-v0")
+    count = 1500
+    path = write_lines(tmp_path / "export.jsonl", count)
+    replaying = subprocess.Popen(
+        replay_argv(path, receiver.url("/ok"), "--rate", "500"),
+        env=server.env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until(lambda: len(receiver.received) >= 100, timeout=60)
+        [child] = _children(replaying.pid)
+        assert _cmdline(child) == _cmdline(replaying.pid)
+        out, err = replaying.communicate(timeout=60)
+    finally:
+        replaying.kill()
+    assert replaying.returncode == 0, out + err
+    assert f"Summary: {count} events read, 0 bad lines, {count} delivered" in out
+    seen = _message_ids(receiver)
+    assert seen == Counter({f"replay-{n}": 1 for n in range(count)})
+    # No event went through the engine's queue: the lane stored each once.
+    [(attempts, deliveries)] = server.query(
+        "SELECT (SELECT COUNT(*) FROM delivery_attempt), "
+        "(SELECT COUNT(*) FROM delivery_delivery)"
+    )
+    assert attempts == deliveries == count
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+async def test_a_forked_reading_process_that_dies_before_it_is_ready_leaves_the_reading_to_the_command(  # noqa: E501
+    receiver, tmp_path
+):
+    count = 300
+    path = write_lines(tmp_path / "events.jsonl", count)
+    replay = await sync_to_async(services.replay_create)(
+        target=ad_hoc_target(receiver.url("/ok")), path=path, concurrency=10
+    )
+    feeder = await sync_to_async(services.replay_feeding_take)(replay_id=replay.pk)
+    # A child that ends before it says it is ready, as a forked one could.
+    ours, theirs = socket.socketpair()
+    with warnings.catch_warnings():
+        # Python 3.12 warns of a fork beside threads; this child only exits.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:
+        os._exit(3)
+    theirs.close()
+    early = Early(Forked(pid), ours, None)
+    engine = Engine(concurrency=10)
+    stop = asyncio.Event()
+    working = asyncio.create_task(engine.run_forever(stop))
+    feeding = Feeding(replay_id=replay.pk, feeder=feeder, wake=engine.wake, early=early)
+    feeding.start()
+    try:
+        await _until(feeding.done, timeout=60)
+        assert await feeding.stop() is None
+        assert not feeding.in_child
+        await _until(
+            lambda: (
+                not Delivery.objects.filter(
+                    run_id=replay.run_id, state__in=["pending", "retrying"]
+                ).exists()
+            ),
+            timeout=60,
+        )
+    finally:
+        stop.set()
+        engine.wake()
+        await working
+    assert early.process.wait() == 3
+    stored = await sync_to_async(Replay.objects.get)(pk=replay.pk)
+    assert stored.fed_at is not None and stored.events_read == count
+    assert _message_ids(receiver) == Counter({f"replay-{n}": 1 for n in range(count)})

@@ -18,6 +18,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from asgiref.sync import sync_to_async
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -34,7 +35,7 @@ from sandbox.delivery.management.commands.sendevent import (
 from sandbox.delivery.models import Delivery, Run, State
 from sandbox.display import safe_text
 from sandbox.replay import lane, reading, selectors, services
-from sandbox.replay.feed_process import Feeding
+from sandbox.replay.feed_process import Early, Feeding, fork_early
 from sandbox.replay.models import Replay
 
 BAD_RATE = (
@@ -109,6 +110,11 @@ STOPPED = (
     "Stopped by Ctrl+C: {open} of {count} event{s} not delivered yet ({failed} "
     "ended red); --resume {run} goes on with them."
 )
+STOPPED_READING = (
+    "Stopped by Ctrl+C before every event was read: {open} of the {count} "
+    "event{s} read so far not delivered yet ({failed} ended red); --resume {run} "
+    "goes on with them and reads the rest."
+)
 # The shell's code for a command ended by Ctrl+C (128 + SIGINT).
 INTERRUPTED_EXIT = 130
 NOTHING_READ = "No event could be read from {file}: {bad} bad {unit}{s}."
@@ -146,6 +152,14 @@ class AlreadyFinished(Exception):
     def __init__(self, replay: Replay):
         super().__init__(ALREADY_FINISHED.format(run=replay.run_id))
         self.replay = replay
+
+
+class FeedingAhead(NamedTuple):
+    """The replay's feeding, taken before the command's loop starts."""
+
+    feeder: str | None
+    lane: bool = False
+    early: Early | None = None
 
 
 class Command(BaseCommand):
@@ -207,8 +221,9 @@ class Command(BaseCommand):
             self._finish(finished.replay, None)
             return
         started = time.monotonic()
+        ahead = _feeding_ahead(replay)
         try:
-            asyncio.run(self._run(replay))
+            asyncio.run(self._run(replay, ahead))
             self._finish(replay, time.monotonic() - started)
         except Replay.DoesNotExist:
             # Deleted from its page while it ran: what was sent stays in history.
@@ -302,12 +317,12 @@ class Command(BaseCommand):
 
     # The run --------------------------------------------------------------------
 
-    async def _run(self, replay: Replay) -> None:
+    async def _run(self, replay: Replay, ahead: FeedingAhead) -> None:
         stopping = asyncio.Event()
         before = signal.getsignal(signal.SIGINT)
         on_ctrl_c = self._catch_ctrl_c(stopping)
         try:
-            await self._send(replay, stopping)
+            await self._send(replay, stopping, ahead)
         finally:
             if on_ctrl_c:
                 asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
@@ -338,7 +353,9 @@ class Command(BaseCommand):
             return False
         return True
 
-    async def _send(self, replay: Replay, stopping: asyncio.Event) -> None:
+    async def _send(
+        self, replay: Replay, stopping: asyncio.Event, ahead: FeedingAhead
+    ) -> None:
         engine = Engine(concurrency=max(replay.run.concurrency, 1))
         stop_engine = asyncio.Event()
         working = asyncio.create_task(engine.run_forever(stop_engine))
@@ -347,11 +364,14 @@ class Command(BaseCommand):
         # reads it or it is all read. A webhook's first attempts go through the
         # lane (lane.py): that process writes them, this one sends them.
         feeding = sender = None
-        feeder = await sync_to_async(services.replay_feeding_take)(replay_id=replay.pk)
+        feeder = ahead.feeder
         if feeder is not None:
-            uses_lane = await sync_to_async(_uses_lane)(replay)
             feeding = Feeding(
-                replay_id=replay.pk, feeder=feeder, wake=engine.wake, lane=uses_lane
+                replay_id=replay.pk,
+                feeder=feeder,
+                wake=engine.wake,
+                lane=ahead.lane,
+                early=ahead.early,
             )
             feeding.start()
             if feeding.lane:
@@ -558,8 +578,9 @@ class Command(BaseCommand):
         s = "" if count == 1 else "s"
         done = shown.finished and not shown.pending
         if self.interrupted and not done:
+            said = STOPPED if replay.fed_at is not None else STOPPED_READING
             return Ended(
-                STOPPED.format(
+                said.format(
                     open=shown.failed + shown.retrying + shown.pending,
                     count=count,
                     s=s,
@@ -692,6 +713,19 @@ async def _salvage(sender, run_id: int) -> None:
 
 def _uses_lane(replay: Replay) -> bool:
     return uses_lane(services.replay_target(replay=replay))
+
+
+def _feeding_ahead(replay: Replay) -> FeedingAhead:
+    """The replay's feeding taken for this command (None: it is all read, or a
+    live process reads it), and its process forked now, before the command's
+    threads start, where that can be (feed_process.fork_early): ready at once,
+    where one started afresh needs Django's setup first."""
+    feeder = services.replay_feeding_take(replay_id=replay.pk)
+    if feeder is None:
+        return FeedingAhead(None)
+    lane_used = _uses_lane(replay)
+    early = fork_early(replay_id=replay.pk, feeder=feeder, lane=lane_used)
+    return FeedingAhead(feeder, lane_used, early)
 
 
 def _rate(value: str | None) -> float | None:
