@@ -127,7 +127,7 @@ FEED_FAULT = "Reading the file failed: {detail}"
 ENDED = frozenset({"finished", "cancelled", "stopped", "interrupted"})
 # Non-TTY output prints a line this often; a TTY's bar is redrawn this often.
 LINE_EVERY_SECONDS = 3.0
-BAR_EVERY_SECONDS = 0.2
+BAR_EVERY_SECONDS = 0.5
 BAR_WIDTH = 30
 # How often the command looks whether the replay has ended.
 CHECK_EVERY_SECONDS = 0.2
