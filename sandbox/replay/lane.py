@@ -149,10 +149,16 @@ class Held:
     written_at: datetime
     dedupe_key: str | None
     window_hours: float | None
+    # written_at as the statements take it (queue.stamp_of), made once a chunk.
+    written_stamp: str = ""
+
+
+# One encoder for every row: json.dumps with options makes one each call.
+_ROW = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def _row_of(delivery: Delivery) -> str:
-    return json.dumps(
+    return _ROW(
         [
             delivery.subscription_id,
             delivery.target_id,
@@ -162,8 +168,7 @@ def _row_of(delivery: Delivery) -> str:
             delivery.user_id,
             delivery.anonymous_id,
             delivery.spec_problems,
-        ],
-        ensure_ascii=False,
+        ]
     )
 
 
@@ -330,7 +335,16 @@ def _write_items(fresh, now: datetime, window) -> list[tuple[Item, Held]]:
         made.append(
             (
                 item,
-                Held(delivery, target, prepared.url, headers_json, now, dedupe, window),
+                Held(
+                    delivery,
+                    target,
+                    prepared.url,
+                    headers_json,
+                    now,
+                    dedupe,
+                    window,
+                    stamp,
+                ),
             )
         )
     return made
@@ -420,8 +434,8 @@ _HEADERS_KEPT = 256
 _headers_encoded: dict[tuple, str] = {}
 
 
-def _headers_json(headers: list[tuple[str, str]]) -> str:
-    key = tuple(headers)
+def _headers_json(headers) -> str:
+    key = headers if isinstance(headers, tuple) else tuple(headers)
     found = _headers_encoded.get(key)
     if found is None:
         found = json.dumps(
@@ -441,7 +455,7 @@ def _attempt_row(
         delivery_id,
         1,
         h.target.pk,
-        queue.stamp_of(h.written_at),
+        h.written_stamp or queue.stamp_of(h.written_at),
         queue.stamp_of(started),
         "POST",
         h.url,
@@ -470,11 +484,12 @@ def record(*, results: list[Result], held: dict[int, Held], run_id: int) -> None
     now = timezone.now()
     taken = _take_items(result[0] for result in results)
     done, rows, throttled = [], [], []
-    for key, started_at, fields, verdict_fields, retry_after in results:
+    for key, started_at, latency_ms, answer, verdict_fields, retry_after in results:
         h = held.pop(key, None)
         if h is None or key not in taken:
             continue
-        exchange = transport.Exchange(*fields)
+        # Its headers stay the answer's tuple (read, never changed).
+        exchange = transport.Exchange(latency_ms, *answer)
         verdict = webhook.Verdict(*verdict_fields)
         if exchange.status == 429:
             throttled.append((run_id, exchange.headers))
