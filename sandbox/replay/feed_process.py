@@ -328,15 +328,20 @@ class Feeding:
         if writer is not None and not writer.is_closing():
             writer.write(lane.frame(kind, payload))
 
-    async def starting(self, keys: list[int]) -> None:
-        """Tell the child these go out next, and wait until that is in the socket."""
+    async def starting(self, keys: list[int], results: list | None = None) -> None:
+        """Tell the child these go out next, with the answers gathered since
+        the last (one write), and wait until that is in the socket."""
         from sandbox.delivery import lane
 
-        self.answer(lane.STARTING, keys)
         writer = self._lane_writer
-        if writer is not None and not writer.is_closing():
-            with contextlib.suppress(OSError, ConnectionError):
-                await writer.drain()
+        if writer is None or writer.is_closing():
+            return
+        said = lane.frame(lane.STARTING, keys)
+        if results:
+            said = lane.frame(lane.RESULTS, results) + said
+        writer.write(said)
+        with contextlib.suppress(OSError, ConnectionError):
+            await writer.drain()
 
     async def end_lane(self) -> None:
         """Nothing more comes from the sender: the child records what came."""
