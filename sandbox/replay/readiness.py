@@ -30,7 +30,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, transaction
 from django.db.models import Min
 from django.utils import timezone
 
@@ -120,15 +120,34 @@ class RampOptions:
     budget_seconds: float = 90.0
 
 
+class ReadinessBusy(Exception):
+    """Another check runs: two at once share the machine and the engine, and
+    both measure wrong."""
+
+    def __init__(self, running: ReadinessCheck):
+        super().__init__(f"readiness check {running.pk} is running")
+        self.running = running
+
+
 def readiness_create(*, subscription: Subscription) -> ReadinessCheck:
-    """A check to run in this process (readiness_run)."""
+    """A check to run in this process (readiness_run); ReadinessBusy while
+    another runs. The look and the create are one (immediate) transaction, so
+    two starts at the same moment cannot both pass."""
     readiness_end_orphans()
-    return ReadinessCheck.objects.create(
-        subscription=subscription,
-        subscription_name=subscription.name,
-        endpoint_url=subscription.endpoint_url,
-        runner=queue.worker_name(),
-    )
+    with transaction.atomic():
+        running = (
+            ReadinessCheck.objects.filter(status=ReadinessCheck.Status.RUNNING)
+            .order_by("created_at", "pk")
+            .first()
+        )
+        if running is not None:
+            raise ReadinessBusy(running)
+        return ReadinessCheck.objects.create(
+            subscription=subscription,
+            subscription_name=subscription.name,
+            endpoint_url=subscription.endpoint_url,
+            runner=queue.worker_name(),
+        )
 
 
 def readiness_end_orphans() -> int:

@@ -244,9 +244,14 @@ def _history_label(history: HistoryFilters | None) -> str:
     return "ingested events" if history is not None and history.ingested else "history"
 
 
+def rate_text(rate: float) -> str:
+    """A rate as people write it: 2,000, 0.5, 100,000,000,000 (not 1e+11)."""
+    return f"{rate:,.3f}".rstrip("0").rstrip(".")
+
+
 def _applied(rate, concurrency, shuffle, new_message_ids) -> str:
     parts = [
-        f"{rate:g} events/s" if rate else "unlimited rate",
+        f"{rate_text(rate)} events/s" if rate else "unlimited rate",
         f"concurrency {concurrency}",
         "shuffled" if shuffle else "original order",
     ]

@@ -188,19 +188,25 @@ def replay_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def readiness_start_view(request: HttpRequest) -> HttpResponse:
     form = ReadinessForm(request.POST)
-    valid = form.is_valid()
-    running = selectors.readiness_running()
+    running = None
+    if form.is_valid():
+        try:
+            check = readiness.readiness_create(
+                subscription=form.cleaned_data["subscription"]
+            )
+        except readiness.ReadinessBusy as busy:
+            running = busy.running
+        else:
+            readiness.readiness_run_in_background(check_id=check.pk)
+            return redirect("replay:readiness-detail", pk=check.pk)
+    else:
+        running = selectors.readiness_running()
     if running is not None:
-        busy = READINESS_BUSY.format(name=running.subscription_name, pk=running.pk)
-        form.add_error(None, busy)
-        valid = False
-    if not valid:
-        context = _list_context(readiness_form=form) | {"running_check": running}
-        status = 409 if running is not None else 400
-        return render(request, "replay/replay_list.html", context, status=status)
-    check = readiness.readiness_create(subscription=form.cleaned_data["subscription"])
-    readiness.readiness_run_in_background(check_id=check.pk)
-    return redirect("replay:readiness-detail", pk=check.pk)
+        said = READINESS_BUSY.format(name=running.subscription_name, pk=running.pk)
+        form.add_error(None, said)
+    context = _list_context(readiness_form=form) | {"running_check": running}
+    status = 409 if running is not None else 400
+    return render(request, "replay/replay_list.html", context, status=status)
 
 
 def _check(pk: int) -> ReadinessCheck:

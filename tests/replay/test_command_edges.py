@@ -17,7 +17,9 @@ from django.core.management import CommandError, call_command
 
 from sandbox.delivery.models import Delivery, State
 from sandbox.replay import services
+from sandbox.replay.management.commands.replay import Command as ReplayCommand
 from sandbox.replay.models import Replay
+from sandbox.replay.selectors import ReplayProgress
 from tests.factories import ad_hoc_target
 from tests.receiver import Receiver
 from tests.replay.helpers import replay_argv, wait_until, write_lines
@@ -218,3 +220,71 @@ def test_events_a_cancel_ended_unsent_are_not_counted_red(slow_receiver, tmp_pat
     summary = out.strip().splitlines()[-1]
     assert f", {sent} delivered, 0 failed, " in summary
     assert ", 0 failed, " in summary and "cancelled before being sent" in summary
+
+
+def _sending(**figures) -> ReplayProgress:
+    values = {
+        "read": 100,
+        "bad": 0,
+        "enqueued": 100,
+        "sent": 50,
+        "delivered": 50,
+        "unsupported": 0,
+        "retrying": 0,
+        "failed": 0,
+        "pending": 50,
+        "deduplicated": 0,
+        "settled": 50,
+        "throttled": 0,
+        "slowed_to": 1.0,
+        "current_rate": 6.0,
+        "average_rate": 6.0,
+        "latency_p50": 300,
+        "latency_p95": 320,
+        "expected": 100,
+        "eta_seconds": 8.0,
+        "status": "sending",
+        "finished": False,
+        "seconds": 8.0,
+        "concurrency": 2,
+    }
+    return ReplayProgress(**{**values, **figures})
+
+
+def _line_for(progress: ReplayProgress) -> str:
+    out = StringIO()
+    command = ReplayCommand(stdout=out)
+    command.tty = False
+    command._show(progress)
+    return out.getvalue().strip()
+
+
+def test_the_progress_line_says_when_even_the_most_concurrency_cannot_carry_the_rate():
+    line = _line_for(_sending(rate=5000.0))
+    assert line.endswith(
+        "held back by --concurrency 2 (about 6 events/s at the endpoint's median "
+        "300 ms): even --concurrency 200, the most, would carry only about 666 "
+        "events/s of --rate 5,000"
+    ), line
+    assert "would reach" not in line
+    line = _line_for(_sending(rate=100.0))
+    assert line.endswith("--concurrency 36 would reach --rate 100"), line
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_large_rate_is_said_as_a_plain_number_when_the_command_starts(
+    tmp_path, receiver
+):
+    path = write_lines(tmp_path / "e.jsonl", 3)
+    code, out, err = _replay(
+        str(path),
+        "--endpoint",
+        receiver.url("/ok"),
+        "--api-key",
+        "k",
+        "--rate",
+        "1e11",
+    )
+    assert code == 0, out + err
+    assert "): 100,000,000,000 events/s, concurrency" in out
+    assert "e+" not in out

@@ -7,9 +7,12 @@ import os
 import socket
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -48,10 +51,15 @@ def test_a_check_whose_process_ended_is_shown_ended(client):
 def test_a_check_made_before_checks_named_their_process_ends_once_long_past(client):
     subscription = make_subscription(name="Partner")
     old = readiness.readiness_create(subscription=subscription)
-    recent = readiness.readiness_create(subscription=subscription)
-    ReadinessCheck.objects.filter(pk__in=[old.pk, recent.pk]).update(runner="")
     ReadinessCheck.objects.filter(pk=old.pk).update(
-        created_at=timezone.now() - timedelta(hours=1)
+        runner="", created_at=timezone.now() - timedelta(hours=1)
+    )
+    # ReadinessCheck rows as older versions left them: both running, neither
+    # naming its process.
+    recent = ReadinessCheck.objects.create(
+        subscription=subscription,
+        subscription_name=subscription.name,
+        endpoint_url=subscription.endpoint_url,
     )
     page = client.get(reverse("replay:list"))
     assert page.status_code == 200
@@ -60,3 +68,24 @@ def test_a_check_made_before_checks_named_their_process_ends_once_long_past(clie
     assert old.status == ReadinessCheck.Status.FAILED
     assert old.problem == readiness.ORPHANED
     assert recent.status == ReadinessCheck.Status.RUNNING
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_checks_started_at_the_same_moment_make_one():
+    subscription = make_subscription(name="Partner")
+    ready = threading.Barrier(4)
+
+    def start() -> str:
+        ready.wait()
+        try:
+            readiness.readiness_create(subscription=subscription)
+        except readiness.ReadinessBusy as busy:
+            return f"busy:{busy.running.pk}"
+        finally:
+            connection.close()
+        return "made"
+
+    with ThreadPoolExecutor(4) as pool:
+        said = sorted(pool.map(lambda _: start(), range(4)))
+    [made] = ReadinessCheck.objects.values_list("pk", flat=True)
+    assert said == [f"busy:{made}"] * 3 + ["made"]

@@ -76,9 +76,14 @@ PROGRESS = (
     "p95 {p95}"
 )
 HELD = (
-    "; held back by --concurrency {concurrency} (about {carried} events/s at "
+    "; held back by --concurrency {concurrency} (about {carried:,} events/s at "
     "the endpoint's median {p50} ms): --concurrency {needed} would reach "
-    "--rate {rate:g}"
+    "--rate {rate}"
+)
+HELD_EVEN_AT_MOST = (
+    "; held back by --concurrency {concurrency} (about {carried:,} events/s at "
+    "the endpoint's median {p50} ms): even --concurrency {needed}, the most, "
+    "would carry only about {most_carry:,} events/s of --rate {rate}"
 )
 SHUFFLING = "Putting the source in a random order: {read} of {size} MB read"
 BAD_LINE = "{unit} {position}: {reason}"
@@ -477,12 +482,14 @@ class Command(BaseCommand):
         )
         held = shown.held_by_concurrency
         if held is not None:
-            line += HELD.format(
+            said = HELD if held.most_carry is None else HELD_EVEN_AT_MOST
+            line += said.format(
                 concurrency=shown.concurrency,
-                carried=held[0],
+                carried=held.carried,
                 p50=shown.latency_p50,
-                needed=held[1],
-                rate=shown.rate,
+                needed=held.needed,
+                most_carry=held.most_carry,
+                rate=services.rate_text(shown.rate),
             )
         if not self.tty:
             self.stdout.write(line)
