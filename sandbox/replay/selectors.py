@@ -225,6 +225,9 @@ class ReplayProgress:
     concurrency: int = 0
     # What its source holds one of: "line", "element", "delivery", "event".
     unit: str = "line"
+    # Until when the endpoint's Retry-After holds every send (UTC), while it
+    # does; None otherwise.
+    held_until: datetime | None = None
 
     @property
     def percent(self) -> int:
@@ -531,6 +534,11 @@ def replay_progress(*, replay: Replay) -> ReplayProgress:
         deduplicated=counts.get(State.DEDUPLICATED, 0),
         settled=settled,
         throttled=run.throttled_count,
+        held_until=(
+            datetime.fromtimestamp(run.held_until, tz=UTC)
+            if status in MOVING and run.held_until > now.timestamp()
+            else None
+        ),
         slowed_to=queue.throttle_factor(
             run.throttle_factor, run.throttled_at, now.timestamp(), run.throttle_ceiling
         ),

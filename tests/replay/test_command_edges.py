@@ -9,6 +9,7 @@ import signal
 import subprocess
 import threading
 from collections import Counter
+from datetime import UTC, datetime
 from io import StringIO
 
 import pytest
@@ -288,3 +289,12 @@ def test_a_large_rate_is_said_as_a_plain_number_when_the_command_starts(
     assert code == 0, out + err
     assert "): 100,000,000,000 events/s, concurrency" in out
     assert "e+" not in out
+
+
+def test_the_progress_line_says_until_when_retry_after_holds_the_replay():
+    until = datetime(2026, 11, 30, 1, 2, 3, tzinfo=UTC)
+    line = _line_for(_sending(held_until=until, rate=None))
+    assert line.endswith(
+        "; sending nothing until 2026-11-30 01:02:03 UTC (Retry-After)"
+    ), line
+    assert "Retry-After" not in _line_for(_sending(rate=None))

@@ -5,13 +5,16 @@ source the form does not know."""
 
 import dataclasses
 import re
-from datetime import timedelta
+import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.template.loader import render_to_string
 from django.test import Client
 from django.urls import reverse
 
+from sandbox.delivery import queue
+from sandbox.delivery.models import Run
 from sandbox.replay import forms, readiness, selectors, services, views
 from sandbox.replay.models import ReadinessCheck, Replay
 from tests.factories import ad_hoc_target, make_subscription
@@ -180,3 +183,21 @@ def test_a_source_the_form_does_not_know_is_said_on_the_page(client):
         "one of the available choices.</p>"
     ) in response.content.decode()
     assert not Replay.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_replay_held_by_a_long_retry_after_says_until_when(
+    client, tmp_path, receiver
+):
+    replay = _unfed_replay(tmp_path, receiver)
+    # Read by a live process (this one), so it counts as running.
+    Replay.objects.filter(pk=replay.pk).update(feeder=queue.worker_name())
+    until = time.time() + 86400
+    Run.objects.filter(pk=replay.run_id).update(throttled_count=1, held_until=until)
+    page = client.get(reverse("replay:detail", args=[replay.pk])).content.decode()
+    said = datetime.fromtimestamp(until, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+    assert f"It sends nothing until {said} UTC, as the endpoint's Retry-After" in page
+    Run.objects.filter(pk=replay.run_id).update(held_until=time.time() - 1)
+    page = client.get(reverse("replay:detail", args=[replay.pk])).content.decode()
+    assert "The endpoint answered 429 1 time" in page
+    assert "It sends nothing until" not in page

@@ -86,6 +86,7 @@ HELD_EVEN_AT_MOST = (
     "would carry only about {most_carry:,} events/s of --rate {rate}"
 )
 SHUFFLING = "Putting the source in a random order: {read} of {size} MB read"
+HELD_UNTIL = "; sending nothing until {until:%Y-%m-%d %H:%M:%S} UTC (Retry-After)"
 BAD_LINE = "{unit} {position}: {reason}"
 MORE_BAD = "… and {count} more bad {unit}s"
 THROTTLED = "The endpoint answered 429 {count} time{s}; the replay slowed down."
@@ -480,6 +481,8 @@ class Command(BaseCommand):
             rate=shown.current_rate,
             p95=f"{shown.latency_p95} ms" if shown.latency_p95 is not None else "-",
         )
+        if shown.held_until is not None:
+            line += HELD_UNTIL.format(until=shown.held_until)
         held = shown.held_by_concurrency
         if held is not None:
             said = HELD if held.most_carry is None else HELD_EVEN_AT_MOST
