@@ -109,7 +109,14 @@ def fork_early(*, replay_id: int, feeder: str, lane: bool) -> Early | None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:
+        # No memory or no process to spare: one started afresh may yet be.
+        for end in (ours, theirs, lane_ours, lane_theirs):
+            if end is not None:
+                end.close()
+        return None
     if pid == 0:
         code = 1
         try:

@@ -498,7 +498,11 @@ def _record_chunk(
     its bad lines (the first BAD_LINES_KEPT). In the chunk's transaction.
     `reopen`: the chunk enqueued deliveries for the engine."""
     room = max(0, BAD_LINES_KEPT - len(replay.bad_lines))
-    replay.bad_lines = replay.bad_lines + [list(bad) for bad in chunk.bad[:room]]
+    # In the order of the source (a shuffled replay reads them out of order).
+    replay.bad_lines = sorted(
+        replay.bad_lines + [list(bad) for bad in chunk.bad[:room]],
+        key=lambda bad: bad[0],
+    )
     replay.position = chunk.position
     replay.bytes_read = chunk.bytes_read
     replay.events_read += read

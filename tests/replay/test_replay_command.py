@@ -285,3 +285,24 @@ def test_a_replay_its_concurrency_carries_says_nothing_of_it(receiver, tmp_path)
     assert code == 0, err
     assert "held back" not in out
     assert "settled" in out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_shuffled_replay_lists_its_bad_lines_in_the_order_of_the_file(
+    receiver, tmp_path
+):
+    path = tmp_path / "mixed.jsonl"
+    bad = {4, 9, 17, 23, 31, 38}
+    path.write_text(
+        "\n".join("{broken" if n in bad else json.dumps(event(n)) for n in range(1, 41))
+    )
+    code, _, err = _replay(
+        str(path), "--endpoint", receiver.url("/ok"), "--api-key", "k", "--shuffle"
+    )
+    assert code == 0, err
+    listed = [int(line.split()[1].rstrip(":")) for line in err.splitlines()]
+    assert listed == sorted(bad), err
+    assert Replay.objects.get().bad_lines == [
+        [n, "not JSON: Expecting property name enclosed in double quotes"]
+        for n in sorted(bad)
+    ]
