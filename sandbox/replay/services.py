@@ -771,6 +771,8 @@ def replay_resume(*, replay: Replay) -> Replay:
     its feeding resumes). The caller starts the feeding (replay_feed).
     ReplayRefused once it finished."""
     _refuse_if_finished(replay, "resume")
+    if replay.source == Replay.Source.FILE and replay.fed_at is None:
+        _refuse_if_file_changed(replay)
     now = timezone.now()
     if not replay.feeder or _is_gone(replay.feeder):
         # What a lane that died had in hand, recorded as interrupted.
@@ -787,6 +789,38 @@ def replay_resume(*, replay: Replay) -> Replay:
     transaction.on_commit(lambda: runtime.changed())
     replay.refresh_from_db()
     return replay
+
+
+RESUME_UNREADABLE = (
+    "Run {run} cannot go on: its file {file} cannot be read ({detail}). Put "
+    "the file back where it was, or replay it anew."
+)
+RESUME_CHANGED = (
+    "Run {run} cannot go on: the file {file} changed since run {run} started "
+    "(size {then} bytes then, {now} now); replay it anew."
+)
+
+
+def _refuse_if_file_changed(replay: Replay) -> None:
+    """ReplayRefused when the file a replay reads on from is gone, unreadable
+    or not the one it started with (a position in another file means nothing)."""
+    try:
+        found = reading.EventFile(replay.file_path)
+    except reading.FileUnreadable as error:
+        raise ReplayRefused(
+            RESUME_UNREADABLE.format(
+                run=replay.run_id, file=replay.file_path, detail=error.detail
+            )
+        ) from None
+    if found.size != replay.file_size:
+        raise ReplayRefused(
+            RESUME_CHANGED.format(
+                run=replay.run_id,
+                file=replay.file_path,
+                then=replay.file_size,
+                now=found.size,
+            )
+        )
 
 
 @transaction.atomic

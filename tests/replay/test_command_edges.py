@@ -15,6 +15,7 @@ from io import StringIO
 import pytest
 from aiohttp import web
 from django.core.management import CommandError, call_command
+from django.urls import reverse
 
 from sandbox.delivery.models import Delivery, State
 from sandbox.replay import services
@@ -298,3 +299,19 @@ def test_the_progress_line_says_until_when_retry_after_holds_the_replay():
         "; sending nothing until 2026-11-30 01:02:03 UTC (Retry-After)"
     ), line
     assert "Retry-After" not in _line_for(_sending(rate=None))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_pages_resume_refuses_a_file_that_changed_too(client, receiver, tmp_path):
+    path = write_lines(tmp_path / "e.jsonl", 500)
+    replay = _half_read(receiver.url("/ok"), path)
+    with path.open("ab") as grown:
+        grown.write(b'{"type": "track", "event": "Later", "userId": "u"}\n')
+    response = client.post(reverse("replay:resume", args=[replay.pk]), follow=True)
+    assert response.status_code == 200
+    page = response.content.decode()
+    run = replay.run_id
+    assert f"Run {run} cannot go on: the file {path} changed since run {run}" in page
+    stored = Replay.objects.get(pk=replay.pk)
+    assert (stored.position, stored.feeder, stored.fed_at) == (200, "", None)
+    assert not receiver.received

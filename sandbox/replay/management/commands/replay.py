@@ -34,7 +34,7 @@ from sandbox.delivery.management.commands.sendevent import (
 )
 from sandbox.delivery.models import Delivery, Run, State
 from sandbox.display import safe_text
-from sandbox.replay import lane, reading, selectors, services
+from sandbox.replay import lane, selectors, services
 from sandbox.replay.feed_process import Early, Feeding, fork_early
 from sandbox.replay.models import Replay
 
@@ -53,14 +53,6 @@ RETRY_POLICY_OF_SUBSCRIPTION = (
     "on the subscription."
 )
 BAD_RESUME = "--resume {value!r}: no replay has run {value}."
-RESUME_UNREADABLE = (
-    "Run {run} cannot go on: its file {file} cannot be read ({detail}). Put "
-    "the file back where it was, or replay it anew."
-)
-RESUME_CHANGED = (
-    "Run {run} cannot go on: the file {file} changed since run {run} started "
-    "(size {then} bytes then, {now} now); replay it anew."
-)
 ALREADY_FINISHED = "Run {run} finished already: nothing is left to send."
 FILE_REQUIRED = "Give the FILE to replay, or --resume RUN_ID."
 RESUME_ALONE = "--resume takes no FILE or target: the replay keeps its own."
@@ -302,8 +294,7 @@ class Command(BaseCommand):
             and selectors.replay_status(replay=replay) == "finished"
         ):
             raise AlreadyFinished(replay)
-        if replay.source == Replay.Source.FILE and replay.fed_at is None:
-            _check_unchanged(replay)
+        # Refused (exit 2) when its file is gone or changed.
         replay = services.replay_resume(replay=replay)
         self._say(
             RESUMED.format(
@@ -654,28 +645,6 @@ def _cancelled_unsent(replay: Replay) -> int:
         reason=services.CANCELLED,
         attempt_count=0,
     ).count()
-
-
-def _check_unchanged(replay: Replay) -> None:
-    """BadInput when the file a replay reads on from is gone, unreadable or
-    not the one it started with (a position in another file means nothing)."""
-    try:
-        found = reading.EventFile(replay.file_path)
-    except reading.FileUnreadable as error:
-        raise BadInput(
-            RESUME_UNREADABLE.format(
-                run=replay.run_id, file=replay.file_path, detail=error.detail
-            )
-        ) from None
-    if found.size != replay.file_size:
-        raise BadInput(
-            RESUME_CHANGED.format(
-                run=replay.run_id,
-                file=replay.file_path,
-                then=replay.file_size,
-                now=found.size,
-            )
-        )
 
 
 def _lane_in_flight(sender, lane_run_id: int, run_id: int) -> int:
