@@ -73,6 +73,10 @@ ORPHANED = (
     "stopped or restarted); run it again."
 )
 ORPHANED_AFTER = timedelta(minutes=15)
+SUBSCRIPTION_GONE = (
+    "The subscription was deleted while the check ran: it stopped there, and "
+    "its endpoint got no more probes."
+)
 # A question's answer: yes, no, or cannot tell (the endpoint's answers were
 # about something else).
 YES, NO, UNKNOWN = "yes", "no", "cannot tell"
@@ -593,13 +597,24 @@ def _ramp(
     }
 
 
+class _Stopped(Exception):
+    """The check cannot go on, for a reason its report says."""
+
+
 class _Progress:
     """Stores how far the check got, as it gets there: its phase with the
     report so far, and each probe run once created (so its page follows this
-    check's own runs, whatever else runs at the same time)."""
+    check's own runs, whatever else runs at the same time). Before each phase
+    and each probe run it looks whether the subscription is still there: a
+    deleted one's endpoint gets no more probes (_Stopped)."""
 
     def __init__(self, check: ReadinessCheck):
         self.check = check
+        self.subscription_id = check.subscription_id
+
+    def _subscription_still_there(self) -> None:
+        if not Subscription.objects.filter(pk=self.subscription_id).exists():
+            raise _Stopped(SUBSCRIPTION_GONE)
 
     def _store(self, *fields: str) -> None:
         ReadinessCheck.objects.filter(pk=self.check.pk).update(
@@ -607,11 +622,13 @@ class _Progress:
         )
 
     def phase(self, phase: str, report: dict) -> None:
+        self._subscription_still_there()
         self.check.phase = phase
         self.check.report = dict(report)
         self._store("phase", "report")
 
     def created(self, run: Run) -> None:
+        self._subscription_still_there()
         self.check.probe_runs = [
             *self.check.probe_runs,
             {"run": run.pk, "phase": self.check.phase},
@@ -652,6 +669,9 @@ def readiness_run(
         progress.phase("rate", report)
         report["rate"] = _ramp(target, options, now, progress.created)
         check.status = ReadinessCheck.Status.DONE
+    except _Stopped as stopped:
+        check.status = ReadinessCheck.Status.FAILED
+        check.problem = str(stopped)
     except Exception as error:
         logger.exception("readiness check %s failed", check_id)
         check.status = ReadinessCheck.Status.FAILED

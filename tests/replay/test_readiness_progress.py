@@ -3,12 +3,14 @@ in with the report so far, and its own probe runs, whatever else runs against
 the same subscription at the same time."""
 
 import random
+import time
 
 import pytest
 from django.urls import reverse
 
 from sandbox.replay import readiness, selectors
 from sandbox.replay.models import ReadinessCheck
+from sandbox.subscriptions import services as subscriptions_services
 from tests.factories import make_subscription
 from tests.replay.helpers import EngineThread, wait_until
 
@@ -129,3 +131,24 @@ def test_a_check_stores_each_phase_as_it_ends(client, receiver):
     assert set(check.report) == {"timestamps", "order", "rate"}
     page = client.get(reverse("replay:readiness-detail", args=[check.pk]))
     assert 'data-verdict="timestamps">yes' in page.content.decode()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_check_whose_subscription_is_deleted_sends_no_more_probes(receiver):
+    subscription = make_subscription(name="Partner", endpoint_url=receiver.url("/slow"))
+    with EngineThread():
+        check = _start(subscription, 4)
+        try:
+            wait_until(lambda: _fresh(check).phase == "order", timeout=30)
+            subscriptions_services.subscription_delete(subscription=subscription)
+        finally:
+            wait_until(lambda: _done(check), timeout=60)
+        received = len(receiver.received)
+        check = _fresh(check)
+        assert check.status == "failed"
+        assert check.problem == readiness.SUBSCRIPTION_GONE
+        # It stopped before the rate steps: no probe run of theirs was made.
+        assert "rate" not in {probe["phase"] for probe in check.probe_runs}
+        time.sleep(1)
+        assert len(receiver.received) == received
