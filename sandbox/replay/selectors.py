@@ -79,28 +79,18 @@ def _in_utc(moment: datetime) -> datetime:
 
 
 def readiness_list(*, limit: int = REPLAYS_LISTED) -> list[ReadinessCheck]:
-    """The latest checks; those whose process ended while they ran are shown
-    ended (readiness.readiness_end_orphans)."""
-    from sandbox.replay import readiness
-
-    readiness.readiness_end_orphans()
+    """The latest checks. A page ends those whose process ended while they
+    ran first (readiness.readiness_end_orphans)."""
     return list(ReadinessCheck.objects.all()[:limit])
 
 
 def readiness_get(*, pk: int) -> ReadinessCheck:
-    """The check; ended first if its process ended while it ran."""
-    from sandbox.replay import readiness
-
-    readiness.readiness_end_orphans()
     return ReadinessCheck.objects.get(pk=pk)
 
 
 def readiness_running() -> ReadinessCheck | None:
-    """The check running now, if any (one whose process ended is ended first):
-    two at once share the machine and the engine, and both measure wrong."""
-    from sandbox.replay import readiness
-
-    readiness.readiness_end_orphans()
+    """The check running now, if any: two at once share the machine and the
+    engine, and both measure wrong."""
     running = ReadinessCheck.objects.filter(status=ReadinessCheck.Status.RUNNING)
     return running.order_by("created_at", "pk").first()
 

@@ -34,6 +34,8 @@ def _list_context(
     form: ReplayForm | None = None, readiness_form: ReadinessForm | None = None
 ) -> dict:
     replays = selectors.replay_list()
+    # A check whose process ended while it ran is shown ended, saying so.
+    readiness.readiness_end_orphans()
     return {
         "form": form or ReplayForm(),
         "readiness_form": readiness_form or ReadinessForm(),
@@ -200,6 +202,7 @@ def readiness_start_view(request: HttpRequest) -> HttpResponse:
             readiness.readiness_run_in_background(check_id=check.pk)
             return redirect("replay:readiness-detail", pk=check.pk)
     else:
+        readiness.readiness_end_orphans()
         running = selectors.readiness_running()
     if running is not None:
         said = READINESS_BUSY.format(name=running.subscription_name, pk=running.pk)
@@ -210,6 +213,7 @@ def readiness_start_view(request: HttpRequest) -> HttpResponse:
 
 
 def _check(pk: int) -> ReadinessCheck:
+    readiness.readiness_end_orphans()
     try:
         return selectors.readiness_get(pk=pk)
     except ReadinessCheck.DoesNotExist:
