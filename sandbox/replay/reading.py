@@ -54,6 +54,10 @@ NOT_JSON = "not JSON: {detail}"
 NOT_AN_OBJECT = "not an event: a JSON object is needed, and this is {kind}"
 UNSENDABLE = "cannot be sent: {detail}"
 TOO_LONG = f"longer than {MAX_LINE_BYTES // 1024} KiB: not an event"
+CR_ONLY = (
+    "lines separated by a carriage return alone (classic Mac OS line endings) "
+    "read as one; save the file with LF or CRLF line endings"
+)
 NOT_A_NUMBER = "{token} is not a JSON number"
 TOO_DEEP = "nested more than {limit} levels deep: not an event"
 ARRAY_BROKEN = (
@@ -348,7 +352,7 @@ class EventFile:
             if number <= skip:
                 continue
             if too_long:
-                yield Item(number, problem=TOO_LONG)
+                yield Item(number, problem=CR_ONLY if _cr_only(line) else TOO_LONG)
                 continue
             if number == 1:
                 line = line.removeprefix(codecs.BOM_UTF8)
@@ -472,6 +476,11 @@ def _pass_empty_lines(stream) -> int:
         passed += run
 
 
+def _cr_only(line: bytes) -> bool:
+    """Whether a line holds more lines, each ended by a carriage return alone."""
+    return b"\r" in line.rstrip() and b"\n" not in line.rstrip()
+
+
 def _parsed_line(number: int, line: bytes) -> Item:
     try:
         text = line.decode("utf-8")
@@ -480,6 +489,8 @@ def _parsed_line(number: int, line: bytes) -> Item:
     try:
         value = _decode(text.strip())
     except ValueError as error:
+        if _cr_only(line):
+            return Item(number, problem=CR_ONLY)
         detail = str(error).split(": line ")[0]
         if "integer string conversion" in detail:
             detail = NUMBER_TOO_LONG.format(limit=sys.get_int_max_str_digits())

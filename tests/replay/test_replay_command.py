@@ -306,3 +306,21 @@ def test_a_shuffled_replay_lists_its_bad_lines_in_the_order_of_the_file(
         [n, "not JSON: Expecting property name enclosed in double quotes"]
         for n in sorted(bad)
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("count", [3, 6000])
+def test_a_file_whose_lines_end_in_a_carriage_return_alone_says_so(
+    receiver, tmp_path, count
+):
+    path = tmp_path / "mac.jsonl"
+    path.write_bytes(b"\r".join(json.dumps(event(n)).encode() for n in range(count)))
+    code, out, err = _replay(
+        str(path), "--endpoint", receiver.url("/ok"), "--api-key", "k"
+    )
+    assert code == 2, out + err
+    assert (
+        "Line 1: lines separated by a carriage return alone (classic Mac OS line "
+        "endings) read as one; save the file with LF or CRLF line endings"
+    ) in err
+    assert not receiver.received
