@@ -137,13 +137,11 @@ def readiness_create(*, subscription: Subscription) -> ReadinessCheck:
     """A check to run in this process (readiness_run); ReadinessBusy while
     another runs. The look and the create are one (immediate) transaction, so
     two starts at the same moment cannot both pass."""
+    from sandbox.replay import selectors as replay_selectors
+
     readiness_end_orphans()
     with transaction.atomic():
-        running = (
-            ReadinessCheck.objects.filter(status=ReadinessCheck.Status.RUNNING)
-            .order_by("created_at", "pk")
-            .first()
-        )
+        running = replay_selectors.readiness_running()
         if running is not None:
             raise ReadinessBusy(running)
         return ReadinessCheck.objects.create(
