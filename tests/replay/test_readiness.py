@@ -297,7 +297,7 @@ def test_a_step_sends_enough_at_once_for_the_latency_the_step_before_saw(partner
     # The first step, 5 at once at 0.5 s, is held; the second sizes its
     # requests in flight from that p95 (40/s at 0.5 s, with room: 30) and
     # carries its rate.
-    options = readiness.RampOptions(start=20, most=40, step_seconds=1.0)
+    options = readiness.RampOptions(start=20, most=40, step_seconds=2.0)
     check = _check(partner.url("/sluggish"), options)
     rate = check.report["rate"]
     first, second = rate["steps"]
